@@ -1,0 +1,21 @@
+#include "common.hpp"
+#include "gradatlas/activations.hpp"
+
+namespace gradatlas::bindings {
+
+void bind_activations(py::module_& m) {
+    m.attr("activation_count") = activation_count;
+    m.def("apply_activation",
+          [](int code, double param, const carray<double>& h) {
+              if (code < 0 || code >= activation_count)
+                  throw py::value_error("activation code out of range: " + std::to_string(code));
+              carray<double> phi(h.request().shape), dphi(h.request().shape);
+              apply_activation(static_cast<Activation>(code), param, h.data(), phi.mutable_data(),
+                               dphi.mutable_data(), std::size_t(h.size()));
+              return py::make_tuple(phi, dphi);
+          },
+          py::arg("code"), py::arg("param"), py::arg("h"),
+          "(phi(h), phi'(h)) in float64 for an activation code.");
+}
+
+}  // namespace gradatlas::bindings

@@ -1,0 +1,131 @@
+
+#include "common.hpp"
+#include "gradatlas/mlp.hpp"
+
+namespace gradatlas::bindings {
+namespace {
+
+MlpGroup make_group(std::uint64_t seed, const std::vector<std::int64_t>& widths,
+                    std::int64_t batch, double input_std, int dist, double norm_eps,
+                    std::int64_t checkpoint_every, std::int64_t store_budget_bytes,
+                    int n_threads) {
+    MlpGroup g;
+    g.seed = seed;
+    g.widths = widths;
+    g.batch = batch;
+    g.input_std = input_std;
+    g.dist = static_cast<WeightDist>(dist);
+    g.norm_eps = norm_eps;
+    g.checkpoint_every = checkpoint_every;
+    g.store_budget_bytes = store_budget_bytes;
+    g.n_threads = n_threads;
+    return g;
+}
+
+template <typename T>
+std::vector<T> row(const carray<T>& a, py::ssize_t i) {
+    const py::ssize_t n = a.shape(1);
+    return std::vector<T>(a.data() + i * n, a.data() + (i + 1) * n);
+}
+
+py::dict run(const std::string& dtype, const MlpGroup& group, const carray<int>& activation,
+             const carray<double>& activation_param, const carray<double>& weight_scale,
+             const carray<double>& bias_scale, const carray<bool>& residual,
+             const carray<double>& alpha, const carray<int>& norm, const carray<int>& loss,
+             py::object progress) {
+    const py::ssize_t n_configs = activation.shape(0);
+    const auto depth = py::ssize_t(group.widths.size()) - 1;
+    if (weight_scale.ndim() != 2 || weight_scale.shape(0) != n_configs ||
+        weight_scale.shape(1) != depth || bias_scale.ndim() != 2 ||
+        bias_scale.shape(0) != n_configs || bias_scale.shape(1) != depth)
+        throw py::value_error("weight_scale and bias_scale must have shape (configs, depth)");
+    for (auto* a : {&activation_param, &alpha})
+        if (a->shape(0) != n_configs) throw py::value_error("per-config arrays differ in length");
+    if (residual.shape(0) != n_configs || norm.shape(0) != n_configs || loss.shape(0) != n_configs)
+        throw py::value_error("per-config arrays differ in length");
+
+    std::vector<MlpConfig> configs(static_cast<std::size_t>(n_configs));
+    for (py::ssize_t c = 0; c < n_configs; ++c) {
+        MlpConfig& cfg = configs[static_cast<std::size_t>(c)];
+        cfg.activation = static_cast<Activation>(activation.at(c));
+        cfg.activation_param = activation_param.at(c);
+        cfg.weight_scale = row(weight_scale, c);
+        cfg.bias_scale = row(bias_scale, c);
+        cfg.residual = residual.at(c);
+        cfg.alpha = alpha.at(c);
+        cfg.norm = static_cast<Norm>(norm.at(c));
+        cfg.loss = static_cast<Loss>(loss.at(c));
+    }
+
+    // Outputs are allocated while the GIL is held.
+    py::dict result;
+    const std::vector<py::ssize_t> per_layer{n_configs, depth};
+    const char* names[] = {"log10_grad_norm", "log10_grad_norm_rms", "log10_weight_grad_norm",
+                           "q", "c", "saturated_fraction", "dead_fraction"};
+    std::vector<carray<double>> layer_arrays;
+    for (const char* name : names) {
+        layer_arrays.emplace_back(per_layer);
+        result[name] = layer_arrays.back();
+    }
+    carray<std::int64_t> first_nonfinite(n_configs);
+    carray<std::int32_t> kind(n_configs);
+    result["first_nonfinite_layer"] = first_nonfinite;
+    result["nonfinite_kind"] = kind;
+    MlpOutputs out;
+    out.log10_grad_norm = layer_arrays[0].mutable_data();
+    out.log10_grad_norm_rms = layer_arrays[1].mutable_data();
+    out.log10_weight_grad_norm = layer_arrays[2].mutable_data();
+    out.q = layer_arrays[3].mutable_data();
+    out.c = layer_arrays[4].mutable_data();
+    out.saturated_fraction = layer_arrays[5].mutable_data();
+    out.dead_fraction = layer_arrays[6].mutable_data();
+    out.first_nonfinite_layer = first_nonfinite.mutable_data();
+    out.nonfinite_kind = kind.mutable_data();
+
+    auto state = std::make_shared<HookState>();
+    state->callback = std::move(progress);
+    const ProgressHook hook = make_hook(state);
+    const bool f32 = dtype == "float32";
+    if (!f32 && dtype != "float64")
+        throw py::value_error("dtype must be 'float32' or 'float64', got '" + dtype + "'");
+    RunStatus status;
+    {
+        // Safe: the core touches only the raw buffers above and calls back
+        // only through the hook, which takes the GIL itself.
+        py::gil_scoped_release nogil;
+        status = f32 ? run_mlp_group<float>(group, configs, out, hook)
+                     : run_mlp_group<double>(group, configs, out, hook);
+    }
+    raise_if_interrupted(*state);
+    if (status == RunStatus::cancelled) throw std::runtime_error("the run was cancelled");
+    return result;
+}
+
+}  // namespace
+
+void bind_mlp(py::module_& m) {
+    py::class_<MlpGroup>(m, "MlpGroup")
+        .def(py::init(&make_group), py::arg("seed"), py::arg("widths"), py::arg("batch"),
+             py::arg("input_std"), py::arg("dist"), py::arg("norm_eps"),
+             py::arg("checkpoint_every"), py::arg("store_budget_bytes"), py::arg("n_threads"))
+        .def_readonly("seed", &MlpGroup::seed)
+        .def_readonly("widths", &MlpGroup::widths)
+        .def_readonly("batch", &MlpGroup::batch)
+        .def_readonly("n_threads", &MlpGroup::n_threads);
+
+    m.def("plan_mlp_memory",
+          [](const MlpGroup& g, std::int64_t n_configs, std::int64_t value_bytes) {
+              const MemoryPlan p = plan_mlp_memory(g, n_configs, value_bytes);
+              return py::make_tuple(p.checkpoint_every, p.bytes);
+          },
+          py::arg("group"), py::arg("n_configs"), py::arg("value_bytes"),
+          "(checkpoint_every, peak working bytes) the engine will use.");
+
+    m.def("run_mlp_group", &run, py::arg("dtype"), py::arg("group"), py::arg("activation"),
+          py::arg("activation_param"), py::arg("weight_scale"), py::arg("bias_scale"),
+          py::arg("residual"), py::arg("alpha"), py::arg("norm"), py::arg("loss"),
+          py::arg("progress") = py::none(),
+          "Run one group of configurations sharing random matrices; returns a dict of arrays.");
+}
+
+}  // namespace gradatlas::bindings

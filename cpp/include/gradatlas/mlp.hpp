@@ -1,0 +1,94 @@
+// The feed-forward engine: forward and exact log-space backward passes through
+// a group of configurations that share their standard random matrices.
+//
+//   h_l = s_l Z_l a_{l-1} + t_l z_l            (s_l = weight scale, t_l = bias scale)
+//   a_l = phi(N(h_l))                          plain
+//   a_l = a_{l-1} + alpha * phi(N(h_l))        residual
+//
+// N is the identity, batch norm (per unit over the batch) or layer norm (per
+// sample over units), without affine parameters. All configurations of a group
+// share seed, widths, batch and weight distribution, so one product
+// Z_l [A^(1) ... A^(C)] per layer serves them all.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "gradatlas/activations.hpp"
+#include "gradatlas/init.hpp"
+#include "gradatlas/progress.hpp"
+
+namespace gradatlas {
+
+enum class Norm : int { none = 0, batch = 1, layer = 2 };
+
+// Per-sample losses: projection l_b = u_b . a_L^(b); sum_squares l_b = |a_L^(b)|^2 / 2.
+enum class Loss : int { projection = 0, sum_squares = 1 };
+
+// Codes of MlpOutputs::nonfinite_kind.
+enum class NonFinite : std::int32_t {
+    none = 0,
+    forward_overflow = 1,
+    forward_nan = 2,
+    backward_overflow = 3,
+    backward_nan = 4,
+};
+
+struct MlpConfig {
+    Activation activation = Activation::tanh;
+    double activation_param = 0.0;
+    std::vector<double> weight_scale;  // per layer, length L (s_l)
+    std::vector<double> bias_scale;    // per layer, length L (t_l)
+    bool residual = false;
+    double alpha = 1.0;
+    Norm norm = Norm::none;
+    Loss loss = Loss::projection;
+};
+
+struct MlpGroup {
+    std::uint64_t seed = 0;
+    std::vector<std::int64_t> widths;  // n_0 .. n_L
+    std::int64_t batch = 1;
+    double input_std = 1.0;
+    WeightDist dist = WeightDist::normal;
+    double norm_eps = 1e-5;
+    // Layers between stored activation checkpoints; 0 lets plan_mlp_memory choose.
+    std::int64_t checkpoint_every = 0;
+    // Bytes the engine may use to keep every layer for the backward pass
+    // (no recomputation) before it falls back to sqrt(L) checkpointing.
+    std::int64_t store_budget_bytes = std::int64_t(512) << 20;
+    int n_threads = 1;
+};
+
+// Caller-owned output buffers, row-major (C x L) for per-layer arrays, (C) for
+// per-configuration scalars.
+struct MlpOutputs {
+    double* log10_grad_norm = nullptr;         // mean_b log10 |dl_b/dh_l|
+    double* log10_grad_norm_rms = nullptr;     // log10 sqrt(mean_b |dl_b/dh_l|^2)
+    double* log10_weight_grad_norm = nullptr;  // log10 |d(mean_b l_b)/dW_l|_F
+    double* q = nullptr;                       // mean over batch and units of h_l^2
+    double* c = nullptr;                       // mean cosine between samples' h_l
+    double* saturated_fraction = nullptr;      // |phi'(N(h_l))| < 1e-3
+    double* dead_fraction = nullptr;           // phi'(N(h_l)) == 0
+    std::int64_t* first_nonfinite_layer = nullptr;  // 0 when none
+    std::int32_t* nonfinite_kind = nullptr;         // NonFinite code
+};
+
+struct MemoryPlan {
+    std::int64_t checkpoint_every;  // k; equal to L when every layer is kept
+    std::int64_t bytes;             // peak working memory of the engine
+};
+
+// How the engine will lay out memory for this group and number of configs.
+MemoryPlan plan_mlp_memory(const MlpGroup& group, std::int64_t n_configs,
+                           std::int64_t value_bytes);
+
+enum class RunStatus { completed = 0, cancelled = 1 };
+
+// Runs the group. Throws std::invalid_argument on inconsistent input. When the
+// hook cancels, returns RunStatus::cancelled and the outputs are incomplete.
+template <typename T>
+RunStatus run_mlp_group(const MlpGroup& group, const std::vector<MlpConfig>& configs,
+                        const MlpOutputs& out, const ProgressHook& hook);
+
+}  // namespace gradatlas

@@ -1,0 +1,9 @@
+// Build and threading facts the bindings expose.
+#pragma once
+
+namespace gradatlas {
+
+bool has_openmp();
+int max_threads();
+
+}  // namespace gradatlas

@@ -1,0 +1,115 @@
+#include "gradatlas/activations.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace gradatlas {
+namespace {
+
+constexpr double kSeluScale = 1.0507009873554804934193349852946;
+constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+constexpr double kInvSqrt2 = 0.70710678118654752440084436210485;
+constexpr double kInvSqrt2Pi = 0.39894228040143267793994605993438;
+constexpr double kTwoOverSqrtPi = 1.1283791670955125738961589031215;
+
+template <typename T>
+inline T logistic(T x) {
+    // Written so that exp never overflows.
+    if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+    const T e = std::exp(x);
+    return e / (T(1) + e);
+}
+
+// Applies f(x, phi&, dphi&) elementwise; the switch stays outside the loops.
+template <typename T, typename F>
+void elementwise(const T* h, T* phi, T* dphi, std::size_t n, F f) {
+    for (std::size_t i = 0; i < n; ++i) {
+        T p, d;
+        f(h[i], p, d);
+        if (phi) phi[i] = p;
+        if (dphi) dphi[i] = d;
+    }
+}
+
+}  // namespace
+
+template <typename T>
+void apply_activation(Activation act, double param, const T* h, T* phi, T* dphi,
+                      std::size_t n) {
+    const T slope = static_cast<T>(param);
+    switch (act) {
+        case Activation::linear:
+            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) { p = x; d = T(1); });
+        case Activation::relu:
+            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
+                const bool on = x > T(0);
+                p = on ? x : T(0);
+                d = on ? T(1) : T(0);
+            });
+        case Activation::leaky_relu:
+            return elementwise(h, phi, dphi, n, [slope](T x, T& p, T& d) {
+                const bool on = x > T(0);
+                p = on ? x : slope * x;
+                d = on ? T(1) : slope;
+            });
+        case Activation::elu:
+            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
+                if (x > T(0)) { p = x; d = T(1); }
+                else { p = std::expm1(x); d = std::exp(x); }
+            });
+        case Activation::selu:
+            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
+                const T scale = T(kSeluScale), alpha = T(kSeluAlpha);
+                if (x > T(0)) { p = scale * x; d = scale; }
+                else { p = scale * alpha * std::expm1(x); d = scale * alpha * std::exp(x); }
+            });
+        case Activation::gelu:
+            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
+                const T cdf = T(0.5) * std::erfc(-x * T(kInvSqrt2));
+                p = x * cdf;
+                d = cdf + x * T(kInvSqrt2Pi) * std::exp(T(-0.5) * x * x);
+            });
+        case Activation::silu:
+            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
+                const T s = logistic(x);
+                p = x * s;
+                d = s * (T(1) + x * (T(1) - s));
+            });
+        case Activation::softplus:
+            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
+                p = x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+                d = logistic(x);
+            });
+        case Activation::sigmoid:
+            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
+                const T s = logistic(x);
+                p = s;
+                d = s * (T(1) - s);
+            });
+        case Activation::tanh:
+            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
+                const T t = std::tanh(x);
+                p = t;
+                d = T(1) - t * t;
+            });
+        case Activation::hard_tanh:
+            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
+                const bool inside = x > T(-1) && x < T(1);
+                p = x < T(-1) ? T(-1) : (x > T(1) ? T(1) : x);
+                d = inside ? T(1) : T(0);
+            });
+        case Activation::erf:
+            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
+                p = std::erf(x);
+                d = T(kTwoOverSqrtPi) * std::exp(-x * x);
+            });
+    }
+    throw std::invalid_argument("unknown activation code " + std::to_string(int(act)));
+}
+
+template void apply_activation<float>(Activation, double, const float*, float*, float*,
+                                      std::size_t);
+template void apply_activation<double>(Activation, double, const double*, double*, double*,
+                                       std::size_t);
+
+}  // namespace gradatlas

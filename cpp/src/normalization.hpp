@@ -1,0 +1,50 @@
+// Batch norm and layer norm without affine parameters, forward and backward.
+// Internal to the core. Both normalize a set of values x_1..x_m (the batch of
+// one unit for batch norm, the units of one sample for layer norm):
+//   xhat = (x - mean) / sqrt(var + eps),  var biased (divides by m), as PyTorch.
+// Backward (exact Jacobian transpose of the map above):
+//   dx = inv_std * (g - mean(g) - xhat * mean(g * xhat)).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace gradatlas::detail {
+
+// Normalizes m values read and written with a stride; returns inv_std.
+template <typename T>
+double normalize_strided(const T* x, T* xhat, std::int64_t m, std::int64_t stride,
+                         double eps) {
+    double mean = 0;
+    for (std::int64_t i = 0; i < m; ++i) mean += double(x[i * stride]);
+    mean /= double(m);
+    double var = 0;
+    for (std::int64_t i = 0; i < m; ++i) {
+        const double d = double(x[i * stride]) - mean;
+        var += d * d;
+    }
+    var /= double(m);
+    const double inv_std = 1.0 / std::sqrt(var + eps);
+    for (std::int64_t i = 0; i < m; ++i)
+        xhat[i * stride] = static_cast<T>((double(x[i * stride]) - mean) * inv_std);
+    return inv_std;
+}
+
+// In place: g (gradient w.r.t. xhat) becomes the gradient w.r.t. x.
+template <typename T>
+void normalize_backward_strided(const T* xhat, T* g, std::int64_t m, std::int64_t stride,
+                                double inv_std) {
+    double mean_g = 0, mean_gx = 0;
+    for (std::int64_t i = 0; i < m; ++i) {
+        mean_g += double(g[i * stride]);
+        mean_gx += double(g[i * stride]) * double(xhat[i * stride]);
+    }
+    mean_g /= double(m);
+    mean_gx /= double(m);
+    for (std::int64_t i = 0; i < m; ++i) {
+        const double v = inv_std * (double(g[i * stride]) - mean_g - double(xhat[i * stride]) * mean_gx);
+        g[i * stride] = static_cast<T>(v);
+    }
+}
+
+}  // namespace gradatlas::detail

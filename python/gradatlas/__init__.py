@@ -1,0 +1,67 @@
+"""gradatlas: exact maps of vanishing and exploding gradients in very deep networks.
+
+>>> import gradatlas as ga
+>>> spec = ga.MLP(depth=1000, width=256, activation="tanh", init="xavier_normal")
+>>> ds = ga.simulate(spec, batch=16, seed=0)          # xarray.Dataset over `layer`
+>>> ga.theory.chi1("tanh", sigma_w=1.3, sigma_b=0.2)  # mean-field prediction
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+# Load libscipy_openblas.so under its soname before the extension needs it, so
+# that _core finds it whatever the install layout (see CMakeLists.txt).
+import scipy_openblas32 as _scipy_openblas32  # noqa: F401
+
+try:
+    from . import _core
+except ImportError as exc:  # pragma: no cover - only on a broken install
+    raise ImportError(
+        "gradatlas' compiled core (gradatlas._core) could not be imported. Install the package "
+        "with `pip install .` (or, for development, `pip install --no-build-isolation "
+        "-Cbuild-dir=build -ve .`) rather than importing it from the source tree. "
+        f"Original error: {exc}"
+    ) from exc
+
+from . import theory
+from ._memory import TooLargeError
+from .activations import ACTIVATIONS
+from .definitions import LOSSES, QUANTITIES
+from .initializers import INITS
+from .simulate import materialize, simulate
+from .specs import MLP
+
+try:
+    __version__ = version("gradatlas")
+except PackageNotFoundError:  # pragma: no cover
+    __version__ = "0+unknown"
+
+has_openmp: bool = _core.has_openmp()
+
+
+def max_threads() -> int:
+    """The number of threads a run uses by default (OpenMP's maximum; 1 without OpenMP)."""
+    return int(_core.max_threads())
+
+
+def blas_config() -> str:
+    """The OpenBLAS build and the CPU kernel it dispatched to (e.g. 'core=Haswell')."""
+    return str(_core.blas_config())
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITS",
+    "LOSSES",
+    "MLP",
+    "QUANTITIES",
+    "TooLargeError",
+    "__version__",
+    "blas_config",
+    "has_openmp",
+    "materialize",
+    "max_threads",
+    "simulate",
+    "theory",
+]

@@ -1,0 +1,62 @@
+"""What every reported quantity means: the one place the losses and norms are defined.
+
+``LOSSES`` and ``QUANTITIES`` are exported and copied into the attributes of
+every Dataset that gradatlas returns, so a result on disk explains itself.
+"""
+
+from __future__ import annotations
+
+LOSSES: dict[str, str] = {
+    "projection": (
+        "l_b = u_b . a_L^(b) with u_b a standard normal vector drawn from the generator "
+        "(stream 'projections'), the same for every configuration of a seed. The gradient "
+        "entering the network, dl_b/da_L = u_b, is independent of the network, as "
+        "mean-field theory assumes. The default."
+    ),
+    "sum_squares": (
+        "l_b = 1/2 |a_L^(b)|^2, so dl_b/da_L = a_L^(b). The output gradient is correlated "
+        "with the network's Jacobian, which shifts the measured rate (notably in residual nets)."
+    ),
+}
+
+QUANTITIES: dict[str, str] = {
+    "log10_grad_norm": (
+        "mean over the batch of log10 |dl_b/dh_l^(b)|, the per-sample gradient norm with respect "
+        "to the pre-activation h_l (before normalization). With batch norm, where samples "
+        "interact, it is the row b of the gradient of sum_b' l_b'. Computed in log space: exact "
+        "far below the float range."
+    ),
+    "log10_grad_norm_rms": "log10 of the root-mean-square over the batch of the same norms.",
+    "log10_weight_grad_norm": (
+        "log10 |dl/dW_l|_F for the batch-mean loss l = (1/B) sum_b l_b, computed from the "
+        "Gram matrices of the gradients and of a_{l-1} (no outer product is formed)."
+    ),
+    "q": "mean over batch and units of h_l^2 (pre-activation, before normalization).",
+    "c": "mean over pairs of samples b < b' of the cosine between h_l^(b) and h_l^(b').",
+    "saturated_fraction": "fraction of units of the batch with |phi'(N(h_l))| < 1e-3.",
+    "dead_fraction": "fraction of units of the batch with phi'(N(h_l)) == 0.",
+    "first_nonfinite_layer": (
+        "first layer where the forward pass (h_l) holds inf/NaN; if the forward pass is finite, "
+        "the first layer reached by the backward pass (from layer L down) whose gradient is "
+        "inf/NaN; -1 when everything stayed finite."
+    ),
+    "nonfinite_kind": "'' or one of 'forward_overflow', 'forward_nan', 'backward_overflow', 'backward_nan'.",
+    "total_log10_ratio": "log10_grad_norm at layer 1 minus at layer L (negative: vanishing).",
+    "log10_rate": (
+        "least-squares decades per layer by which log10_grad_norm changes going from the output "
+        "towards the input (negative: vanishing); comparable to predicted_log10_rate = log10(chi1)/2."
+    ),
+    "depth_scale": "1 / |2 ln(10) log10_rate|: layers over which the squared gradient norm changes by e.",
+    "regime": (
+        "'nonfinite' when first_nonfinite_layer >= 1; otherwise 'vanishing' / 'exploding' when "
+        "total_log10_ratio is below -1 / above +1 decade, else 'stable'."
+    ),
+    "chi1": "mean-field sigma_w^2 E[phi'(sqrt(q*) z)^2] of the configuration (see gradatlas.theory).",
+    "predicted_log10_rate": "mean-field decades per layer along this network's depth (per-layer profile averaged).",
+    "predicted_log10_grad_norm": (
+        "mean-field log10 |dl/dh_l| per layer, anchored to the measured value at layer L."
+    ),
+    "predicted_q": "mean-field q_l per layer from the length map started at the input variance q0.",
+}
+
+STABLE_DECADES = 1.0

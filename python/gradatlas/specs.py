@@ -1,0 +1,152 @@
+"""Network specifications: validated, immutable descriptions of what to simulate."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import numpy as np
+
+from . import _validate as v
+from .activations import ACTIVATIONS, ALIASES, canonical_activation
+from .initializers import INIT_ALIASES, INITS, sigma_w_squared
+
+NORMS: dict[str, int] = {"none": 0, "batch": 1, "layer": 2}
+MAX_DEPTH = 10_000_000  # layer index is a 32-bit counter of the generator
+MAX_WIDTH = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class MLP:
+    """A deep feed-forward network at initialization.
+
+    Pre-activations ``h_l = W_l a_{l-1} + b_l`` for l = 1..depth; ``a_l = phi(N(h_l))``
+    (plain) or ``a_l = a_{l-1} + alpha * phi(N(h_l))`` (residual), where ``N`` is
+    batch norm, layer norm (no affine parameters, epsilon 1e-5 as in PyTorch) or
+    nothing. Inputs are ``x ~ N(0, q0)`` per coordinate.
+
+    Parameters
+    ----------
+    depth : int
+        Number of layers L (1 .. 10,000,000).
+    width : int
+        Width of every layer, n_0 = ... = n_L, unless ``widths`` is given.
+    widths : sequence of int, optional
+        The widths n_0 .. n_L (length depth + 1).
+    activation : str
+        One of ``gradatlas.ACTIVATIONS`` (aliases: swish, hardtanh, identity).
+    negative_slope : float
+        Slope of ``leaky_relu`` for negative inputs.
+    init : str or None
+        A name from ``gradatlas.INITS`` (or an alias such as glorot_normal,
+        kaiming_uniform). None means Gaussian weights with ``sigma_w``.
+    sigma_w : float, optional
+        Weight standard deviation times sqrt(fan_in); overrides the variance of
+        ``init`` and keeps its distribution. For ``orthogonal`` it is the gain.
+    sigma_b : float
+        Bias standard deviation: ``b_l = sigma_b * z_l``, z_l standard normal.
+    residual : bool
+        Residual connections around every layer (needs equal widths).
+    alpha : float
+        Residual branch scale (1/sqrt(depth) is a common choice).
+    norm : {None, "batch", "layer"}
+        Normalization of the pre-activations.
+    q0 : float
+        Variance of each input coordinate.
+    """
+
+    depth: int
+    width: int = 256
+    widths: tuple[int, ...] | None = None
+    activation: str = "tanh"
+    negative_slope: float = 0.01
+    init: str | None = "xavier_normal"
+    sigma_w: float | None = None
+    sigma_b: float = 0.0
+    residual: bool = False
+    alpha: float = 1.0
+    norm: str | None = None
+    q0: float = 1.0
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("depth", v.integer("depth", self.depth, minimum=1, maximum=MAX_DEPTH))
+        set_("width", v.integer("width", self.width, minimum=1, maximum=MAX_WIDTH))
+        if self.widths is not None:
+            if isinstance(self.widths, (str, bytes)) or not hasattr(self.widths, "__len__"):
+                raise TypeError(f"widths must be a sequence of {self.depth + 1} integers, got {self.widths!r}")
+            if len(self.widths) != self.depth + 1:
+                raise ValueError(
+                    f"widths must hold depth + 1 = {self.depth + 1} values (n_0..n_L), got {len(self.widths)}"
+                )
+            set_("widths", tuple(v.integer("widths[i]", w, minimum=1, maximum=MAX_WIDTH) for w in self.widths))
+        if not isinstance(self.activation, str):
+            raise TypeError(f"activation must be a string, one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        act = canonical_activation(self.activation)
+        if act not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)} (aliases {sorted(ALIASES)}), got {self.activation!r}"
+            )
+        set_("activation", act)
+        set_("negative_slope", v.real("negative_slope", self.negative_slope))
+        if self.init is not None:
+            init = v.choice("init", self.init, sorted([*INITS, *INIT_ALIASES]))
+            set_("init", INIT_ALIASES.get(init, init))
+        if self.sigma_w is None and self.init is None:
+            raise ValueError("give init (a name from gradatlas.INITS) or sigma_w; both are None")
+        if self.sigma_w is not None:
+            set_("sigma_w", v.real("sigma_w", self.sigma_w, minimum=0.0))
+        set_("sigma_b", v.real("sigma_b", self.sigma_b, minimum=0.0))
+        set_("residual", v.boolean("residual", self.residual))
+        set_("alpha", v.real("alpha", self.alpha))
+        norm = "none" if self.norm is None else v.choice("norm", self.norm, list(NORMS))
+        set_("norm", None if norm == "none" else norm)
+        set_("q0", v.real("q0", self.q0, strictly_positive=True))
+        if self.residual and len(set(self.layer_widths)) != 1:
+            raise ValueError(f"residual=True needs equal widths, got widths={self.layer_widths}")
+
+    # --- derived quantities --------------------------------------------------
+
+    @property
+    def layer_widths(self) -> tuple[int, ...]:
+        """n_0 .. n_L."""
+        return self.widths if self.widths is not None else (self.width,) * (self.depth + 1)
+
+    @property
+    def weight_dist(self) -> str:
+        """'normal', 'uniform' or 'orthogonal': the distribution of Z_l."""
+        return "normal" if self.init is None else INITS[self.init][0]
+
+    def sigma_w_per_layer(self) -> np.ndarray:
+        """The effective sigma_w of each layer: Var(W_ij) = sigma_w^2 / fan_in."""
+        n = np.asarray(self.layer_widths, dtype=float)
+        fan_in, fan_out = n[:-1], n[1:]
+        if self.weight_dist == "orthogonal":
+            gain = 1.0 if self.sigma_w is None else self.sigma_w
+            # Q has entries of variance 1 / max(fan_in, fan_out).
+            return gain * np.sqrt(fan_in / np.maximum(fan_in, fan_out))
+        if self.sigma_w is not None:
+            return np.full(self.depth, self.sigma_w)
+        return np.sqrt(sigma_w_squared(INITS[self.init][1], fan_in, fan_out))
+
+    def weight_scales(self) -> np.ndarray:
+        """s_l with W_l = s_l Z_l."""
+        if self.weight_dist == "orthogonal":
+            return np.full(self.depth, 1.0 if self.sigma_w is None else self.sigma_w)
+        fan_in = np.asarray(self.layer_widths[:-1], dtype=float)
+        return self.sigma_w_per_layer() / np.sqrt(fan_in)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps({"type": "MLP", **self.to_dict()}, sort_keys=True)
+
+    def replace(self, **changes: Any) -> MLP:
+        return dataclasses.replace(self, **changes)
+
+    def __repr__(self) -> str:
+        fields = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                  if getattr(self, f.name) != f.default or f.name == "depth"]
+        return f"MLP({', '.join(fields)})"

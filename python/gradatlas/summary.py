@@ -1,0 +1,42 @@
+"""Scalar summaries of a per-layer gradient profile: ratio, fitted rate, regime."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .definitions import STABLE_DECADES
+
+NONFINITE_KINDS = ("", "forward_overflow", "forward_nan", "backward_overflow", "backward_nan")
+
+
+def fitted_log10_rate(log10_grad_norm: np.ndarray) -> np.ndarray:
+    """Least-squares decades per layer from output to input, along the last axis.
+
+    NaN where any value is non-finite or there is a single layer.
+    """
+    g = np.asarray(log10_grad_norm, float)
+    depth = g.shape[-1]
+    if depth < 2:
+        return np.full(g.shape[:-1], np.nan)
+    layers = np.arange(1, depth + 1, dtype=float)
+    centred = layers - layers.mean()
+    finite = np.all(np.isfinite(g), axis=-1)
+    g_safe = np.where(np.isfinite(g), g, 0.0)
+    slope = (g_safe - g_safe.mean(axis=-1, keepdims=True)) @ centred / (centred @ centred)
+    return np.where(finite, -slope, np.nan)
+
+
+def regime(total_log10_ratio: np.ndarray, first_nonfinite_layer: np.ndarray,
+           stable_decades: float = STABLE_DECADES) -> np.ndarray:
+    """'vanishing' / 'stable' / 'exploding' / 'nonfinite' per configuration."""
+    total = np.asarray(total_log10_ratio, float)
+    out = np.where(total < -stable_decades, "vanishing",
+                   np.where(total > stable_decades, "exploding", "stable"))
+    # An exactly zero gradient (log10 = -inf) is vanishing; NaN totals are non-finite.
+    out = np.where(np.isnan(total), "nonfinite", out)
+    return np.where(np.asarray(first_nonfinite_layer) >= 1, "nonfinite", out).astype(object)
+
+
+def depth_scale(log10_rate: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return 1.0 / np.abs(2.0 * np.log(10.0) * np.asarray(log10_rate, float))

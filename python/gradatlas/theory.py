@@ -1,0 +1,232 @@
+"""Mean-field theory of signal and gradient propagation at initialization.
+
+Expectations over Gaussian pre-activations are computed by Gauss-Hermite
+quadrature (probabilists' nodes, ``NODES`` points; exact for polynomials up to
+degree 2*NODES-1, and, with an even node count, exact for relu-type functions
+whose kink is at 0 by symmetry). The activation functions are the core's own.
+
+Definitions (Poole et al. 2016; Schoenholz et al. 2017, "Deep information
+propagation"):
+
+* length map  q_{l+1} = sigma_w^2 E[phi(sqrt(q_l) z)^2] + sigma_b^2, fixed point q*;
+* chi1 = sigma_w^2 E[phi'(sqrt(q*) z)^2]: the mean factor by which the squared
+  gradient norm changes per layer; the gradient norm changes by log10(chi1)/2
+  decades per layer (``predicted_log10_rate``);
+* correlation map c_{l+1} = (sigma_w^2 E[phi(u1) phi(u2)] + sigma_b^2) / q*,
+  fixed point c*, slope chi_c = sigma_w^2 E[phi'(u1) phi'(u2)] at c*;
+* depth scales xi_q = -1/ln chi_q (chi_q the slope of the length map at q*),
+  xi_c = -1/ln chi_c, xi_grad = -1/ln chi1 (negative when gradients explode).
+
+All functions broadcast over array arguments.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .activations import evaluate
+
+NODES = 160
+_MAX_ITER = 5000
+_Q_OVERFLOW = 1e300
+
+
+@lru_cache(maxsize=4)
+def _gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
+    x, w = np.polynomial.hermite_e.hermegauss(n)
+    return x, w / np.sqrt(2.0 * np.pi)
+
+
+def _expect(fn: Any, q: np.ndarray) -> np.ndarray:
+    """E[fn(sqrt(q) z)] for z ~ N(0, 1), broadcasting over q."""
+    x, w = _gauss_hermite(NODES)
+    q = np.asarray(q, dtype=float)
+    u = np.sqrt(q)[..., None] * x
+    return fn(u) @ w
+
+
+def _phi(activation: str, negative_slope: float) -> Any:
+    return lambda u: evaluate(activation, u, negative_slope)[0]
+
+
+def _dphi(activation: str, negative_slope: float) -> Any:
+    return lambda u: evaluate(activation, u, negative_slope)[1]
+
+
+def length_map(activation: str, q, sigma_w, sigma_b, *, negative_slope: float = 0.01) -> np.ndarray:
+    """sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2."""
+    phi = _phi(activation, negative_slope)
+    sw2, sb2 = np.square(sigma_w), np.square(sigma_b)
+    return sw2 * _expect(lambda u: phi(u) ** 2, q) + sb2
+
+
+def q_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q0: float = 1.0) -> np.ndarray:
+    """The fixed point of the length map, iterated from the first layer's q = sigma_w^2 q0 + sigma_b^2.
+
+    Returns inf where q grows without bound (unbounded activations with chi
+    above 1) and the limit reached after many iterations where convergence is
+    only power-law (at the critical point).
+    """
+    sw, sb = np.broadcast_arrays(np.asarray(sigma_w, float), np.asarray(sigma_b, float))
+    q = np.square(sw) * q0 + np.square(sb)
+    for _ in range(_MAX_ITER):
+        with np.errstate(over="ignore", invalid="ignore"):
+            q_next = length_map(activation, np.minimum(q, _Q_OVERFLOW), sw, sb, negative_slope=negative_slope)
+        q_next = np.where(q >= _Q_OVERFLOW, np.inf, q_next)
+        done = np.all((np.abs(q_next - q) <= 1e-13 * np.maximum(q, 1e-300)) | ~np.isfinite(q_next))
+        q = q_next
+        if done:
+            break
+    return q
+
+
+def chi1(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q=None, q0: float = 1.0) -> np.ndarray:
+    """sigma_w^2 E[phi'(sqrt(q) z)^2] at q = q* (or at the q given)."""
+    if q is None:
+        q = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
+    dphi = _dphi(activation, negative_slope)
+    q = np.where(np.isfinite(q), q, _Q_OVERFLOW)
+    return np.square(sigma_w) * _expect(lambda u: dphi(u) ** 2, q)
+
+
+def predicted_log10_rate(activation: str, sigma_w, sigma_b, **kwargs: Any) -> np.ndarray:
+    """Predicted decades per layer of the gradient norm: log10(chi1) / 2."""
+    with np.errstate(divide="ignore"):
+        return 0.5 * np.log10(chi1(activation, sigma_w, sigma_b, **kwargs))
+
+
+def chi_q(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q0: float = 1.0) -> np.ndarray:
+    """Slope of the length map at q*: sigma_w^2 E[phi'^2 + phi phi''] (via Stein's lemma,
+    d/dq E[phi(sqrt(q)z)^2] = E[phi(u) phi'(u) z] / sqrt(q), so no second derivative is needed)."""
+    qs = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
+    x, w = _gauss_hermite(NODES)
+    q = np.where(np.isfinite(qs), np.maximum(qs, 1e-300), _Q_OVERFLOW)
+    u = np.sqrt(q)[..., None] * x
+    phi, dphi = evaluate(activation, u, negative_slope)
+    return np.square(sigma_w) * ((phi * dphi * x) @ w) / np.sqrt(q)
+
+
+def _pair_expect(fn: Any, q: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """E[fn(u1) fn(u2)] for (u1, u2) Gaussian with variance q and correlation c."""
+    x, w = _gauss_hermite(NODES)
+    q = np.asarray(q, float)[..., None, None]
+    c = np.clip(np.asarray(c, float), -1.0, 1.0)[..., None, None]
+    z1, z2 = x[:, None], x[None, :]
+    u1 = np.sqrt(q) * z1
+    u2 = np.sqrt(q) * (c * z1 + np.sqrt(1.0 - c * c) * z2)
+    f1, f2 = fn(u1), fn(u2)
+    return np.einsum("...ij,i,j->...", f1 * f2, w, w)
+
+
+def c_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, c0: float = 0.0, q0: float = 1.0) -> np.ndarray:
+    """Fixed point of the correlation map, iterated from c0 (independent inputs: 0)."""
+    qs = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
+    phi = _phi(activation, negative_slope)
+    sw2, sb2 = np.square(sigma_w), np.square(sigma_b)
+    c = np.full(np.shape(qs), float(c0))
+    q = np.where(np.isfinite(qs), np.maximum(qs, 1e-300), _Q_OVERFLOW)
+    for _ in range(500):
+        c_next = np.clip((sw2 * _pair_expect(phi, q, c) + sb2) / q, -1.0, 1.0)
+        if np.all(np.abs(c_next - c) < 1e-12):
+            c = c_next
+            break
+        c = c_next
+    return c
+
+
+def chi_c(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q0: float = 1.0) -> np.ndarray:
+    """sigma_w^2 E[phi'(u1) phi'(u2)] at the correlation fixed point c*."""
+    qs = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
+    cs = c_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
+    q = np.where(np.isfinite(qs), np.maximum(qs, 1e-300), _Q_OVERFLOW)
+    return np.square(sigma_w) * _pair_expect(_dphi(activation, negative_slope), q, cs)
+
+
+def depth_scales(activation: str, sigma_w, sigma_b, **kwargs: Any) -> dict[str, np.ndarray]:
+    """xi_q, xi_c and xi_grad = -1/ln(chi) of each map (in layers)."""
+    with np.errstate(divide="ignore"):
+        return {
+            "xi_q": -1.0 / np.log(chi_q(activation, sigma_w, sigma_b, **kwargs)),
+            "xi_c": -1.0 / np.log(chi_c(activation, sigma_w, sigma_b, **kwargs)),
+            "xi_grad": -1.0 / np.log(chi1(activation, sigma_w, sigma_b, **kwargs)),
+        }
+
+
+def critical_line(
+    activation: str,
+    sigma_b,
+    *,
+    negative_slope: float = 0.01,
+    sigma_w_range: tuple[float, float] = (0.05, 20.0),
+    q0: float = 1.0,
+) -> np.ndarray:
+    """sigma_w on the critical line chi1(sigma_w, sigma_b) = 1, for each sigma_b.
+
+    Found by bisection (60 halvings of the bracket); NaN where chi1 - 1 does not
+    change sign inside ``sigma_w_range`` (e.g. activations that never reach chi1 = 1).
+    """
+    sb = np.asarray(sigma_b, float)
+    lo = np.full(sb.shape, sigma_w_range[0])
+    hi = np.full(sb.shape, sigma_w_range[1])
+    f = lambda sw: chi1(activation, sw, sb, negative_slope=negative_slope, q0=q0) - 1.0  # noqa: E731
+    f_lo, f_hi = f(lo), f(hi)
+    bracketed = np.sign(f_lo) != np.sign(f_hi)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        f_mid = f(mid)
+        left = np.sign(f_mid) == np.sign(f_lo)
+        lo = np.where(left, mid, lo)
+        f_lo = np.where(left, f_mid, f_lo)
+        hi = np.where(left, hi, mid)
+    return np.where(bracketed, 0.5 * (lo + hi), np.nan)
+
+
+def mean_field_profile(spec: Any) -> dict[str, np.ndarray]:
+    """Per-layer mean-field prediction for an MLP spec.
+
+    Returns ``q`` (the pre-activation second moment of layers 1..L) and
+    ``log10_grad_norm`` (the predicted log10 |dl/dh_l| relative to layer L,
+    so 0 at l = L). Plain nets: |dl/dh_{l-1}|^2 / |dl/dh_l|^2 = sigma_w,l^2
+    E[phi'(h_{l-1})^2]. Residual nets (a_l = a_{l-1} + alpha phi(h_l)):
+    |dl/da_{l-1}|^2 = |dl/da_l|^2 (1 + alpha^2 sigma_w,l^2 E[phi'(h_l)^2]) and
+    |dl/dh_l|^2 = alpha^2 E[phi'(h_l)^2] |dl/da_l|^2, with the forward second
+    moment of a_l growing by alpha^2 E[phi(h_l)^2] per layer. With batch or
+    layer norm no prediction is made (NaN).
+    """
+    depth = spec.depth
+    if spec.norm is not None:
+        nan = np.full(depth, np.nan)
+        return {"q": nan, "log10_grad_norm": nan.copy()}
+    sw = spec.sigma_w_per_layer()
+    sb2 = spec.sigma_b**2
+    phi_sq = lambda u: evaluate(spec.activation, u, spec.negative_slope)[0] ** 2  # noqa: E731
+    dphi_sq = lambda u: evaluate(spec.activation, u, spec.negative_slope)[1] ** 2  # noqa: E731
+    q = np.empty(depth)
+    e_dphi2 = np.empty(depth)
+    p = spec.q0  # second moment of a_{l-1}
+    uniform = bool(np.all(sw == sw[0]))
+    for l in range(depth):
+        q[l] = sw[l] ** 2 * p + sb2
+        if l > 0 and uniform and not spec.residual and abs(q[l] - q[l - 1]) <= 1e-15 * q[l]:
+            # The length map reached its fixed point: every later layer is the same.
+            q[l:], e_dphi2[l:] = q[l], e_dphi2[l - 1]
+            break
+        ql = min(q[l], _Q_OVERFLOW) if np.isfinite(q[l]) else _Q_OVERFLOW
+        e_phi2 = float(_expect(phi_sq, ql))
+        e_dphi2[l] = float(_expect(dphi_sq, ql))
+        p = p + spec.alpha**2 * e_phi2 if spec.residual else e_phi2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if spec.residual:
+            # log10 |dl/da_{l}|^2 relative to layer L, then the branch factor.
+            step = np.log10(1.0 + spec.alpha**2 * sw**2 * e_dphi2)  # from a_l to a_{l-1}
+            log_a2 = np.concatenate([np.cumsum(step[::-1])[::-1][1:], [0.0]])
+            log_h2 = log_a2 + np.log10(spec.alpha**2 * e_dphi2)
+            log_h2 -= log_h2[-1]
+        else:
+            # factor from h_l to h_{l-1} is sigma_w,l^2 E[phi'(h_{l-1})^2]
+            step = np.log10(sw[1:] ** 2 * e_dphi2[:-1])
+            log_h2 = np.concatenate([np.cumsum(step[::-1])[::-1], [0.0]])
+    return {"q": q, "log10_grad_norm": 0.5 * log_h2}
