@@ -73,7 +73,7 @@ void apply_activation(Activation act, double param, const T* h, T* phi, T* dphi,
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
                 const T s = logistic(x);
                 p = x * s;
-                d = s * (T(1) + x * (T(1) - s));
+                d = s * (T(1) + x * logistic(-x));
             });
         case Activation::softplus:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
@@ -82,15 +82,17 @@ void apply_activation(Activation act, double param, const T* h, T* phi, T* dphi,
             });
         case Activation::sigmoid:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
-                const T s = logistic(x);
-                p = s;
-                d = s * (T(1) - s);
+                // sigma(x) sigma(-x): no cancellation in 1 - sigma for large x,
+                // which matters once gradients are kept in log space.
+                p = logistic(x);
+                d = p * logistic(-x);
             });
         case Activation::tanh:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
-                const T t = std::tanh(x);
-                p = t;
-                d = T(1) - t * t;
+                // sech^2 rather than 1 - tanh^2, which is 0 (not ~4e^-2|x|) for |x| > 19.
+                const T ch = std::cosh(x);
+                p = std::tanh(x);
+                d = T(1) / (ch * ch);
             });
         case Activation::hard_tanh:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {

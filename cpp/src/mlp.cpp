@@ -408,6 +408,8 @@ private:
         T* g = h_tmp_.data();
         normalize(store_.h_of(l), phi_.data(), n_out);
         activate(phi_.data(), nullptr, dphi_.data(), n_out);
+        // Before g is formed from v, so that v (the skip path) and g share one scale.
+        align_batch_scales(v, n_out);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) {
             const MlpConfig& c = cfg_[sz(config_of(r))];
@@ -415,7 +417,6 @@ private:
             for (std::int64_t i = 0; i < n_out; ++i)
                 g[r * n_out + i] = branch * dphi_[sz(r * n_out + i)] * v[r * n_out + i];
         }
-        align_batch_scales(g, n_out);
         normalize_backward(phi_.data(), g, n_out);
         record_backward_stats(l, g, n_out);
         // dl/da_{l-1} = W_l^T g (+ dl/da_l through the skip connection).

@@ -1,9 +1,14 @@
 """Mean-field theory of signal and gradient propagation at initialization.
 
-Expectations over Gaussian pre-activations are computed by Gauss-Hermite
-quadrature (probabilists' nodes, ``NODES`` points; exact for polynomials up to
-degree 2*NODES-1, and, with an even node count, exact for relu-type functions
-whose kink is at 0 by symmetry). The activation functions are the core's own.
+Gaussian expectations E[f(sqrt(q) z)] are computed by composite Gauss-Legendre
+quadrature in z on [-12, 12] (the density beyond is below 1e-31): the range is
+cut at 0 and at every kink of the activation (hard_tanh's +-1 / sqrt(q)), each
+piece split into ``PANELS`` panels of 8 nodes. Plain Gauss-Hermite quadrature,
+the textbook choice, loses its accuracy once sqrt(q) z resolves the
+activation's features (1e-1 relative error for tanh at q = 30 with 160 nodes);
+the composite rule stays within 1e-9 for smooth activations up to q = 300 and
+is exact at kinks that fall on a panel edge. The activation functions are the
+core's own.
 
 Definitions (Poole et al. 2016; Schoenholz et al. 2017, "Deep information
 propagation"):
@@ -29,23 +34,51 @@ import numpy as np
 
 from .activations import evaluate
 
-NODES = 160
-_MAX_ITER = 5000
-_Q_OVERFLOW = 1e300
+PANELS = 100  # per piece between kinks, for one-dimensional expectations
+PAIR_PANELS = 16  # per piece and dimension, for expectations over pairs
+_ORDER = 8
+_Z = 12.0
+_MAX_ITER = 1000
+# Past this q the network has exploded for any purpose here; stop iterating.
+_Q_OVERFLOW = 1e30
+_KINKS = {"hard_tanh": (-1.0, 1.0)}  # kinks other than 0, in u = sqrt(q) z
 
 
-@lru_cache(maxsize=4)
-def _gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
-    x, w = np.polynomial.hermite_e.hermegauss(n)
-    return x, w / np.sqrt(2.0 * np.pi)
+@lru_cache(maxsize=8)
+def _fixed_nodes(panels: int) -> tuple[np.ndarray, np.ndarray]:
+    return _nodes_with_cuts(np.zeros(()), (), panels)
 
 
-def _expect(fn: Any, q: np.ndarray) -> np.ndarray:
+def _nodes(activation: str, q: np.ndarray, panels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes z and weights (density included), broadcastable to q.shape + (n,)."""
+    kinks = _KINKS.get(activation, ())
+    if not kinks:  # the nodes do not depend on q
+        return _fixed_nodes(panels)
+    return _nodes_with_cuts(np.asarray(q, float), kinks, panels)
+
+
+def _nodes_with_cuts(q: np.ndarray, kinks: tuple[float, ...], panels: int) -> tuple[np.ndarray, np.ndarray]:
+    inv_sqrt_q = 1.0 / np.sqrt(np.maximum(q, 1e-300))
+    cuts = [np.full(q.shape, -_Z), np.zeros(q.shape), np.full(q.shape, _Z)]
+    cuts += [np.clip(k * inv_sqrt_q, -_Z, _Z) for k in kinks]
+    edges = np.sort(np.stack(cuts, axis=-1), axis=-1)
+    t = np.linspace(0.0, 1.0, panels + 1)
+    lo, hi = edges[..., :-1, None], edges[..., 1:, None]
+    panel_edges = lo + (hi - lo) * t
+    a, b = panel_edges[..., :-1, None], panel_edges[..., 1:, None]
+    x, w = np.polynomial.legendre.leggauss(_ORDER)
+    half = 0.5 * (b - a)
+    z = 0.5 * (a + b) + half * x
+    weights = half * w * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
+    shape = q.shape + (-1,)
+    return z.reshape(shape), weights.reshape(shape)
+
+
+def _expect(activation: str, fn: Any, q: np.ndarray) -> np.ndarray:
     """E[fn(sqrt(q) z)] for z ~ N(0, 1), broadcasting over q."""
-    x, w = _gauss_hermite(NODES)
     q = np.asarray(q, dtype=float)
-    u = np.sqrt(q)[..., None] * x
-    return fn(u) @ w
+    z, w = _nodes(activation, q, PANELS)
+    return np.sum(fn(np.sqrt(q)[..., None] * z) * w, axis=-1)
 
 
 def _phi(activation: str, negative_slope: float) -> Any:
@@ -60,7 +93,7 @@ def length_map(activation: str, q, sigma_w, sigma_b, *, negative_slope: float = 
     """sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2."""
     phi = _phi(activation, negative_slope)
     sw2, sb2 = np.square(sigma_w), np.square(sigma_b)
-    return sw2 * _expect(lambda u: phi(u) ** 2, q) + sb2
+    return sw2 * _expect(activation, lambda u: phi(u) ** 2, q) + sb2
 
 
 def q_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q0: float = 1.0) -> np.ndarray:
@@ -75,8 +108,8 @@ def q_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q
     for _ in range(_MAX_ITER):
         with np.errstate(over="ignore", invalid="ignore"):
             q_next = length_map(activation, np.minimum(q, _Q_OVERFLOW), sw, sb, negative_slope=negative_slope)
-        q_next = np.where(q >= _Q_OVERFLOW, np.inf, q_next)
-        done = np.all((np.abs(q_next - q) <= 1e-13 * np.maximum(q, 1e-300)) | ~np.isfinite(q_next))
+            q_next = np.where(q >= _Q_OVERFLOW, np.inf, q_next)
+            done = np.all((np.abs(q_next - q) <= 1e-13 * np.maximum(q, 1e-300)) | ~np.isfinite(q_next))
         q = q_next
         if done:
             break
@@ -89,7 +122,7 @@ def chi1(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q=N
         q = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
     dphi = _dphi(activation, negative_slope)
     q = np.where(np.isfinite(q), q, _Q_OVERFLOW)
-    return np.square(sigma_w) * _expect(lambda u: dphi(u) ** 2, q)
+    return np.square(sigma_w) * _expect(activation, lambda u: dphi(u) ** 2, q)
 
 
 def predicted_log10_rate(activation: str, sigma_w, sigma_b, **kwargs: Any) -> np.ndarray:
@@ -102,23 +135,23 @@ def chi_q(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q0
     """Slope of the length map at q*: sigma_w^2 E[phi'^2 + phi phi''] (via Stein's lemma,
     d/dq E[phi(sqrt(q)z)^2] = E[phi(u) phi'(u) z] / sqrt(q), so no second derivative is needed)."""
     qs = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
-    x, w = _gauss_hermite(NODES)
     q = np.where(np.isfinite(qs), np.maximum(qs, 1e-300), _Q_OVERFLOW)
-    u = np.sqrt(q)[..., None] * x
-    phi, dphi = evaluate(activation, u, negative_slope)
-    return np.square(sigma_w) * ((phi * dphi * x) @ w) / np.sqrt(q)
+    z, w = _nodes(activation, q, PANELS)
+    phi, dphi = evaluate(activation, np.sqrt(q)[..., None] * z, negative_slope)
+    return np.square(sigma_w) * np.sum(phi * dphi * z * w, axis=-1) / np.sqrt(q)
 
 
-def _pair_expect(fn: Any, q: np.ndarray, c: np.ndarray) -> np.ndarray:
+def _pair_expect(activation: str, fn: Any, q: np.ndarray, c: np.ndarray) -> np.ndarray:
     """E[fn(u1) fn(u2)] for (u1, u2) Gaussian with variance q and correlation c."""
-    x, w = _gauss_hermite(NODES)
-    q = np.asarray(q, float)[..., None, None]
-    c = np.clip(np.asarray(c, float), -1.0, 1.0)[..., None, None]
-    z1, z2 = x[:, None], x[None, :]
-    u1 = np.sqrt(q) * z1
-    u2 = np.sqrt(q) * (c * z1 + np.sqrt(1.0 - c * c) * z2)
-    f1, f2 = fn(u1), fn(u2)
-    return np.einsum("...ij,i,j->...", f1 * f2, w, w)
+    q, c = np.broadcast_arrays(np.asarray(q, float), np.clip(np.asarray(c, float), -1.0, 1.0))
+    z, w = _nodes(activation, q, PAIR_PANELS)
+    z = np.broadcast_to(z, q.shape + z.shape[-1:])
+    w = np.broadcast_to(w, q.shape + w.shape[-1:])
+    z1, z2 = z[..., :, None], z[..., None, :]
+    sq, cc = np.sqrt(q)[..., None, None], c[..., None, None]
+    u1 = sq * z1
+    u2 = sq * (cc * z1 + np.sqrt(1.0 - cc * cc) * z2)
+    return np.einsum("...ij,...i,...j->...", fn(u1) * fn(u2), w, w)
 
 
 def c_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, c0: float = 0.0, q0: float = 1.0) -> np.ndarray:
@@ -129,7 +162,7 @@ def c_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, c
     c = np.full(np.shape(qs), float(c0))
     q = np.where(np.isfinite(qs), np.maximum(qs, 1e-300), _Q_OVERFLOW)
     for _ in range(500):
-        c_next = np.clip((sw2 * _pair_expect(phi, q, c) + sb2) / q, -1.0, 1.0)
+        c_next = np.clip((sw2 * _pair_expect(activation, phi, q, c) + sb2) / q, -1.0, 1.0)
         if np.all(np.abs(c_next - c) < 1e-12):
             c = c_next
             break
@@ -142,7 +175,7 @@ def chi_c(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q0
     qs = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
     cs = c_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
     q = np.where(np.isfinite(qs), np.maximum(qs, 1e-300), _Q_OVERFLOW)
-    return np.square(sigma_w) * _pair_expect(_dphi(activation, negative_slope), q, cs)
+    return np.square(sigma_w) * _pair_expect(activation, _dphi(activation, negative_slope), q, cs)
 
 
 def depth_scales(activation: str, sigma_w, sigma_b, **kwargs: Any) -> dict[str, np.ndarray]:
@@ -165,8 +198,12 @@ def critical_line(
 ) -> np.ndarray:
     """sigma_w on the critical line chi1(sigma_w, sigma_b) = 1, for each sigma_b.
 
-    Found by bisection (60 halvings of the bracket); NaN where chi1 - 1 does not
+    Found by bisection (45 halvings of the bracket, to ~1e-12); NaN where chi1 - 1 does not
     change sign inside ``sigma_w_range`` (e.g. activations that never reach chi1 = 1).
+    For unbounded activations that are linear for large inputs with a kink-free
+    negative side (gelu, silu, elu, softplus), chi1 jumps across 1 where q*
+    becomes infinite (sigma_w^2 E[phi'^2] -> sigma_w^2 / 2 as q -> inf), and the
+    point returned is that jump: the edge of the exploding phase.
     """
     sb = np.asarray(sigma_b, float)
     lo = np.full(sb.shape, sigma_w_range[0])
@@ -174,7 +211,7 @@ def critical_line(
     f = lambda sw: chi1(activation, sw, sb, negative_slope=negative_slope, q0=q0) - 1.0  # noqa: E731
     f_lo, f_hi = f(lo), f(hi)
     bracketed = np.sign(f_lo) != np.sign(f_hi)
-    for _ in range(60):
+    for _ in range(45):
         mid = 0.5 * (lo + hi)
         f_mid = f(mid)
         left = np.sign(f_mid) == np.sign(f_lo)
@@ -215,8 +252,8 @@ def mean_field_profile(spec: Any) -> dict[str, np.ndarray]:
             q[l:], e_dphi2[l:] = q[l], e_dphi2[l - 1]
             break
         ql = min(q[l], _Q_OVERFLOW) if np.isfinite(q[l]) else _Q_OVERFLOW
-        e_phi2 = float(_expect(phi_sq, ql))
-        e_dphi2[l] = float(_expect(dphi_sq, ql))
+        e_phi2 = float(_expect(spec.activation, phi_sq, ql))
+        e_dphi2[l] = float(_expect(spec.activation, dphi_sq, ql))
         p = p + spec.alpha**2 * e_phi2 if spec.residual else e_phi2
     with np.errstate(divide="ignore", invalid="ignore"):
         if spec.residual:

@@ -1,0 +1,120 @@
+"""An independent float64 NumPy implementation of the feed-forward contract.
+
+Written from the definitions in DESIGN.md, not from the C++ code: a plain
+forward pass that keeps every layer, and a plain backward pass (no log-space
+scaling, so only for nets shallow enough not to underflow).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+SELU_SCALE = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+def activation(name: str, x: np.ndarray, slope: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """(phi, phi') written out from textbook formulas."""
+    sig = special.expit(x)
+    if name == "linear":
+        return x.copy(), np.ones_like(x)
+    if name == "relu":
+        return np.maximum(x, 0), (x > 0).astype(float)
+    if name == "leaky_relu":
+        return np.where(x > 0, x, slope * x), np.where(x > 0, 1.0, slope)
+    if name == "elu":
+        return np.where(x > 0, x, np.expm1(np.minimum(x, 0))), np.where(x > 0, 1.0, np.exp(np.minimum(x, 0)))
+    if name == "selu":
+        neg = SELU_SCALE * SELU_ALPHA * np.expm1(np.minimum(x, 0))
+        return np.where(x > 0, SELU_SCALE * x, neg), np.where(x > 0, SELU_SCALE, SELU_SCALE * SELU_ALPHA * np.exp(np.minimum(x, 0)))
+    if name == "gelu":
+        cdf = special.ndtr(x)
+        return x * cdf, cdf + x * np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+    if name == "silu":
+        return x * sig, sig + x * sig * special.expit(-x)
+    if name == "softplus":
+        return np.logaddexp(0.0, x), sig
+    if name == "sigmoid":
+        return sig, sig * special.expit(-x)
+    if name == "tanh":
+        with np.errstate(over="ignore"):
+            return np.tanh(x), 1 / np.cosh(x) ** 2
+    if name == "hard_tanh":
+        return np.clip(x, -1, 1), ((x > -1) & (x < 1)).astype(float)
+    if name == "erf":
+        return special.erf(x), 2 / np.sqrt(np.pi) * np.exp(-x * x)
+    raise ValueError(name)
+
+
+def _normalize(h: np.ndarray, norm: str | None, eps: float) -> tuple[np.ndarray, np.ndarray | None]:
+    if norm is None:
+        return h, None
+    axis = 0 if norm == "batch" else 1
+    mean = h.mean(axis=axis, keepdims=True)
+    inv_std = 1.0 / np.sqrt(h.var(axis=axis, keepdims=True) + eps)
+    return (h - mean) * inv_std, inv_std
+
+
+def _normalize_backward(ht: np.ndarray, inv_std: np.ndarray | None, g: np.ndarray, norm: str | None) -> np.ndarray:
+    if norm is None:
+        return g
+    axis = 0 if norm == "batch" else 1
+    return inv_std * (g - g.mean(axis=axis, keepdims=True) - ht * (g * ht).mean(axis=axis, keepdims=True))
+
+
+def forward(spec, arrays, h_shift: tuple[int, int, int, float] | None = None, eps: float = 1e-5) -> dict:
+    """Forward pass; h_shift = (layer, sample, unit, delta) perturbs one pre-activation."""
+    a = arrays["inputs"]
+    layers = []
+    for l, (w, b) in enumerate(zip(arrays["weights"], arrays["biases"]), start=1):
+        h = a @ w.T + b
+        if h_shift is not None and h_shift[0] == l:
+            h = h.copy()
+            h[h_shift[1], h_shift[2]] += h_shift[3]
+        ht, inv_std = _normalize(h, spec.norm, eps)
+        p, dp = activation(spec.activation, ht, spec.negative_slope)
+        layers.append({"a_prev": a, "h": h, "ht": ht, "inv_std": inv_std, "dphi": dp})
+        a = a + spec.alpha * p if spec.residual else p
+    return {"layers": layers, "output": a}
+
+
+def losses(out: np.ndarray, arrays, loss: str) -> np.ndarray:
+    if loss == "projection":
+        return np.sum(arrays["projections"] * out, axis=1)
+    return 0.5 * np.sum(out * out, axis=1)
+
+
+def backward(spec, arrays, loss: str = "projection", eps: float = 1e-5) -> dict:
+    """Per-layer gradients of sum_b l_b with respect to h_l, plus the reported statistics."""
+    fw = forward(spec, arrays, eps=eps)
+    g_a = arrays["projections"].copy() if loss == "projection" else fw["output"].copy()
+    batch = g_a.shape[0]
+    grads = [None] * spec.depth
+    weight_grad = np.empty(spec.depth)
+    for l in range(spec.depth, 0, -1):
+        lay = fw["layers"][l - 1]
+        branch = spec.alpha if spec.residual else 1.0
+        g_h = _normalize_backward(lay["ht"], lay["inv_std"], branch * lay["dphi"] * g_a, spec.norm)
+        grads[l - 1] = g_h
+        weight_grad[l - 1] = np.linalg.norm(g_h.T @ lay["a_prev"]) / batch
+        g_prev = g_h @ arrays["weights"][l - 1]
+        g_a = g_a + g_prev if spec.residual else g_prev
+    norms = np.array([np.linalg.norm(g, axis=1) for g in grads])  # (L, B)
+    hs = [lay["h"] for lay in fw["layers"]]
+    cos = []
+    for h in hs:
+        unit = h / np.linalg.norm(h, axis=1, keepdims=True)
+        gram = unit @ unit.T
+        cos.append(gram[np.triu_indices(batch, 1)].mean() if batch > 1 else np.nan)
+    dphi = [lay["dphi"] for lay in fw["layers"]]
+    return {
+        "grads": grads,
+        "log10_grad_norm": np.log10(norms).mean(axis=1),
+        "log10_grad_norm_rms": 0.5 * np.log10(np.mean(norms**2, axis=1)),
+        "log10_weight_grad_norm": np.log10(weight_grad),
+        "q": np.array([np.mean(h * h) for h in hs]),
+        "c": np.array(cos),
+        "saturated_fraction": np.array([np.mean(np.abs(d) < 1e-3) for d in dphi]),
+        "dead_fraction": np.array([np.mean(d == 0) for d in dphi]),
+    }

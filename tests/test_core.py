@@ -1,0 +1,165 @@
+"""The raw bindings: generator, activations, standard matrices, engine entry points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import reference
+
+import gradatlas as ga
+from gradatlas import _core
+
+WEIGHTS, BIASES, INPUTS, PROJECTIONS, ORTHOGONAL = range(5)
+
+
+def test_philox_known_answers():
+    # Known-answer vectors of Random123 (kat_vectors, philox4x32 with 10 rounds).
+    assert _core.philox4x32_10([0, 0, 0, 0], 0, 0) == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+    assert _core.philox4x32_10([0xFFFFFFFF] * 4, 0xFFFFFFFF, 0xFFFFFFFF) == [
+        0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]
+    assert _core.philox4x32_10([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], 0xA4093822, 0x299F31D0) == [
+        0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]
+
+
+def test_normal_subranges_are_reproducible():
+    full = _core.standard_normal(7, WEIGHTS, 3, 0, 1001)
+    for first, count in [(0, 5), (1, 7), (3, 100), (997, 4), (500, 1)]:
+        np.testing.assert_array_equal(_core.standard_normal(7, WEIGHTS, 3, first, count), full[first:first + count])
+
+
+def test_streams_layers_seeds_are_independent():
+    a = _core.standard_normal(1, WEIGHTS, 1, 0, 64)
+    for other in [_core.standard_normal(2, WEIGHTS, 1, 0, 64), _core.standard_normal(1, BIASES, 1, 0, 64),
+                  _core.standard_normal(1, WEIGHTS, 2, 0, 64)]:
+        assert abs(np.corrcoef(a, other)[0, 1]) < 0.5
+        assert not np.array_equal(a, other)
+
+
+def test_normal_and_uniform_moments():
+    # 4e5 draws: the standard error of the mean is 1.6e-3, of the variance 2.2e-3; 5 sigma bounds.
+    z = _core.standard_weights("float64", 3, 0, 1, 400, 1000).ravel()
+    assert abs(z.mean()) < 8e-3 and abs(z.var() - 1) < 1.2e-2
+    assert abs(np.mean(z**4) - 3) < 0.05  # Gaussian kurtosis
+    u = _core.standard_weights("float64", 3, 1, 1, 400, 1000).ravel()
+    assert abs(u.mean()) < 8e-3 and abs(u.var() - 1) < 1e-2
+    assert u.min() >= -np.sqrt(3) and u.max() <= np.sqrt(3)
+
+
+def test_float32_draws_are_rounded_float64_draws():
+    z64 = _core.standard_weights("float64", 9, 0, 2, 30, 20)
+    z32 = _core.standard_weights("float32", 9, 0, 2, 30, 20)
+    assert z32.dtype == np.float32
+    np.testing.assert_array_equal(z32, z64.astype(np.float32))
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (8, 20), (20, 8), (1, 5)])
+def test_orthogonal_matrices(shape):
+    q = _core.standard_weights("float64", 4, 2, 1, *shape)
+    rows, cols = shape
+    gram = q @ q.T if rows <= cols else q.T @ q
+    np.testing.assert_allclose(gram, np.eye(min(shape)), atol=1e-13)
+
+
+def test_orthogonal_is_haar_sign_fixed():
+    # Sign-fixed QR gives Haar matrices: the mean of the diagonal of Q is 0
+    # (without the sign fix it would be positive, ~ +0.6 for 4x4).
+    diag = np.array([np.diag(_core.standard_weights("float64", s, 2, 1, 4, 4)) for s in range(400)])
+    assert abs(diag.mean()) < 0.1
+
+
+@pytest.mark.parametrize("name", sorted(ga.ACTIVATIONS))
+def test_activation_values_and_derivatives(name):
+    x = np.concatenate([np.linspace(-30, 30, 2001), [-1e-300, 1e-300, 0.3, -0.7]])
+    x = x[(np.abs(np.abs(x) - 1) > 1e-9) & (x != 0)]  # derivatives at kinks are tested below
+    phi, dphi = _core.apply_activation(ga.ACTIVATIONS[name], 0.05, x)
+    ref_phi, ref_dphi = reference.activation(name, x, 0.05)
+    np.testing.assert_allclose(phi, ref_phi, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(dphi, ref_dphi, rtol=1e-12, atol=1e-300)
+    # The derivative is the derivative: central differences away from kinks.
+    xs = np.linspace(-4, 4, 37) + 0.013
+    h = 1e-6
+    up, _ = _core.apply_activation(ga.ACTIVATIONS[name], 0.05, xs + h)
+    down, _ = _core.apply_activation(ga.ACTIVATIONS[name], 0.05, xs - h)
+    _, d = _core.apply_activation(ga.ACTIVATIONS[name], 0.05, xs)
+    np.testing.assert_allclose((up - down) / (2 * h), d, rtol=1e-6, atol=1e-8)
+
+
+def test_derivatives_at_kinks_follow_pytorch():
+    relu = _core.apply_activation(ga.ACTIVATIONS["relu"], 0.0, np.array([0.0]))[1]
+    hard = _core.apply_activation(ga.ACTIVATIONS["hard_tanh"], 0.0, np.array([-1.0, 1.0]))[1]
+    assert relu[0] == 0.0 and (hard == 0.0).all()
+
+
+def test_activation_code_out_of_range():
+    with pytest.raises(ValueError, match="activation code"):
+        _core.apply_activation(99, 0.0, np.zeros(3))
+
+
+def _group(**kw):
+    args = dict(seed=0, widths=[4, 4, 4], batch=2, input_std=1.0, dist=0, norm_eps=1e-5,
+                checkpoint_every=0, store_budget_bytes=1 << 20, n_threads=1)
+    args.update(kw)
+    return _core.MlpGroup(**args)
+
+
+def _run(group, configs=1, depth=2, **kw):
+    args = dict(
+        activation=np.full(configs, 9, np.int32), activation_param=np.zeros(configs),
+        weight_scale=np.full((configs, depth), 0.5), bias_scale=np.zeros((configs, depth)),
+        residual=np.zeros(configs, bool), alpha=np.ones(configs), norm=np.zeros(configs, np.int32),
+        loss=np.zeros(configs, np.int32))
+    args.update(kw)
+    return _core.run_mlp_group("float64", group, **args)
+
+
+def test_run_mlp_group_shapes():
+    out = _run(_group(), configs=3)
+    assert out["log10_grad_norm"].shape == (3, 2)
+    assert out["first_nonfinite_layer"].shape == (3,)
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(widths=[4]), "widths"),
+    (dict(widths=[4, 0, 4]), "width"),
+    (dict(batch=0), "batch"),
+    (dict(n_threads=0), "n_threads"),
+])
+def test_core_checks_its_preconditions(change, message):
+    with pytest.raises(ValueError, match=message):
+        _run(_group(**change), depth=len(change.get("widths", [4, 4, 4])) - 1)
+
+
+def test_core_rejects_inconsistent_configs():
+    with pytest.raises(ValueError, match="shape"):
+        _run(_group(), weight_scale=np.zeros((1, 5)))
+    with pytest.raises(ValueError, match="residual"):
+        _run(_group(widths=[4, 5, 4]), residual=np.ones(1, bool))
+    with pytest.raises(ValueError, match="batch norm"):
+        _run(_group(batch=1), norm=np.ones(1, np.int32))
+    with pytest.raises(ValueError, match="float32"):
+        _core.run_mlp_group("float16", _group(), np.zeros(1, np.int32), np.zeros(1), np.zeros((1, 2)),
+                            np.zeros((1, 2)), np.zeros(1, bool), np.ones(1), np.zeros(1, np.int32),
+                            np.zeros(1, np.int32))
+
+
+def test_memory_plan_grows_like_sqrt_depth():
+    def plan(depth):
+        g = _group(widths=[256] * (depth + 1), batch=16, store_budget_bytes=0)
+        return _core.plan_mlp_memory(g, 1, 4)
+
+    (k1, b1), (k2, b2) = plan(1_000), plan(100_000)
+    # k = sqrt(L * checkpoint size / per-layer store): 100x the depth, 10x the k.
+    assert 8 <= k2 / k1 <= 12
+    assert b2 / b1 < 15  # and about 10x the memory, not 100x
+    assert b2 < 200 << 20
+
+
+def test_memory_plan_keeps_every_layer_within_budget():
+    g = _group(widths=[64] * 101, batch=4, store_budget_bytes=1 << 30)
+    assert _core.plan_mlp_memory(g, 2, 8)[0] == 100
+
+
+def test_build_facts():
+    assert isinstance(_core.has_openmp(), bool)
+    assert _core.max_threads() >= 1
+    assert "OpenBLAS" in _core.blas_config()

@@ -1,0 +1,83 @@
+"""Bit-identical results whatever the thread count, the grouping and the memory plan."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import gradatlas as ga
+from gradatlas.simulate import PER_LAYER, run_group
+
+BASE = ga.MLP(depth=30, width=130, activation="tanh")  # 130: a partial 128-column tile
+VARIANTS = [
+    BASE,
+    BASE.replace(init=None, sigma_w=1.6, sigma_b=0.4),
+    BASE.replace(activation="relu", residual=True, alpha=0.2),
+    BASE.replace(norm="batch", activation="gelu"),
+    BASE.replace(norm="layer", activation="sigmoid", sigma_w=3.0),
+]
+
+
+def _assert_same(a, b, i=0, j=0):
+    for name in (*PER_LAYER, "first_nonfinite_layer", "nonfinite_kind"):
+        np.testing.assert_array_equal(a[name][i], b[name][j], err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch", [2, 5, 16])
+def test_alone_equals_inside_a_group(dtype, batch):
+    group = run_group(VARIANTS, batch=batch, seed=4, dtype=dtype, n_threads=2)
+    for i, spec in enumerate(VARIANTS):
+        alone = run_group([spec], batch=batch, seed=4, dtype=dtype, n_threads=1)
+        _assert_same(alone, group, 0, i)
+
+
+@pytest.mark.skipif(not ga.has_openmp, reason="built without OpenMP")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_and_two_threads_agree(dtype):
+    one = run_group(VARIANTS, batch=8, seed=1, dtype=dtype, n_threads=1)
+    two = run_group(VARIANTS, batch=8, seed=1, dtype=dtype, n_threads=2)
+    for i in range(len(VARIANTS)):
+        _assert_same(one, two, i, i)
+
+
+def test_checkpointing_does_not_change_numbers():
+    full = run_group(VARIANTS, batch=4, seed=2, dtype="float32")
+    for every in (1, 7, 29):
+        seg = run_group(VARIANTS, batch=4, seed=2, dtype="float32", checkpoint_every=every)
+        for i in range(len(VARIANTS)):
+            _assert_same(full, seg, i, i)
+
+
+def test_simulate_matches_group_and_repeats():
+    ds1 = ga.simulate(VARIANTS[1], batch=4, seed=9)
+    ds2 = ga.simulate(VARIANTS[1], batch=4, seed=9)
+    group = run_group(VARIANTS, batch=4, seed=9)
+    assert ds1.identical(ds2)
+    np.testing.assert_array_equal(ds1.log10_grad_norm.values, group["log10_grad_norm"][1])
+
+
+def test_seeds_differ():
+    a = ga.simulate(BASE, batch=4, seed=0)
+    b = ga.simulate(BASE, batch=4, seed=1)
+    assert not np.array_equal(a.log10_grad_norm.values, b.log10_grad_norm.values)
+
+
+def test_concurrent_calls_from_python_threads():
+    # The GIL is released during runs; concurrent runs must not interfere.
+    specs = VARIANTS[:3]
+    serial = [ga.simulate(s, batch=4, seed=3, n_threads=1) for s in specs]
+    results: dict[int, object] = {}
+
+    def work(i):
+        results[i] = ga.simulate(specs[i % 3], batch=4, seed=3, n_threads=1)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(6):
+        assert results[i].identical(serial[i % 3])
