@@ -134,7 +134,8 @@ def run_group(
 def _summaries(spec: MLP, raw: dict[str, np.ndarray], i: int) -> dict[str, Any]:
     g = raw["log10_grad_norm"][i]
     first_bad = int(raw["first_nonfinite_layer"][i])
-    total = float(g[0] - g[-1])
+    with np.errstate(invalid="ignore"):
+        total = float(g[0] - g[-1])  # NaN when both ends are exactly zero (-inf)
     rate = float(fitted_log10_rate(g))
     profile = theory.mean_field_profile(spec)
     sw_mid = float(spec.sigma_w_per_layer()[spec.depth // 2])
@@ -147,12 +148,12 @@ def _summaries(spec: MLP, raw: dict[str, np.ndarray], i: int) -> dict[str, Any]:
         "total_log10_ratio": total,
         "log10_rate": rate,
         "depth_scale": float(depth_scale(rate)),
-        "regime": str(regime(total, first_bad)),
+        "regime": str(regime(total, first_bad, np.isneginf(g).any())),
         "first_nonfinite_layer": first_bad if first_bad >= 1 else -1,
         "nonfinite_kind": NONFINITE_KINDS[int(raw["nonfinite_kind"][i])],
         "chi1": chi1,
         "predicted_log10_rate": float(pred[0] / (spec.depth - 1)) if spec.depth > 1 else float("nan"),
-        "predicted_log10_grad_norm": pred + g[-1],
+        "predicted_log10_grad_norm": pred + g[-1] if np.isfinite(g[-1]) else np.full_like(pred, np.nan),
         "predicted_q": profile["q"],
     }
 

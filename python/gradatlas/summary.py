@@ -27,13 +27,16 @@ def fitted_log10_rate(log10_grad_norm: np.ndarray) -> np.ndarray:
 
 
 def regime(total_log10_ratio: np.ndarray, first_nonfinite_layer: np.ndarray,
-           stable_decades: float = STABLE_DECADES) -> np.ndarray:
-    """'vanishing' / 'stable' / 'exploding' / 'nonfinite' per configuration."""
+           exactly_zero: np.ndarray, stable_decades: float = STABLE_DECADES) -> np.ndarray:
+    """'vanishing' / 'stable' / 'exploding' / 'nonfinite' per configuration.
+
+    ``exactly_zero`` marks profiles where the gradient became exactly 0 (log10 = -inf,
+    e.g. every unit dead or saturated beyond the float range): that is vanishing.
+    """
     total = np.asarray(total_log10_ratio, float)
     out = np.where(total < -stable_decades, "vanishing",
                    np.where(total > stable_decades, "exploding", "stable"))
-    # An exactly zero gradient (log10 = -inf) is vanishing; NaN totals are non-finite.
-    out = np.where(np.isnan(total), "nonfinite", out)
+    out = np.where(np.asarray(exactly_zero), "vanishing", out)
     return np.where(np.asarray(first_nonfinite_layer) >= 1, "nonfinite", out).astype(object)
 
 
