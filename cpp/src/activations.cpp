@@ -89,10 +89,22 @@ void apply_activation(Activation act, double param, const T* h, T* phi, T* dphi,
             });
         case Activation::tanh:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
-                // sech^2 rather than 1 - tanh^2, which is 0 (not ~4e^-2|x|) for |x| > 19.
-                const T ch = std::cosh(x);
-                p = std::tanh(x);
-                d = T(1) / (ch * ch);
+                // One exponential gives both, with e = e^{-2|x|}: tanh|x| = (1 - e) / (1 + e)
+                // and sech^2 x = 4e / (1 + e)^2, accurate in the tails (where
+                // 1 - tanh^2 would be 0 rather than ~4e^{-2|x|}). Near 0, 1 - e comes
+                // from expm1 to avoid cancellation.
+                const T ax = std::fabs(x);
+                T one_minus_e, e;
+                if (ax < T(0.5)) {
+                    one_minus_e = -std::expm1(T(-2) * ax);
+                    e = T(1) - one_minus_e;
+                } else {
+                    e = std::exp(T(-2) * ax);
+                    one_minus_e = T(1) - e;
+                }
+                const T t = one_minus_e / (T(1) + e);
+                p = x < T(0) ? -t : t;
+                d = T(4) * e / ((T(1) + e) * (T(1) + e));
             });
         case Activation::hard_tanh:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {

@@ -1,0 +1,59 @@
+"""Type stubs for the compiled core (private; use the gradatlas package)."""
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+activation_count: int
+
+def has_openmp() -> bool: ...
+def max_threads() -> int: ...
+def blas_config() -> str: ...
+def philox4x32_10(counter: list[int], k0: int, k1: int) -> list[int]: ...
+def standard_normal(seed: int, stream: int, layer: int, first: int, count: int) -> npt.NDArray[np.float64]: ...
+def standard_weights(dtype: str, seed: int, dist: int, layer: int, n_out: int, n_in: int) -> npt.NDArray[Any]: ...
+def standard_biases(dtype: str, seed: int, layer: int, n_out: int) -> npt.NDArray[Any]: ...
+def standard_inputs(dtype: str, seed: int, batch: int, n_in: int, input_std: float) -> npt.NDArray[Any]: ...
+def standard_projections(dtype: str, seed: int, batch: int, n_out: int) -> npt.NDArray[Any]: ...
+def apply_activation(
+    code: int, param: float, h: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+
+class MlpGroup:
+    def __init__(
+        self,
+        seed: int,
+        widths: list[int],
+        batch: int,
+        input_std: float,
+        dist: int,
+        norm_eps: float,
+        checkpoint_every: int,
+        store_budget_bytes: int,
+        n_threads: int,
+    ) -> None: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def widths(self) -> list[int]: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def n_threads(self) -> int: ...
+
+def plan_mlp_memory(group: MlpGroup, n_configs: int, value_bytes: int) -> tuple[int, int]: ...
+def run_mlp_group(
+    dtype: str,
+    group: MlpGroup,
+    activation: npt.NDArray[np.int32],
+    activation_param: npt.NDArray[np.float64],
+    weight_scale: npt.NDArray[np.float64],
+    bias_scale: npt.NDArray[np.float64],
+    residual: npt.NDArray[np.bool_],
+    alpha: npt.NDArray[np.float64],
+    norm: npt.NDArray[np.int32],
+    loss: npt.NDArray[np.int32],
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, npt.NDArray[Any]]: ...
