@@ -12,7 +12,7 @@ import pytest
 
 import gradatlas as ga
 from gradatlas import _core
-from gradatlas.simulate import run_group
+from gradatlas.simulate import run_specs as run_group
 
 pytest.importorskip("pytest_benchmark")
 

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 import gradatlas as ga
-from gradatlas.simulate import run_group
+from gradatlas.simulate import run_specs as run_group
 
 WORKLOADS = {
     # name: (width, depth, batch, configs)

@@ -106,16 +106,34 @@ def _run(group, configs=1, depth=2, **kw):
     args = dict(
         activation=np.full(configs, 9, np.int32), activation_param=np.zeros(configs),
         weight_scale=np.full((configs, depth), 0.5), bias_scale=np.zeros((configs, depth)),
-        residual=np.zeros(configs, bool), alpha=np.ones(configs), norm=np.zeros(configs, np.int32),
-        loss=np.zeros(configs, np.int32))
+        residual=np.zeros(configs, bool), alpha=np.ones(configs), norm=np.zeros(configs, np.int32))
     args.update(kw)
     return _core.run_mlp_group("float64", group, **args)
 
 
 def test_run_mlp_group_shapes():
     out = _run(_group(), configs=3)
-    assert out["log10_grad_norm"].shape == (3, 2)
-    assert out["first_nonfinite_layer"].shape == (3,)
+    assert out["log10_grad_norm"].shape == (3, 1, 2)  # (configs, heads, depth)
+    assert out["q"].shape == (3, 2)
+    assert out["first_nonfinite_layer"].shape == (3, 1)
+
+
+def test_heads_are_the_truncated_networks():
+    # Output depths 1, 3, 5 of a 5-layer group equal three separate runs of depth 1, 3, 5.
+    widths = [6, 7, 7, 7, 7, 7]
+    both = _run(_group(widths=widths, heads=[1, 3, 5], batch=3), configs=2, depth=5)
+    assert both["log10_grad_norm"].shape == (2, 3, 5)
+    for k, d in enumerate([1, 3, 5]):
+        alone = _run(_group(widths=widths[: d + 1], batch=3), configs=2, depth=d)
+        np.testing.assert_array_equal(both["log10_grad_norm"][:, k, :d], alone["log10_grad_norm"][:, 0])
+        np.testing.assert_array_equal(both["log10_weight_grad_norm"][:, k, :d], alone["log10_weight_grad_norm"][:, 0])
+        assert np.isnan(both["log10_grad_norm"][:, k, d:]).all()
+
+
+def test_heads_must_increase_within_depth():
+    for heads in ([3, 1], [0], [9], [2, 2]):
+        with pytest.raises(ValueError, match="heads must be increasing"):
+            _run(_group(widths=[4] * 6, heads=heads), depth=5)
 
 
 @pytest.mark.parametrize("change,message", [
@@ -138,8 +156,7 @@ def test_core_rejects_inconsistent_configs():
         _run(_group(batch=1), norm=np.ones(1, np.int32))
     with pytest.raises(ValueError, match="float32"):
         _core.run_mlp_group("float16", _group(), np.zeros(1, np.int32), np.zeros(1), np.zeros((1, 2)),
-                            np.zeros((1, 2)), np.zeros(1, bool), np.ones(1), np.zeros(1, np.int32),
-                            np.zeros(1, np.int32))
+                            np.zeros((1, 2)), np.zeros(1, bool), np.ones(1), np.zeros(1, np.int32))
 
 
 def test_memory_plan_grows_like_sqrt_depth():

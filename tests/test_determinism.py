@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import gradatlas as ga
-from gradatlas.simulate import PER_LAYER, run_group
+from gradatlas._assemble import PER_LAYER
+from gradatlas.simulate import run_specs as run_group
 
 BASE = ga.MLP(depth=30, width=130, activation="tanh")  # 130: a partial 128-column tile
 VARIANTS = [

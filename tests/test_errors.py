@@ -68,12 +68,19 @@ SPEC = ga.MLP(depth=3, width=8)
     (dict(loss="mse"), ValueError, r"loss must be one of \['projection', 'sum_squares'\], got 'mse'"),
     (dict(n_threads=0), ValueError, r"n_threads must be >= 1, got 0"),
     (dict(progress=3), TypeError, r"progress must be None or a callable"),
-    (dict(checkpoint_every=0), ValueError, r"checkpoint_every must be >= 1, got 0"),
-    (dict(checkpoint_every=4), ValueError, r"checkpoint_every must be <= 3, got 4"),
 ])
 def test_simulate_errors(kwargs, error, pattern):
     with pytest.raises(error, match=pattern):
         ga.simulate(SPEC, **kwargs)
+
+
+def test_checkpoint_every_is_checked():
+    from gradatlas.simulate import run_specs
+
+    with pytest.raises(ValueError, match=r"checkpoint_every must be >= 1, got 0"):
+        run_specs([SPEC], checkpoint_every=0)
+    with pytest.raises(ValueError, match=r"checkpoint_every must be <= 3, got 4"):
+        run_specs([SPEC], checkpoint_every=4)
 
 
 def test_simulate_needs_a_spec():

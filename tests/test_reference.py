@@ -24,7 +24,8 @@ import pytest
 import reference
 
 import gradatlas as ga
-from gradatlas.simulate import PER_LAYER, run_group
+from gradatlas._assemble import PER_LAYER
+from gradatlas.simulate import run_specs as run_group
 
 ACTS = sorted(ga.ACTIVATIONS)
 ARCHS = list(itertools.product([False, True], [None, "batch", "layer"]))

@@ -8,7 +8,7 @@ from scipy import integrate
 
 import gradatlas as ga
 from gradatlas import theory
-from gradatlas.simulate import run_group
+from gradatlas.simulate import run_specs as run_group
 from gradatlas.summary import fitted_log10_rate
 
 

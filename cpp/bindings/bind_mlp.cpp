@@ -8,10 +8,16 @@ namespace {
 MlpGroup make_group(std::uint64_t seed, const std::vector<std::int64_t>& widths,
                     std::int64_t batch, double input_std, int dist, double norm_eps,
                     std::int64_t checkpoint_every, std::int64_t store_budget_bytes,
-                    int n_threads) {
+                    int n_threads, const std::vector<std::int64_t>& heads, int loss) {
+    if (loss != int(Loss::projection) && loss != int(Loss::sum_squares))
+        throw py::value_error("loss code must be 0 (projection) or 1 (sum_squares)");
+    if (dist < 0 || dist > int(WeightDist::orthogonal))
+        throw py::value_error("weight distribution code must be 0, 1 or 2");
     MlpGroup g;
     g.seed = seed;
     g.widths = widths;
+    g.heads = heads;
+    g.loss = static_cast<Loss>(loss);
     g.batch = batch;
     g.input_std = input_std;
     g.dist = static_cast<WeightDist>(dist);
@@ -31,8 +37,7 @@ std::vector<T> row(const carray<T>& a, py::ssize_t i) {
 py::dict run(const std::string& dtype, const MlpGroup& group, const carray<int>& activation,
              const carray<double>& activation_param, const carray<double>& weight_scale,
              const carray<double>& bias_scale, const carray<bool>& residual,
-             const carray<double>& alpha, const carray<int>& norm, const carray<int>& loss,
-             py::object progress) {
+             const carray<double>& alpha, const carray<int>& norm, py::object progress) {
     const py::ssize_t n_configs = activation.shape(0);
     const auto depth = py::ssize_t(group.widths.size()) - 1;
     if (weight_scale.ndim() != 2 || weight_scale.shape(0) != n_configs ||
@@ -41,12 +46,16 @@ py::dict run(const std::string& dtype, const MlpGroup& group, const carray<int>&
         throw py::value_error("weight_scale and bias_scale must have shape (configs, depth)");
     for (auto* a : {&activation_param, &alpha})
         if (a->shape(0) != n_configs) throw py::value_error("per-config arrays differ in length");
-    if (residual.shape(0) != n_configs || norm.shape(0) != n_configs || loss.shape(0) != n_configs)
+    if (residual.shape(0) != n_configs || norm.shape(0) != n_configs)
         throw py::value_error("per-config arrays differ in length");
 
     std::vector<MlpConfig> configs(static_cast<std::size_t>(n_configs));
     for (py::ssize_t c = 0; c < n_configs; ++c) {
         MlpConfig& cfg = configs[static_cast<std::size_t>(c)];
+        if (activation.at(c) < 0 || activation.at(c) >= activation_count)
+            throw py::value_error("activation code out of range");
+        if (norm.at(c) < 0 || norm.at(c) > int(Norm::layer))
+            throw py::value_error("norm code must be 0, 1 or 2");
         cfg.activation = static_cast<Activation>(activation.at(c));
         cfg.activation_param = activation_param.at(c);
         cfg.weight_scale = row(weight_scale, c);
@@ -54,31 +63,35 @@ py::dict run(const std::string& dtype, const MlpGroup& group, const carray<int>&
         cfg.residual = residual.at(c);
         cfg.alpha = alpha.at(c);
         cfg.norm = static_cast<Norm>(norm.at(c));
-        cfg.loss = static_cast<Loss>(loss.at(c));
     }
 
     // Outputs are allocated while the GIL is held.
-    py::dict result;
+    const auto n_heads = py::ssize_t(group.heads.empty() ? 1 : group.heads.size());
+    const std::vector<py::ssize_t> per_head_layer{n_configs, n_heads, depth};
     const std::vector<py::ssize_t> per_layer{n_configs, depth};
-    const char* names[] = {"log10_grad_norm", "log10_grad_norm_rms", "log10_weight_grad_norm",
-                           "q", "c", "saturated_fraction", "dead_fraction"};
-    std::vector<carray<double>> layer_arrays;
-    for (const char* name : names) {
-        layer_arrays.emplace_back(per_layer);
-        result[name] = layer_arrays.back();
-    }
-    carray<std::int64_t> first_nonfinite(n_configs);
-    carray<std::int32_t> kind(n_configs);
+    const std::vector<py::ssize_t> per_head{n_configs, n_heads};
+    carray<double> grad(per_head_layer), grad_rms(per_head_layer), weight_grad(per_head_layer);
+    carray<double> q(per_layer), c(per_layer), saturated(per_layer), dead(per_layer);
+    carray<std::int64_t> first_nonfinite(per_head);
+    carray<std::int32_t> kind(per_head);
+    py::dict result;
+    result["log10_grad_norm"] = grad;
+    result["log10_grad_norm_rms"] = grad_rms;
+    result["log10_weight_grad_norm"] = weight_grad;
+    result["q"] = q;
+    result["c"] = c;
+    result["saturated_fraction"] = saturated;
+    result["dead_fraction"] = dead;
     result["first_nonfinite_layer"] = first_nonfinite;
     result["nonfinite_kind"] = kind;
     MlpOutputs out;
-    out.log10_grad_norm = layer_arrays[0].mutable_data();
-    out.log10_grad_norm_rms = layer_arrays[1].mutable_data();
-    out.log10_weight_grad_norm = layer_arrays[2].mutable_data();
-    out.q = layer_arrays[3].mutable_data();
-    out.c = layer_arrays[4].mutable_data();
-    out.saturated_fraction = layer_arrays[5].mutable_data();
-    out.dead_fraction = layer_arrays[6].mutable_data();
+    out.log10_grad_norm = grad.mutable_data();
+    out.log10_grad_norm_rms = grad_rms.mutable_data();
+    out.log10_weight_grad_norm = weight_grad.mutable_data();
+    out.q = q.mutable_data();
+    out.c = c.mutable_data();
+    out.saturated_fraction = saturated.mutable_data();
+    out.dead_fraction = dead.mutable_data();
     out.first_nonfinite_layer = first_nonfinite.mutable_data();
     out.nonfinite_kind = kind.mutable_data();
 
@@ -107,10 +120,12 @@ void bind_mlp(py::module_& m) {
     py::class_<MlpGroup>(m, "MlpGroup")
         .def(py::init(&make_group), py::arg("seed"), py::arg("widths"), py::arg("batch"),
              py::arg("input_std"), py::arg("dist"), py::arg("norm_eps"),
-             py::arg("checkpoint_every"), py::arg("store_budget_bytes"), py::arg("n_threads"))
+             py::arg("checkpoint_every"), py::arg("store_budget_bytes"), py::arg("n_threads"),
+             py::arg("heads") = std::vector<std::int64_t>{}, py::arg("loss") = 0)
         .def_readonly("seed", &MlpGroup::seed)
         .def_readonly("widths", &MlpGroup::widths)
         .def_readonly("batch", &MlpGroup::batch)
+        .def_readonly("heads", &MlpGroup::heads)
         .def_readonly("n_threads", &MlpGroup::n_threads);
 
     m.def("plan_mlp_memory",
@@ -123,9 +138,10 @@ void bind_mlp(py::module_& m) {
 
     m.def("run_mlp_group", &run, py::arg("dtype"), py::arg("group"), py::arg("activation"),
           py::arg("activation_param"), py::arg("weight_scale"), py::arg("bias_scale"),
-          py::arg("residual"), py::arg("alpha"), py::arg("norm"), py::arg("loss"),
-          py::arg("progress") = py::none(),
-          "Run one group of configurations sharing random matrices; returns a dict of arrays.");
+          py::arg("residual"), py::arg("alpha"), py::arg("norm"), py::arg("progress") = py::none(),
+          "Run one group of configurations sharing random matrices; returns a dict of arrays:\n"
+          "gradient arrays (configs, heads, depth), forward arrays (configs, depth),\n"
+          "first_nonfinite_layer and nonfinite_kind (configs, heads).");
 }
 
 }  // namespace gradatlas::bindings

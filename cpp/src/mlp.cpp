@@ -13,11 +13,17 @@
 namespace gradatlas {
 namespace {
 
-constexpr double kSaturated = 1e-3;  // |phi'| below this counts as saturated
-constexpr std::int64_t kTileCols = 128;  // output columns per BLAS call
+constexpr double kSaturated = 1e-3;         // |phi'| below this counts as saturated
+constexpr std::int64_t kTileCols = 128;     // output columns per BLAS call
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
+
+std::vector<std::int64_t> heads_of(const MlpGroup& g) {
+    if (g.heads.empty()) return {std::int64_t(g.widths.size()) - 1};
+    return g.heads;
+}
 
 void check_group(const MlpGroup& g, const std::vector<MlpConfig>& configs) {
     auto fail = [](const std::string& m) { throw std::invalid_argument(m); };
@@ -28,15 +34,21 @@ void check_group(const MlpGroup& g, const std::vector<MlpConfig>& configs) {
     if (g.n_threads < 1) fail("n_threads must be >= 1");
     if (!(g.norm_eps > 0)) fail("norm_eps must be > 0");
     if (configs.empty()) fail("a group needs at least one configuration");
-    const std::size_t depth = g.widths.size() - 1;
+    const auto depth = std::int64_t(g.widths.size()) - 1;
+    std::int64_t previous = 0;
+    for (auto d : heads_of(g)) {
+        if (d <= previous || d > depth)
+            fail("heads must be increasing depths in 1.." + std::to_string(depth));
+        previous = d;
+    }
     for (const auto& c : configs) {
-        if (c.weight_scale.size() != depth || c.bias_scale.size() != depth)
+        if (c.weight_scale.size() != sz(depth) || c.bias_scale.size() != sz(depth))
             fail("weight_scale and bias_scale need one value per layer");
         if (int(c.activation) < 0 || int(c.activation) >= activation_count)
             fail("unknown activation code");
         if (c.residual)
-            for (std::size_t l = 1; l <= depth; ++l)
-                if (g.widths[l] != g.widths[l - 1])
+            for (std::int64_t l = 1; l <= depth; ++l)
+                if (g.widths[sz(l)] != g.widths[sz(l - 1)])
                     fail("a residual network needs equal widths at every layer");
         if (c.norm == Norm::batch && g.batch < 2) fail("batch norm needs batch >= 2");
     }
@@ -45,14 +57,13 @@ void check_group(const MlpGroup& g, const std::vector<MlpConfig>& configs) {
 // Everything a layer's backward pass needs, for a run of consecutive layers.
 template <typename T>
 struct SegmentStore {
-    std::int64_t first = 1, count = 0;  // layers first .. first + count - 1
+    std::int64_t first = 1;
     std::int64_t z_slot = 0, h_slot = 0, gram_slot = 0, bias_slot = 0;
     std::vector<T> z, bias, h;
     std::vector<double> gram_a;  // Gram matrix of a_{l-1} per config (B x B)
 
     void allocate(std::int64_t layers, std::int64_t nmax, std::int64_t rows,
                   std::int64_t configs, std::int64_t batch) {
-        count = layers;
         z_slot = nmax * nmax;
         bias_slot = nmax;
         h_slot = rows * nmax;
@@ -68,53 +79,67 @@ struct SegmentStore {
     double* gram_of(std::int64_t l) { return gram_a.data() + (l - first) * gram_slot; }
 };
 
+// Rows of the forward pass are (config, sample): r = c * B + b. Rows of the
+// backward pass are (head, config, sample): r = (k * C + c) * B + b, so the
+// heads active at a layer (those at least that deep) are a suffix of rows.
 template <typename T>
 class MlpEngine {
 public:
     MlpEngine(const MlpGroup& g, const std::vector<MlpConfig>& cfg, const MlpOutputs& out,
               const ProgressHook& hook)
-        : g_(g), cfg_(cfg), out_(out),
+        : g_(g), cfg_(cfg), out_(out), heads_(heads_of(g)),
           depth_(std::int64_t(g.widths.size()) - 1), batch_(g.batch),
-          configs_(std::int64_t(cfg.size())), rows_(batch_ * configs_),
+          configs_(std::int64_t(cfg.size())), n_heads_(std::int64_t(heads_.size())),
+          rows_(batch_ * configs_), grad_rows_(rows_ * n_heads_),
           nmax_(*std::max_element(g.widths.begin(), g.widths.end())),
           plan_(plan_mlp_memory(g, configs_, sizeof(T))),
           poller_(hook, depth_ * (plan_.checkpoint_every < depth_ ? 3 : 2)) {}
 
     RunStatus run() {
         allocate();
-        init_outputs();
         blas::set_num_threads(1);  // threads come from OpenMP (see gemm_tiled)
         if (!forward_pass()) return RunStatus::cancelled;
         if (!backward_pass()) return RunStatus::cancelled;
+        finish_nonfinite();
         return RunStatus::completed;
     }
 
 private:
     std::int64_t width(std::int64_t l) const { return g_.widths[sz(l)]; }
-    std::int64_t config_of(std::int64_t row) const { return row / batch_; }
+    // Config of a forward row, or of a backward row (rows repeat per head).
+    std::int64_t config_of(std::int64_t row) const { return (row / batch_) % configs_; }
+    const MlpConfig& cfg(std::int64_t row) const { return cfg_[sz(config_of(row))]; }
+    std::int64_t out_index(std::int64_t c, std::int64_t k) const { return c * n_heads_ + k; }
+    double* grad_out(double* base, std::int64_t c, std::int64_t k, std::int64_t l) const {
+        return base + (out_index(c, k) * depth_ + (l - 1));
+    }
 
     void allocate() {
-        const std::int64_t work = rows_ * nmax_;
+        const std::int64_t work = rows_ * nmax_, grad_work = grad_rows_ * nmax_;
         x_.assign(sz(work), T(0));
         x_next_.assign(sz(work), T(0));
         h_tmp_.assign(sz(work), T(0));
         phi_.assign(sz(work), T(0));
         dphi_.assign(sz(work), T(0));
         inv_std_.assign(sz(work), 0.0);
-        row_a_.assign(sz(rows_), 0.0);
-        scale_.assign(sz(rows_), 0.0);
-        gram_.assign(sz(configs_ * batch_ * batch_), 0.0);
+        grad_.assign(sz(grad_work), T(0));
+        grad_prev_.assign(sz(grad_work), T(0));
+        g_work_.assign(sz(grad_work), T(0));
+        scale_.assign(sz(grad_rows_), 0.0);
+        logs_.assign(sz(grad_rows_), 0.0);
+        gram_.assign(sz(grad_rows_ * batch_), 0.0);
+        if (g_.loss == Loss::sum_squares) head_outputs_.assign(sz(n_heads_ * work), T(0));
         const std::int64_t k = plan_.checkpoint_every;
         segmented_ = k < depth_;
         checkpoints_.assign(sz(((depth_ + k - 1) / k) * work), T(0));
         store_.allocate(k, nmax_, rows_, configs_, batch_);
-    }
-
-    void init_outputs() {
-        for (std::int64_t c = 0; c < configs_; ++c) {
-            out_.first_nonfinite_layer[c] = 0;
-            out_.nonfinite_kind[c] = std::int32_t(NonFinite::none);
-        }
+        fwd_bad_layer_.assign(sz(configs_), 0);
+        fwd_bad_kind_.assign(sz(configs_), NonFinite::none);
+        bwd_bad_layer_.assign(sz(configs_ * n_heads_), 0);
+        bwd_bad_kind_.assign(sz(configs_ * n_heads_), NonFinite::none);
+        const std::int64_t per_layer = configs_ * n_heads_ * depth_;
+        for (double* a : {out_.log10_grad_norm, out_.log10_grad_norm_rms, out_.log10_weight_grad_norm})
+            std::fill(a, a + per_layer, kNaN);
     }
 
     bool poll() { return poller_.poll(++done_); }
@@ -133,7 +158,7 @@ private:
                             kTileCols, g_.n_threads);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) {
-            const MlpConfig& c = cfg_[sz(config_of(r))];
+            const MlpConfig& c = cfg(r);
             const T s = T(c.weight_scale[sz(l - 1)]), t = T(c.bias_scale[sz(l - 1)]);
             T* hr = h + r * n_out;
             for (std::int64_t i = 0; i < n_out; ++i) hr[i] = s * hr[i] + t * bias[i];
@@ -144,13 +169,14 @@ private:
     void normalize(const T* h, T* ht, std::int64_t n) {
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) {
-            const MlpConfig& c = cfg_[sz(config_of(r))];
             const T* hr = h + r * n;
             T* out = ht + r * n;
-            if (c.norm == Norm::layer) {
-                inv_std_[sz(r)] = detail::normalize_strided(hr, out, n, 1, g_.norm_eps);
-            } else if (c.norm == Norm::none) {
-                std::copy(hr, hr + n, out);
+            switch (cfg(r).norm) {
+                case Norm::layer:
+                    inv_std_[sz(r)] = detail::normalize_strided(hr, out, n, 1, g_.norm_eps);
+                    break;
+                case Norm::none: std::copy(hr, hr + n, out); break;
+                case Norm::batch: break;  // below
             }
         }
         for (std::int64_t c = 0; c < configs_; ++c) {
@@ -167,17 +193,17 @@ private:
     void activate(const T* ht, T* phi, T* dphi, std::int64_t n) {
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) {
-            const MlpConfig& c = cfg_[sz(config_of(r))];
+            const MlpConfig& c = cfg(r);
             apply_activation(c.activation, c.activation_param, ht + r * n,
                              phi ? phi + r * n : nullptr, dphi + r * n, sz(n));
         }
     }
 
-    // a_l from a_{l-1} (x) and phi(N(h_l)); writes x_next (n_out wide).
+    // a_l from a_{l-1} (x) and phi(N(h_l)).
     void update_activations(const T* x, const T* phi, T* x_next, std::int64_t n) {
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) {
-            const MlpConfig& c = cfg_[sz(config_of(r))];
+            const MlpConfig& c = cfg(r);
             const T* pr = phi + r * n;
             T* xr = x_next + r * n;
             if (c.residual) {
@@ -190,15 +216,17 @@ private:
         }
     }
 
-    void gram_per_config(const T* x, std::int64_t n, double* out) {
+    // Gram matrices of consecutive blocks of B rows.
+    void gram_blocks(const T* x, std::int64_t first_block, std::int64_t blocks, std::int64_t n,
+                     double* out) {
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
-        for (std::int64_t c = 0; c < configs_; ++c)
-            detail::gram(x + c * batch_ * n, batch_, n, out + c * batch_ * batch_);
+        for (std::int64_t j = first_block; j < blocks; ++j)
+            detail::gram(x + j * batch_ * n, batch_, n, out + j * batch_ * batch_);
     }
 
     void record_forward_stats(std::int64_t l, const T* h, std::int64_t n) {
         const std::int64_t at = l - 1;
-        gram_per_config(h, n, gram_.data());
+        gram_blocks(h, 0, configs_, n, gram_.data());
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t c = 0; c < configs_; ++c) {
             const double* G = gram_.data() + c * batch_ * batch_;
@@ -224,21 +252,20 @@ private:
             }
             const double cells = double(batch_ * n);
             out_.q[c * depth_ + at] = sum_sq / cells;
-            out_.c[c * depth_ + at] = pairs ? cos_sum / double(pairs) : std::nan("");
+            out_.c[c * depth_ + at] = pairs ? cos_sum / double(pairs) : kNaN;
             out_.saturated_fraction[c * depth_ + at] = double(saturated) / cells;
             out_.dead_fraction[c * depth_ + at] = double(dead) / cells;
-            if ((has_nan || has_inf) && out_.first_nonfinite_layer[c] == 0) {
-                out_.first_nonfinite_layer[c] = l;
-                out_.nonfinite_kind[c] = std::int32_t(has_nan ? NonFinite::forward_nan
-                                                              : NonFinite::forward_overflow);
+            if ((has_nan || has_inf) && fwd_bad_layer_[sz(c)] == 0) {
+                fwd_bad_layer_[sz(c)] = l;
+                fwd_bad_kind_[sz(c)] = has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
             }
         }
     }
 
     // Runs layers [first, last] from the activations in x_. With `store`, keeps
-    // what the backward pass needs; with `stats`, records per-layer outputs and
-    // checkpoints. Returns false when cancelled.
-    bool forward_layers(std::int64_t first, std::int64_t last, bool store, bool stats) {
+    // what the backward pass needs; the first pass (`first_pass`) also records
+    // the forward statistics, checkpoints and the heads' outputs.
+    bool forward_layers(std::int64_t first, std::int64_t last, bool store, bool first_pass) {
         std::vector<T> z_local, bias_local;
         for (std::int64_t l = first; l <= last; ++l) {
             const std::int64_t n_in = width(l - 1), n_out = width(l);
@@ -249,7 +276,7 @@ private:
                 z = store_.z_of(l);
                 bias = store_.bias_of(l);
                 h = store_.h_of(l);
-                gram_per_config(x_.data(), n_in, store_.gram_of(l));
+                gram_blocks(x_.data(), 0, configs_, n_in, store_.gram_of(l));
             } else {
                 z_local.resize(sz(n_out * n_in));
                 bias_local.resize(sz(n_out));
@@ -260,12 +287,14 @@ private:
             draw_layer(l, z, bias);
             affine(l, z, bias, x_.data(), h);
             normalize(h, phi_.data(), n_out);
-            // phi_ holds N(h), then phi(N(h)) in place.
-            activate(phi_.data(), phi_.data(), dphi_.data(), n_out);
-            if (stats) record_forward_stats(l, h, n_out);
+            activate(phi_.data(), phi_.data(), dphi_.data(), n_out);  // phi_: N(h) -> phi(N(h))
+            if (first_pass) record_forward_stats(l, h, n_out);
             update_activations(x_.data(), phi_.data(), x_next_.data(), n_out);
             std::swap(x_, x_next_);
-            if (stats && l % plan_.checkpoint_every == 0 && l < depth_) save_checkpoint(l);
+            if (first_pass) {
+                if (l % plan_.checkpoint_every == 0 && l < depth_) save_checkpoint(l);
+                save_head_output(l);
+            }
             if (!poll()) return false;
         }
         return true;
@@ -279,6 +308,14 @@ private:
     }
     void load_checkpoint(std::int64_t l) {
         std::copy(checkpoint(l), checkpoint(l) + rows_ * width(l), x_.begin());
+    }
+    // a_{D_k}, which the sum_squares loss of head k differentiates.
+    void save_head_output(std::int64_t l) {
+        if (head_outputs_.empty()) return;
+        for (std::int64_t k = 0; k < n_heads_; ++k)
+            if (heads_[sz(k)] == l)
+                std::copy(x_.begin(), x_.begin() + rows_ * width(l),
+                          head_outputs_.begin() + k * rows_ * nmax_);
     }
 
     void load_inputs() {
@@ -298,25 +335,28 @@ private:
 
     // --- backward ----------------------------------------------------------
 
-    // The gradient entering the network, dl_b/da_L, split into a unit vector
-    // (x_next_) and its log10 norm (scale_).
-    void seed_gradient() {
-        const std::int64_t n = width(depth_);
-        std::vector<T> u(sz(batch_ * n));
-        standard_projections(g_.seed, batch_, n, u.data());
-        for (std::int64_t r = 0; r < rows_; ++r) {
-            const MlpConfig& c = cfg_[sz(config_of(r))];
-            const T* src = c.loss == Loss::projection ? u.data() + (r % batch_) * n : x_.data() + r * n;
-            std::copy(src, src + n, x_next_.data() + r * n);
+    // Head k starts at its depth: dl_b/da_{D_k} as a unit vector and a log10 scale.
+    void seed_head(std::int64_t k) {
+        const std::int64_t n = width(heads_[sz(k)]);
+        std::vector<T> u;
+        if (g_.loss == Loss::projection) {
+            u.resize(sz(batch_ * n));
+            standard_projections(g_.seed, batch_, n, u.data());
+        }
+        for (std::int64_t j = 0; j < rows_; ++j) {
+            const std::int64_t r = k * rows_ + j;
+            const T* src = g_.loss == Loss::projection ? u.data() + (j % batch_) * n
+                                                       : head_outputs_.data() + k * rows_ * nmax_ + j * n;
+            std::copy(src, src + n, grad_.data() + r * n);
             scale_[sz(r)] = 0.0;
         }
-        renormalize(x_next_.data(), n);
+        renormalize(grad_.data(), n, k * rows_, (k + 1) * rows_);
     }
 
-    // Rows of v become unit vectors; their log10 norms are added to scale_.
-    void renormalize(T* v, std::int64_t n) {
+    // Rows [r0, r1) of v become unit vectors; their log10 norms are added to scale_.
+    void renormalize(T* v, std::int64_t n, std::int64_t r0, std::int64_t r1) {
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
-        for (std::int64_t r = 0; r < rows_; ++r) {
+        for (std::int64_t r = r0; r < r1; ++r) {
             T* vr = v + r * n;
             const double norm = detail::norm2(vr, n);
             scale_[sz(r)] += std::log10(norm);
@@ -328,147 +368,164 @@ private:
     }
 
     // Batch norm mixes the samples of a configuration: bring them to one scale first.
-    void align_batch_scales(T* g, std::int64_t n) {
-        for (std::int64_t c = 0; c < configs_; ++c) {
-            if (cfg_[sz(c)].norm != Norm::batch) continue;
-            double top = kNegInf;
-            for (std::int64_t b = 0; b < batch_; ++b) top = std::max(top, scale_[sz(c * batch_ + b)]);
+    void align_batch_scales(T* v, std::int64_t n, std::int64_t first_block) {
+        for (std::int64_t blk = first_block; blk < n_heads_ * configs_; ++blk) {
+            if (cfg_[sz(blk % configs_)].norm != Norm::batch) continue;
+            double* s = scale_.data() + blk * batch_;
+            const double top = *std::max_element(s, s + batch_);
             if (!std::isfinite(top)) continue;
             for (std::int64_t b = 0; b < batch_; ++b) {
-                const std::int64_t r = c * batch_ + b;
-                const double f = std::pow(10.0, scale_[sz(r)] - top);
-                T* gr = g + r * n;
-                for (std::int64_t i = 0; i < n; ++i) gr[i] = T(double(gr[i]) * f);
-                scale_[sz(r)] = top;
+                const double f = std::pow(10.0, s[b] - top);
+                T* vr = v + (blk * batch_ + b) * n;
+                for (std::int64_t i = 0; i < n; ++i) vr[i] = T(double(vr[i]) * f);
+                s[b] = top;
             }
         }
     }
 
-    void normalize_backward(const T* ht, T* g, std::int64_t n) {
+    // g (rows [r0, grad_rows_)) becomes the gradient w.r.t. h_l; ht and inv_std_
+    // are those of the forward rows.
+    void normalize_backward(const T* ht, T* g, std::int64_t n, std::int64_t r0) {
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
-        for (std::int64_t r = 0; r < rows_; ++r)
-            if (cfg_[sz(config_of(r))].norm == Norm::layer)
-                detail::normalize_backward_strided(ht + r * n, g + r * n, n, 1, inv_std_[sz(r)]);
-        for (std::int64_t c = 0; c < configs_; ++c) {
+        for (std::int64_t r = r0; r < grad_rows_; ++r)
+            if (cfg(r).norm == Norm::layer) {
+                const std::int64_t fr = r % rows_;
+                detail::normalize_backward_strided(ht + fr * n, g + r * n, n, 1, inv_std_[sz(fr)]);
+            }
+        for (std::int64_t blk = r0 / batch_; blk < n_heads_ * configs_; ++blk) {
+            const std::int64_t c = blk % configs_;
             if (cfg_[sz(c)].norm != Norm::batch) continue;
-            const std::int64_t off = c * batch_ * n;
+            const T* htc = ht + c * batch_ * n;
+            T* gb = g + blk * batch_ * n;
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
             for (std::int64_t i = 0; i < n; ++i)
-                detail::normalize_backward_strided(ht + off + i, g + off + i, batch_, n,
-                                                   inv_std_[sz(c * n + i)]);
+                detail::normalize_backward_strided(htc + i, gb + i, batch_, n, inv_std_[sz(c * n + i)]);
         }
     }
 
     // Per-layer gradient outputs from g = dl/dh_l (unit rows times 10^scale_).
-    void record_backward_stats(std::int64_t l, const T* g, std::int64_t n) {
-        const std::int64_t at = l - 1;
-        gram_per_config(g, n, gram_.data());
+    void record_backward_stats(std::int64_t l, const T* g, std::int64_t n, std::int64_t k0) {
+        const std::int64_t blocks = n_heads_ * configs_;
+        gram_blocks(g, k0 * configs_, blocks, n, gram_.data());
         const double* gram_a = store_.gram_of(l);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
-        for (std::int64_t c = 0; c < configs_; ++c) {
-            const double* Gd = gram_.data() + c * batch_ * batch_;
+        for (std::int64_t blk = k0 * configs_; blk < blocks; ++blk) {
+            const std::int64_t k = blk / configs_, c = blk % configs_;
+            const double* Gd = gram_.data() + blk * batch_ * batch_;
             const double* Ga = gram_a + c * batch_ * batch_;
-            const double* s = scale_.data() + c * batch_;
-            double* logs = row_a_.data() + c * batch_;
-            for (std::int64_t b = 0; b < batch_; ++b)
-                logs[b] = s[b] + 0.5 * std::log10(Gd[b * batch_ + b]);
-            out_.log10_grad_norm[c * depth_ + at] = detail::mean(logs, batch_);
-            out_.log10_grad_norm_rms[c * depth_ + at] = detail::log10_rms(logs, batch_);
+            const double* s = scale_.data() + blk * batch_;
+            double* logs = logs_.data() + blk * batch_;
+            for (std::int64_t b = 0; b < batch_; ++b) logs[b] = s[b] + 0.5 * std::log10(Gd[b * batch_ + b]);
+            *grad_out(out_.log10_grad_norm, c, k, l) = detail::mean(logs, batch_);
+            *grad_out(out_.log10_grad_norm_rms, c, k, l) = detail::log10_rms(logs, batch_);
             // |sum_b delta_b a_b^T|_F^2 = sum_bb' (delta_b.delta_b')(a_b.a_b'), delta_b = 10^s_b g_b.
-            double top = kNegInf;
-            for (std::int64_t b = 0; b < batch_; ++b) top = std::max(top, s[b]);
-            double sum = 0;
-            if (std::isfinite(top))
+            const double top = *std::max_element(s, s + batch_);
+            double weight = top;
+            if (std::isfinite(top)) {
+                double sum = 0;
                 for (std::int64_t b = 0; b < batch_; ++b)
                     for (std::int64_t b2 = 0; b2 < batch_; ++b2)
                         sum += std::pow(10.0, s[b] + s[b2] - 2 * top) * Gd[b * batch_ + b2] *
                                Ga[b * batch_ + b2];
-            out_.log10_weight_grad_norm[c * depth_ + at] =
-                std::isfinite(top) ? top + 0.5 * std::log10(std::max(sum, 0.0)) -
-                                         std::log10(double(batch_))
-                                   : top;
+                weight = top + 0.5 * std::log10(std::max(sum, 0.0)) - std::log10(double(batch_));
+            }
+            *grad_out(out_.log10_weight_grad_norm, c, k, l) = weight;
             bool has_nan = false, has_inf = false;
             for (std::int64_t b = 0; b < batch_; ++b) {
                 has_nan |= std::isnan(logs[b]);
                 has_inf |= logs[b] == std::numeric_limits<double>::infinity();
             }
-            if ((has_nan || has_inf) && out_.first_nonfinite_layer[c] == 0) {
-                out_.first_nonfinite_layer[c] = l;
-                out_.nonfinite_kind[c] = std::int32_t(has_nan ? NonFinite::backward_nan
-                                                              : NonFinite::backward_overflow);
+            const std::int64_t o = out_index(c, k);
+            if ((has_nan || has_inf) && bwd_bad_layer_[sz(o)] == 0) {
+                bwd_bad_layer_[sz(o)] = l;
+                bwd_bad_kind_[sz(o)] = has_nan ? NonFinite::backward_nan : NonFinite::backward_overflow;
             }
         }
     }
 
-    // One layer back: x_next_ holds dl/da_l (unit rows, log scale in scale_);
-    // afterwards it holds dl/da_{l-1}.
-    void backward_layer(std::int64_t l) {
+    // One layer back for the heads k >= k0: grad_ holds dl/da_l (unit rows,
+    // log scale in scale_); afterwards it holds dl/da_{l-1}.
+    void backward_layer(std::int64_t l, std::int64_t k0) {
         const std::int64_t n_in = width(l - 1), n_out = width(l);
-        T* v = x_next_.data();
-        T* g = h_tmp_.data();
+        const std::int64_t r0 = k0 * rows_;
+        T* v = grad_.data();
+        T* g = g_work_.data();
         normalize(store_.h_of(l), phi_.data(), n_out);
         activate(phi_.data(), nullptr, dphi_.data(), n_out);
         // Before g is formed from v, so that v (the skip path) and g share one scale.
-        align_batch_scales(v, n_out);
+        align_batch_scales(v, n_out, k0 * configs_);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
-        for (std::int64_t r = 0; r < rows_; ++r) {
-            const MlpConfig& c = cfg_[sz(config_of(r))];
+        for (std::int64_t r = r0; r < grad_rows_; ++r) {
+            const MlpConfig& c = cfg(r);
             const T branch = c.residual ? T(c.alpha) : T(1);
-            for (std::int64_t i = 0; i < n_out; ++i)
-                g[r * n_out + i] = branch * dphi_[sz(r * n_out + i)] * v[r * n_out + i];
+            const T* d = dphi_.data() + (r % rows_) * n_out;
+            for (std::int64_t i = 0; i < n_out; ++i) g[r * n_out + i] = branch * d[i] * v[r * n_out + i];
         }
-        normalize_backward(phi_.data(), g, n_out);
-        record_backward_stats(l, g, n_out);
+        normalize_backward(phi_.data(), g, n_out, r0);
+        record_backward_stats(l, g, n_out, k0);
         // dl/da_{l-1} = W_l^T g (+ dl/da_l through the skip connection).
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
-        for (std::int64_t r = 0; r < rows_; ++r) {
-            const T s = T(cfg_[sz(config_of(r))].weight_scale[sz(l - 1)]);
+        for (std::int64_t r = r0; r < grad_rows_; ++r) {
+            const T s = T(cfg(r).weight_scale[sz(l - 1)]);
             for (std::int64_t i = 0; i < n_out; ++i) g[r * n_out + i] *= s;
         }
-        T* prev = x_.data();
-        blas::gemm_tiled<T>(false, rows_, n_in, n_out, g, n_out, store_.z_of(l), n_in, prev, n_in,
-                            batch_, kTileCols, g_.n_threads);
+        T* prev = grad_prev_.data();
+        blas::gemm_tiled<T>(false, grad_rows_ - r0, n_in, n_out, g + r0 * n_out, n_out,
+                            store_.z_of(l), n_in, prev + r0 * n_in, n_in, batch_, kTileCols,
+                            g_.n_threads);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
-        for (std::int64_t r = 0; r < rows_; ++r)
-            if (cfg_[sz(config_of(r))].residual)
+        for (std::int64_t r = r0; r < grad_rows_; ++r)
+            if (cfg(r).residual)
                 for (std::int64_t i = 0; i < n_in; ++i) prev[r * n_in + i] += v[r * n_out + i];
-        renormalize(prev, n_in);
-        std::swap(x_, x_next_);
+        renormalize(prev, n_in, r0, grad_rows_);
+        std::swap(grad_, grad_prev_);
     }
 
     bool backward_pass() {
-        seed_gradient();
         const std::int64_t k = plan_.checkpoint_every;
         const std::int64_t segments = (depth_ + k - 1) / k;
+        std::int64_t k0 = n_heads_;  // heads k >= k0 have started
         for (std::int64_t s = segments - 1; s >= 0; --s) {
             const std::int64_t first = s * k + 1, last = std::min(depth_, (s + 1) * k);
             if (segmented_) {
-                // Recompute the segment from its checkpoint; the gradient is in x_next_.
-                std::swap(x_next_, grad_hold_);
-                x_next_.assign(sz(rows_ * nmax_), T(0));
                 load_checkpoint(first - 1);
                 store_.first = first;
                 if (!forward_layers(first, last, true, false)) return false;
-                std::swap(x_next_, grad_hold_);
             }
             for (std::int64_t l = last; l >= first; --l) {
-                backward_layer(l);
+                while (k0 > 0 && heads_[sz(k0 - 1)] == l) seed_head(--k0);
+                if (k0 < n_heads_) backward_layer(l, k0);
                 if (!poll()) return false;
             }
         }
         return true;
     }
 
+    // A forward non-finite layer counts for the heads that reach it.
+    void finish_nonfinite() {
+        for (std::int64_t c = 0; c < configs_; ++c)
+            for (std::int64_t k = 0; k < n_heads_; ++k) {
+                const std::int64_t o = out_index(c, k);
+                const bool forward = fwd_bad_layer_[sz(c)] != 0 && fwd_bad_layer_[sz(c)] <= heads_[sz(k)];
+                out_.first_nonfinite_layer[o] = forward ? fwd_bad_layer_[sz(c)] : bwd_bad_layer_[sz(o)];
+                out_.nonfinite_kind[o] = std::int32_t(forward ? fwd_bad_kind_[sz(c)] : bwd_bad_kind_[sz(o)]);
+            }
+    }
+
     const MlpGroup& g_;
     const std::vector<MlpConfig>& cfg_;
     const MlpOutputs& out_;
-    std::int64_t depth_, batch_, configs_, rows_, nmax_;
+    std::vector<std::int64_t> heads_;
+    std::int64_t depth_, batch_, configs_, n_heads_, rows_, grad_rows_, nmax_;
     MemoryPlan plan_;
     ProgressPoller poller_;
     std::int64_t done_ = 0;
     bool segmented_ = false;
-    std::vector<T> x_, x_next_, h_tmp_, phi_, dphi_, checkpoints_, grad_hold_;
-    std::vector<double> inv_std_, row_a_, scale_, gram_;
+    std::vector<T> x_, x_next_, h_tmp_, phi_, dphi_, checkpoints_, head_outputs_;
+    std::vector<T> grad_, grad_prev_, g_work_;
+    std::vector<double> inv_std_, scale_, logs_, gram_;
+    std::vector<std::int64_t> fwd_bad_layer_, bwd_bad_layer_;
+    std::vector<NonFinite> fwd_bad_kind_, bwd_bad_kind_;
     SegmentStore<T> store_;
 };
 
@@ -477,12 +534,17 @@ private:
 MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64_t value_bytes) {
     const std::int64_t depth = std::int64_t(g.widths.size()) - 1;
     const std::int64_t nmax = *std::max_element(g.widths.begin(), g.widths.end());
+    const std::int64_t heads = std::int64_t(heads_of(g).size());
     const std::int64_t rows = n_configs * g.batch;
     const std::int64_t row_block = rows * nmax * value_bytes;  // one activation matrix
     const std::int64_t per_layer =
         (nmax * nmax + nmax) * value_bytes + row_block + n_configs * g.batch * g.batch * 8;
-    // Work buffers: 6 activation-sized matrices, inv_std, the drawn layer, a QR copy.
-    const std::int64_t fixed = 7 * row_block + rows * nmax * 8 + 3 * nmax * nmax * 8;
+    // Forward work buffers (5 activation matrices and inv_std), backward buffers
+    // (3 per head, plus the heads' outputs for sum_squares), Gram matrices and
+    // the drawn layer with a QR copy.
+    const std::int64_t heads_out = g.loss == Loss::sum_squares ? heads * row_block : 0;
+    const std::int64_t fixed = 5 * row_block + rows * nmax * 8 + 3 * heads * row_block + heads_out +
+                               heads * rows * (g.batch + 2) * 8 + 3 * nmax * nmax * 8;
     std::int64_t k = g.checkpoint_every;
     if (k <= 0) {
         if (depth * per_layer + row_block <= g.store_budget_bytes) {

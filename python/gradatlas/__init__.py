@@ -31,6 +31,7 @@ from .definitions import LOSSES, QUANTITIES
 from .initializers import INITS
 from .simulate import materialize, simulate
 from .specs import MLP
+from .sweep import plan_sweep, sweep
 
 try:
     __version__ = version("gradatlas")
@@ -62,6 +63,8 @@ __all__ = [
     "has_openmp",
     "materialize",
     "max_threads",
+    "plan_sweep",
     "simulate",
+    "sweep",
     "theory",
 ]

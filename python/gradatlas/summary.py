@@ -22,7 +22,8 @@ def fitted_log10_rate(log10_grad_norm: np.ndarray) -> np.ndarray:
     centred = layers - layers.mean()
     finite = np.all(np.isfinite(g), axis=-1)
     g_safe = np.where(np.isfinite(g), g, 0.0)
-    slope = (g_safe - g_safe.mean(axis=-1, keepdims=True)) @ centred / (centred @ centred)
+    # Row-wise sums, not a matrix product, so a row's result does not depend on the others.
+    slope = np.sum((g_safe - g_safe.mean(axis=-1, keepdims=True)) * centred, axis=-1) / np.sum(centred * centred)
     return np.where(finite, -slope, np.nan)
 
 

@@ -105,13 +105,17 @@ def q_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q
     """
     sw, sb = np.broadcast_arrays(np.asarray(sigma_w, float), np.asarray(sigma_b, float))
     q = np.square(sw) * q0 + np.square(sb)
+    # Converged elements are frozen, so each element's value does not depend on
+    # which others it is computed with (a sweep point equals its simulate).
+    frozen = np.zeros(q.shape, dtype=bool)
     for _ in range(_MAX_ITER):
         with np.errstate(over="ignore", invalid="ignore"):
             q_next = length_map(activation, np.minimum(q, _Q_OVERFLOW), sw, sb, negative_slope=negative_slope)
             q_next = np.where(q >= _Q_OVERFLOW, np.inf, q_next)
-            done = np.all((np.abs(q_next - q) <= 1e-13 * np.maximum(q, 1e-300)) | ~np.isfinite(q_next))
-        q = q_next
-        if done:
+            converged = (np.abs(q_next - q) <= 1e-13 * np.maximum(q, 1e-300)) | ~np.isfinite(q_next)
+        q = np.where(frozen, q, q_next)
+        frozen |= converged
+        if frozen.all():
             break
     return q
 
@@ -151,7 +155,7 @@ def _pair_expect(activation: str, fn: Any, q: np.ndarray, c: np.ndarray) -> np.n
     sq, cc = np.sqrt(q)[..., None, None], c[..., None, None]
     u1 = sq * z1
     u2 = sq * (cc * z1 + np.sqrt(1.0 - cc * cc) * z2)
-    return np.einsum("...ij,...i,...j->...", fn(u1) * fn(u2), w, w)
+    return np.sum(np.sum(fn(u1) * fn(u2) * w[..., None, :], axis=-1) * w, axis=-1)
 
 
 def c_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, c0: float = 0.0, q0: float = 1.0) -> np.ndarray:
@@ -161,12 +165,14 @@ def c_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, c
     sw2, sb2 = np.square(sigma_w), np.square(sigma_b)
     c = np.full(np.shape(qs), float(c0))
     q = np.where(np.isfinite(qs), np.maximum(qs, 1e-300), _Q_OVERFLOW)
+    frozen = np.zeros(c.shape, dtype=bool)
     for _ in range(500):
         c_next = np.clip((sw2 * _pair_expect(activation, phi, q, c) + sb2) / q, -1.0, 1.0)
-        if np.all(np.abs(c_next - c) < 1e-12):
-            c = c_next
+        converged = np.abs(c_next - c) < 1e-12
+        c = np.where(frozen, c, c_next)
+        frozen |= converged
+        if frozen.all():
             break
-        c = c_next
     return c
 
 
@@ -221,6 +227,9 @@ def critical_line(
     return np.where(bracketed, 0.5 * (lo + hi), np.nan)
 
 
+PROFILE_PANELS = 25  # coarser rule for per-layer profiles (relative error < 1e-6 for q < 100)
+
+
 def mean_field_profile(spec: Any) -> dict[str, np.ndarray]:
     """Per-layer mean-field prediction for an MLP spec.
 
@@ -233,37 +242,79 @@ def mean_field_profile(spec: Any) -> dict[str, np.ndarray]:
     moment of a_l growing by alpha^2 E[phi(h_l)^2] per layer. With batch or
     layer norm no prediction is made (NaN).
     """
-    depth = spec.depth
-    if spec.norm is not None:
-        nan = np.full(depth, np.nan)
-        return {"q": nan, "log10_grad_norm": nan.copy()}
-    sw = spec.sigma_w_per_layer()
-    sb2 = spec.sigma_b**2
-    phi_sq = lambda u: evaluate(spec.activation, u, spec.negative_slope)[0] ** 2  # noqa: E731
-    dphi_sq = lambda u: evaluate(spec.activation, u, spec.negative_slope)[1] ** 2  # noqa: E731
-    q = np.empty(depth)
-    e_dphi2 = np.empty(depth)
-    p = spec.q0  # second moment of a_{l-1}
-    uniform = bool(np.all(sw == sw[0]))
+    q, grad = mean_field_profiles([spec])
+    return {"q": q[0], "log10_grad_norm": grad[0]}
+
+
+def mean_field_profiles(specs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``mean_field_profile`` for many specs of one depth at once: (q, log10_grad_norm), each (S, L).
+
+    Specs sharing activation, residual flag and normalization are iterated
+    together as arrays, so a sweep costs one pass over the layers per such set.
+    """
+    specs = list(specs)
+    depth = specs[0].depth
+    if any(s.depth != depth for s in specs):
+        raise ValueError("mean_field_profiles needs specs of one depth")
+    q_out = np.full((len(specs), depth), np.nan)
+    g_out = np.full((len(specs), depth), np.nan)
+    families: dict[tuple, list[int]] = {}
+    for i, s in enumerate(specs):
+        if s.norm is None:
+            families.setdefault((s.activation, s.negative_slope, s.residual), []).append(i)
+    for (activation, slope, residual), idx in families.items():
+        members = [specs[i] for i in idx]
+        q, g = _profiles(activation, slope, residual,
+                         np.stack([m.sigma_w_per_layer() for m in members]),
+                         np.array([m.sigma_b for m in members]), np.array([m.alpha for m in members]),
+                         np.array([m.q0 for m in members]))
+        q_out[idx], g_out[idx] = q, g
+    return q_out, g_out
+
+
+def _profiles(activation: str, slope: float, residual: bool, sw: np.ndarray, sb: np.ndarray,
+              alpha: np.ndarray, q0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n_specs, depth = sw.shape
+    z, w = _nodes(activation, np.zeros(()), PROFILE_PANELS)
+    q = np.empty((n_specs, depth))
+    e_dphi2 = np.empty((n_specs, depth))
+    p = q0.astype(float)  # second moment of a_{l-1}
+    # A plain network with the same sigma_w at every layer whose length map has
+    # reached its fixed point repeats that layer; such rows are frozen (per row,
+    # so a row's numbers do not depend on the others).
+    can_freeze = np.all(sw == sw[:, :1], axis=1) & (not residual)
+    frozen = np.zeros(n_specs, dtype=bool)
     for l in range(depth):
-        q[l] = sw[l] ** 2 * p + sb2
-        if l > 0 and uniform and not spec.residual and abs(q[l] - q[l - 1]) <= 1e-15 * q[l]:
-            # The length map reached its fixed point: every later layer is the same.
-            q[l:], e_dphi2[l:] = q[l], e_dphi2[l - 1]
-            break
-        ql = min(q[l], _Q_OVERFLOW) if np.isfinite(q[l]) else _Q_OVERFLOW
-        e_phi2 = float(_expect(spec.activation, phi_sq, ql))
-        e_dphi2[l] = float(_expect(spec.activation, dphi_sq, ql))
-        p = p + spec.alpha**2 * e_phi2 if spec.residual else e_phi2
+        q[:, l] = sw[:, l] ** 2 * p + sb**2
+        if l > 0:
+            frozen |= can_freeze & (np.abs(q[:, l] - q[:, l - 1]) <= 1e-15 * q[:, l])
+            q[frozen, l] = q[frozen, l - 1]
+            e_dphi2[frozen, l] = e_dphi2[frozen, l - 1]
+            if frozen.all():
+                q[:, l:] = q[:, l:l + 1]
+                e_dphi2[:, l:] = e_dphi2[:, l:l + 1]
+                break
+        live = ~frozen
+        ql = np.where(np.isfinite(q[live, l]), np.minimum(q[live, l], _Q_OVERFLOW), _Q_OVERFLOW)
+        phi, dphi = evaluate(activation, np.sqrt(ql)[:, None] * z, slope)
+        e_dphi2[live, l] = np.sum(dphi**2 * w, axis=-1)
+        e_phi2 = np.sum(phi**2 * w, axis=-1)
+        if residual:  # never frozen: every row is live
+            p = p + alpha**2 * e_phi2
+        else:
+            p[live] = e_phi2
     with np.errstate(divide="ignore", invalid="ignore"):
-        if spec.residual:
-            # log10 |dl/da_{l}|^2 relative to layer L, then the branch factor.
-            step = np.log10(1.0 + spec.alpha**2 * sw**2 * e_dphi2)  # from a_l to a_{l-1}
-            log_a2 = np.concatenate([np.cumsum(step[::-1])[::-1][1:], [0.0]])
-            log_h2 = log_a2 + np.log10(spec.alpha**2 * e_dphi2)
-            log_h2 -= log_h2[-1]
+        if residual:
+            # log10 |dl/da_l|^2 relative to layer L, then the branch factor.
+            a2 = alpha[:, None] ** 2
+            step = np.log10(1.0 + a2 * sw**2 * e_dphi2)  # from a_l to a_{l-1}
+            log_a2 = np.concatenate([np.cumsum(step[:, ::-1], axis=1)[:, ::-1][:, 1:],
+                                     np.zeros((n_specs, 1))], axis=1)
+            log_h2 = log_a2 + np.log10(a2 * e_dphi2)
+            log_h2 -= log_h2[:, -1:]
         else:
             # factor from h_l to h_{l-1} is sigma_w,l^2 E[phi'(h_{l-1})^2]
-            step = np.log10(sw[1:] ** 2 * e_dphi2[:-1])
-            log_h2 = np.concatenate([np.cumsum(step[::-1])[::-1], [0.0]])
-    return {"q": q, "log10_grad_norm": 0.5 * log_h2}
+            step = np.log10(sw[:, 1:] ** 2 * e_dphi2[:, :-1])
+            log_h2 = np.concatenate([np.cumsum(step[:, ::-1], axis=1)[:, ::-1],
+                                     np.zeros((n_specs, 1))], axis=1)
+    return q, 0.5 * log_h2

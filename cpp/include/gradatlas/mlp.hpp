@@ -7,8 +7,10 @@
 //
 // N is the identity, batch norm (per unit over the batch) or layer norm (per
 // sample over units), without affine parameters. All configurations of a group
-// share seed, widths, batch and weight distribution, so one product
-// Z_l [A^(1) ... A^(C)] per layer serves them all.
+// share seed, widths, batch and weight distribution, so each Z_l is drawn once
+// for all of them. A group may also ask for several output depths ("heads"):
+// the network truncated at depth D_k is the first D_k layers of the deepest one,
+// so one forward pass serves every head and each head adds only its backward pass.
 #pragma once
 
 #include <cstdint>
@@ -42,12 +44,14 @@ struct MlpConfig {
     bool residual = false;
     double alpha = 1.0;
     Norm norm = Norm::none;
-    Loss loss = Loss::projection;
 };
 
 struct MlpGroup {
     std::uint64_t seed = 0;
     std::vector<std::int64_t> widths;  // n_0 .. n_L
+    // Output depths D_1 < ... < D_H (each in 1..L); empty means {L}.
+    std::vector<std::int64_t> heads;
+    Loss loss = Loss::projection;
     std::int64_t batch = 1;
     double input_std = 1.0;
     WeightDist dist = WeightDist::normal;
@@ -60,8 +64,8 @@ struct MlpGroup {
     int n_threads = 1;
 };
 
-// Caller-owned output buffers, row-major (C x L) for per-layer arrays, (C) for
-// per-configuration scalars.
+// Caller-owned output buffers, row-major. Gradient arrays are (C x H x L), NaN
+// past a head's depth; forward arrays are (C x L); scalars are (C x H).
 struct MlpOutputs {
     double* log10_grad_norm = nullptr;         // mean_b log10 |dl_b/dh_l|
     double* log10_grad_norm_rms = nullptr;     // log10 sqrt(mean_b |dl_b/dh_l|^2)

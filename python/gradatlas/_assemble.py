@@ -1,0 +1,116 @@
+"""Turning the core's per-group arrays into one labelled Dataset, with theory beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from . import theory
+from ._runner import FORWARD_KEYS, GRAD_KEYS, Point
+from .definitions import LOSSES, QUANTITIES
+from .summary import NONFINITE_KINDS, depth_scale, fitted_log10_rate, regime
+
+PER_LAYER = (*GRAD_KEYS, *FORWARD_KEYS)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def gather(points: Sequence[Point], where: Sequence[tuple[int, int, int]],
+           results: Sequence[dict | None], depth: int) -> dict[str, np.ndarray]:
+    """Per-point arrays (P, depth) and (P,), NaN past each point's depth and where a group did not finish."""
+    n = len(points)
+    out = {k: np.full((n, depth), np.nan) for k in PER_LAYER}
+    out["first_nonfinite_layer"] = np.full(n, -1, dtype=np.int64)
+    out["nonfinite_kind"] = np.zeros(n, dtype=np.int32)
+    out["finished"] = np.zeros(n, dtype=bool)
+    for i, (p, (gi, ci, hi)) in enumerate(zip(points, where)):
+        raw = results[gi]
+        if raw is None:
+            continue
+        d = p.spec.depth
+        for k in GRAD_KEYS:
+            out[k][i, :d] = raw[k][ci, hi, :d]
+        for k in FORWARD_KEYS:
+            out[k][i, :d] = raw[k][ci, :d]
+        bad = int(raw["first_nonfinite_layer"][ci, hi])
+        out["first_nonfinite_layer"][i] = bad if bad >= 1 else -1
+        out["nonfinite_kind"][i] = raw["nonfinite_kind"][ci, hi]
+        out["finished"][i] = True
+    return out
+
+
+def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Scalar summaries and mean-field predictions for every point, vectorized per depth."""
+    n, width = arrays["log10_grad_norm"].shape
+    depths = np.array([p.spec.depth for p in points])
+    g = arrays["log10_grad_norm"]
+    out: dict[str, np.ndarray] = {
+        "total_log10_ratio": np.full(n, np.nan),
+        "log10_rate": np.full(n, np.nan),
+        "predicted_log10_rate": np.full(n, np.nan),
+        "predicted_log10_grad_norm": np.full((n, width), np.nan),
+        "predicted_q": np.full((n, width), np.nan),
+        "chi1": np.full(n, np.nan),
+    }
+    for d in np.unique(depths):
+        idx = np.flatnonzero(depths == d)
+        gd = g[idx, :d]
+        with np.errstate(invalid="ignore"):
+            out["total_log10_ratio"][idx] = gd[:, 0] - gd[:, -1]  # NaN when both ends are exactly 0
+        out["log10_rate"][idx] = fitted_log10_rate(gd)
+        q_pred, g_pred = theory.mean_field_profiles([points[i].spec for i in idx])
+        last = gd[:, -1:]
+        out["predicted_log10_grad_norm"][idx, :d] = np.where(np.isfinite(last), g_pred + last, np.nan)
+        out["predicted_q"][idx, :d] = q_pred
+        if d > 1:
+            out["predicted_log10_rate"][idx] = g_pred[:, 0] / (d - 1)
+    # chi1 at q*, with each network's middle-layer sigma_w, per activation family.
+    families: dict[tuple[str, float], list[int]] = {}
+    for i, p in enumerate(points):
+        if p.spec.norm is None:
+            families.setdefault((p.spec.activation, p.spec.negative_slope), []).append(i)
+    for (activation, slope), idx in families.items():
+        sw = np.array([points[i].spec.sigma_w_per_layer()[points[i].spec.depth // 2] for i in idx])
+        sb = np.array([points[i].spec.sigma_b for i in idx])
+        q0 = np.array([points[i].spec.q0 for i in idx])
+        for value in np.unique(q0):
+            sel = q0 == value
+            out["chi1"][np.array(idx)[sel]] = theory.chi1(activation, sw[sel], sb[sel], negative_slope=slope, q0=value)
+    exactly_zero = np.isneginf(g).any(axis=1)
+    out["regime"] = regime(out["total_log10_ratio"], arrays["first_nonfinite_layer"], exactly_zero)
+    out["regime"] = np.where(arrays["finished"], out["regime"], "")
+    out["depth_scale"] = depth_scale(out["log10_rate"])
+    out["nonfinite_kind"] = np.array([NONFINITE_KINDS[k] for k in arrays["nonfinite_kind"]], dtype=object)
+    return out
+
+
+def to_dataset(points: Sequence[Point], arrays: dict[str, np.ndarray], shape: tuple[int, ...],
+               coords: dict[str, Any], attrs: dict[str, Any]) -> xr.Dataset:
+    """The Dataset over dims (*coords, layer); points are in C order over coords."""
+    dims = list(coords)
+    depth = arrays["log10_grad_norm"].shape[1]
+    summary = summaries(points, arrays)
+    data: dict[str, Any] = {}
+    for name in (*PER_LAYER, "predicted_log10_grad_norm", "predicted_q"):
+        values = summary[name] if name in summary else arrays[name]
+        data[name] = ([*dims, "layer"], values.reshape(*shape, depth))
+    for name in ("total_log10_ratio", "log10_rate", "depth_scale", "regime", "chi1", "predicted_log10_rate",
+                 "nonfinite_kind"):
+        values = summary[name]
+        if values.dtype == object:
+            values = values.astype(str)
+        data[name] = (dims, values.reshape(shape))
+    data["first_nonfinite_layer"] = (dims, arrays["first_nonfinite_layer"].reshape(shape))
+    ds = xr.Dataset(data, coords={**coords, "layer": np.arange(1, depth + 1)})
+    for name in ds.data_vars:
+        ds[name].attrs["description"] = QUANTITIES[name]
+    loss = attrs["loss"]
+    ds.attrs.update({**attrs, "loss_definition": LOSSES[loss], "norm_eps": 1e-5, "gradatlas_version": _version()})
+    return ds

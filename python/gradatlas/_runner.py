@@ -1,0 +1,264 @@
+"""Running many network configurations: grouping, threads, progress, interruption.
+
+A *point* is (spec, seed, batch, dtype). Points that can share random matrices
+(same seed, batch, dtype, input variance, widths and weight distribution) form a
+*group*, run by the core in one pass; within a group, specs that differ only in
+depth are one engine configuration with several output depths ("heads"), so a
+depth axis costs one forward pass and one backward pass per depth. Every
+point's numbers are bit-identical however it is grouped and on any number of
+threads (the core's fixed-shape products), so grouping is purely a speed choice.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._memory import check_fits, format_bytes
+from .activations import ACTIVATIONS
+from .definitions import LOSSES
+from .initializers import WEIGHT_DISTS
+from .specs import MLP, NORMS
+
+NORM_EPS = 1e-5  # batch/layer norm epsilon, as PyTorch's default
+STORE_BUDGET = 512 << 20  # keep every layer for the backward pass below this
+GRAD_KEYS = ("log10_grad_norm", "log10_grad_norm_rms", "log10_weight_grad_norm")
+FORWARD_KEYS = ("q", "c", "saturated_fraction", "dead_fraction")
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    spec: MLP
+    seed: int
+    batch: int
+    dtype: str
+
+
+class Interrupted(Exception):
+    """Raised inside a progress hook to stop a group (Ctrl-C or a stop request)."""
+
+
+def independent_seed(seed: int, spec: MLP) -> int:
+    """The seed a configuration gets when common random numbers are off.
+
+    A hash of the seed and the configuration (without its depth, so that depths
+    of one network stay one network): stable across grids and runs.
+    """
+    key = spec.replace(depth=1, widths=None if spec.widths is None else spec.widths[:2]).to_json()
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+@dataclasses.dataclass
+class Group:
+    seed: int
+    batch: int
+    dtype: str
+    widths: tuple[int, ...]  # of the deepest network
+    dist: str
+    q0: float
+    configs: list[MLP] = dataclasses.field(default_factory=list)  # at full depth
+    depths: list[int] = dataclasses.field(default_factory=list)
+
+    @property
+    def depth(self) -> int:
+        return len(self.widths) - 1
+
+    def core_group(self, n_threads: int, loss: str, checkpoint_every: int | None = None) -> Any:
+        return _core.MlpGroup(
+            seed=self.seed, widths=list(self.widths), batch=self.batch, input_std=float(np.sqrt(self.q0)),
+            dist=WEIGHT_DISTS[self.dist], norm_eps=NORM_EPS,
+            checkpoint_every=0 if checkpoint_every is None else checkpoint_every,
+            store_budget_bytes=STORE_BUDGET, n_threads=n_threads, heads=sorted(self.depths),
+            loss=list(LOSSES).index(loss))
+
+    def memory_bytes(self, loss: str) -> int:
+        _, engine = _core.plan_mlp_memory(self.core_group(1, loss), len(self.configs), np.dtype(self.dtype).itemsize)
+        outputs = len(self.configs) * self.depth * 8 * (len(self.depths) * len(GRAD_KEYS) + len(FORWARD_KEYS))
+        return int(engine + outputs)
+
+    def useful_flops(self) -> float:
+        """4 B n_l n_{l-1} per layer and configuration (forward and backward products)."""
+        n = np.asarray(self.widths, float)
+        return 4.0 * self.batch * len(self.configs) * float(np.sum(n[1:] * n[:-1]))
+
+
+def make_groups(points: Sequence[Point], common_random_numbers: bool) -> tuple[list[Group], list[tuple[int, int, int]]]:
+    """Groups and, per point, (group index, config index, head index)."""
+    groups: dict[tuple, Group] = {}
+    placement: list[tuple[tuple, MLP, int]] = []
+    for p in points:
+        spec = p.spec
+        seed = p.seed if common_random_numbers else independent_seed(p.seed, spec)
+        uniform = spec.widths is None
+        key = (seed, p.batch, p.dtype, spec.weight_dist, spec.q0,
+               ("uniform", spec.width) if uniform else ("widths", spec.layer_widths))
+        if not common_random_numbers:
+            key += (spec.replace(depth=1).to_json(),)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = Group(seed, p.batch, p.dtype, spec.layer_widths, spec.weight_dist, spec.q0)
+        if spec.depth > group.depth:
+            group.widths = spec.layer_widths
+        placement.append((key, spec, spec.depth))
+        if spec.depth not in group.depths:
+            group.depths.append(spec.depth)
+    ordered = list(groups.values())
+    index = {id(g): i for i, g in enumerate(ordered)}
+    for g in ordered:
+        g.depths.sort()
+    config_index: dict[tuple[int, MLP], int] = {}
+    where = []
+    for key, spec, depth in placement:
+        g = groups[key]
+        gi = index[id(g)]
+        full = spec.replace(depth=g.depth) if spec.widths is None else spec
+        ci = config_index.setdefault((gi, full), len(g.configs))
+        if ci == len(g.configs):
+            g.configs.append(full)
+        where.append((gi, ci, g.depths.index(depth)))
+    return ordered, where
+
+
+def run_one(group: Group, loss: str, n_threads: int, hook: Callable[[int, int], Any] | None,
+            checkpoint_every: int | None = None) -> dict[str, np.ndarray]:
+    specs = group.configs
+    weight_scale = np.ascontiguousarray(np.stack([s.weight_scales() for s in specs]), dtype=np.float64)
+    bias_scale = np.ascontiguousarray(np.stack([np.full(s.depth, s.sigma_b) for s in specs]), dtype=np.float64)
+    return _core.run_mlp_group(
+        group.dtype, group.core_group(n_threads, loss, checkpoint_every),
+        np.array([ACTIVATIONS[s.activation] for s in specs], dtype=np.int32),
+        np.array([s.negative_slope for s in specs], dtype=np.float64),
+        weight_scale, bias_scale,
+        np.array([s.residual for s in specs], dtype=bool),
+        np.array([s.alpha for s in specs], dtype=np.float64),
+        np.array([NORMS[s.norm or "none"] for s in specs], dtype=np.int32),
+        hook,
+    )
+
+
+def check_group_limits(group: Group) -> None:
+    rows = group.batch * len(group.configs) * len(group.depths)
+    n_max = max(group.widths)
+    if rows * n_max >= 2**31 or n_max * n_max >= 2**31:
+        raise ValueError(
+            f"batch x configurations x depths x width = {rows * n_max} exceeds the 32-bit BLAS index "
+            "range; reduce batch, width or the number of configurations")
+
+
+class Progress:
+    """Aggregates the core's (done, total) reports of several groups, thread-safely."""
+
+    def __init__(self, totals: Sequence[int], callback: Callable[[int, int], Any] | None):
+        self.totals = list(totals)
+        self.done = [0] * len(totals)
+        self.callback = callback
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+
+    def hook(self, index: int) -> Callable[[int, int], None]:
+        def report(done: int, total: int) -> None:
+            if self.stop.is_set():
+                raise Interrupted
+            with self.lock:
+                self.done[index] = int(done * self.totals[index] / max(total, 1))
+                snapshot = (sum(self.done), sum(self.totals))
+            if self.callback is not None:
+                self.callback(*snapshot)
+        return report
+
+
+def run_groups(groups: Sequence[Group], loss: str, n_threads: int,
+               progress: Callable[[int, int], Any] | None) -> tuple[list[dict | None], bool]:
+    """Runs every group; returns (results or None where unfinished, interrupted?).
+
+    With fewer groups than threads, groups run one after another with all
+    threads each; otherwise as many groups as threads run at once, one thread
+    each. On KeyboardInterrupt the running groups stop within about 50 ms and
+    what finished is returned.
+    """
+    units = [g.depth * len(g.configs) for g in groups]
+    tracker = Progress(units, progress)
+    results: list[dict | None] = [None] * len(groups)
+    if len(groups) < n_threads or n_threads == 1:
+        for i, g in enumerate(groups):
+            try:
+                results[i] = run_one(g, loss, n_threads, tracker.hook(i))
+            except (KeyboardInterrupt, Interrupted):
+                return results, True
+        return results, False
+    with cf.ThreadPoolExecutor(max_workers=n_threads) as pool:
+        futures = {pool.submit(run_one, g, loss, 1, tracker.hook(i)): i for i, g in enumerate(groups)}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
+                for f in done:
+                    results[futures[f]] = f.result()
+        except KeyboardInterrupt:
+            tracker.stop.set()
+            for f in pending:
+                f.cancel()
+            cf.wait(pending)
+            for f in pending:
+                if f.done() and not f.cancelled() and f.exception() is None:
+                    results[futures[f]] = f.result()
+            return results, True
+    return results, False
+
+
+@dataclasses.dataclass
+class Plan:
+    """What a run will do, estimated before it starts."""
+
+    points: int
+    groups: int
+    configurations: int
+    memory_bytes: int
+    seconds: float
+    useful_flops: float
+
+    def __str__(self) -> str:
+        return (f"{self.points} points in {self.groups} group(s) of shared random matrices "
+                f"({self.configurations} engine configurations); about {format_bytes(self.memory_bytes)} "
+                f"of memory and {self.seconds:.1f} s estimated")
+
+
+def plan(groups: Sequence[Group], n_points: int, loss: str, n_threads: int, *, calibrate: bool = True) -> Plan:
+    for g in groups:
+        check_group_limits(g)
+    concurrent = 1 if len(groups) < n_threads else n_threads
+    sizes = sorted((g.memory_bytes(loss) for g in groups), reverse=True)
+    # The groups running at once, plus every group's results.
+    memory = sum(sizes[:concurrent]) + sum(len(g.configs) * len(g.depths) * g.depth * 8 * 8 for g in groups)
+    flops = sum(g.useful_flops() for g in groups)
+    seconds = flops / _throughput(groups[0], loss, n_threads) if (calibrate and groups) else float("nan")
+    return Plan(n_points, len(groups), sum(len(g.configs) for g in groups), int(memory), seconds, flops)
+
+
+def _throughput(sample: Group, loss: str, n_threads: int) -> float:
+    """Useful FLOP/s of a short probe of one group (a few layers), for the time estimate."""
+    depth = min(sample.depth, 6)
+    probe = dataclasses.replace(sample, widths=sample.widths[: depth + 1],
+                                configs=[c.replace(depth=depth) if c.widths is None else
+                                         c.replace(depth=depth, widths=c.widths[: depth + 1])
+                                         for c in sample.configs[:4]],
+                                depths=[depth])
+    t0 = time.perf_counter()
+    run_one(probe, loss, n_threads, None)
+    elapsed = max(time.perf_counter() - t0, 1e-6)
+    return probe.useful_flops() / elapsed
+
+
+def fits(estimate: Plan) -> None:
+    check_fits(estimate.memory_bytes, f"this run ({estimate.points} points)",
+               "reduce batch, width or the number of points per group (fewer values on "
+               "the axes that share random matrices), or use seeds one at a time")

@@ -1,0 +1,251 @@
+"""Sweeps: a grid over depth, width, activation, initialization, sigma_w, sigma_b,
+architecture, batch, dtype and seeds, run in groups that share random matrices."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from . import _core
+from . import _runner
+from . import _validate as v
+from ._assemble import gather, to_dataset
+from .definitions import LOSSES
+from .specs import MLP
+
+# Swept or fixed settings, in the order their dimensions appear in the Dataset.
+AXES = ("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
+        "batch", "dtype", "sigma_b", "sigma_w")
+SPEC_FIELDS = ("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
+               "sigma_b", "sigma_w")
+DTYPES = ("float32", "float64")
+MAX_SEED = 2**64 - 1
+
+ProgressArg = bool | Callable[[int, int], Any] | None
+
+
+def _is_axis(value: Any) -> bool:
+    return isinstance(value, (list, tuple, range, np.ndarray))
+
+
+def _axis_values(name: str, value: Any) -> list[Any]:
+    if isinstance(value, (set, frozenset, dict)):
+        raise TypeError(f"sweep axis {name!r} must be a list, tuple, range or 1-d array (ordered), "
+                        f"got {type(value).__name__}")
+    values = list(np.asarray(value).tolist()) if isinstance(value, np.ndarray) else list(value)
+    if isinstance(value, np.ndarray) and value.ndim != 1:
+        raise ValueError(f"sweep axis {name!r} must be one-dimensional, got shape {value.shape}")
+    if not values:
+        raise ValueError(f"sweep axis {name!r} is empty; give at least one value")
+    if len(set(map(repr, values))) != len(values):
+        raise ValueError(f"sweep axis {name!r} repeats values: {values}")
+    return values
+
+
+def _check_dtype(value: Any) -> str:
+    try:
+        name = np.dtype(value).name
+    except TypeError:
+        name = None
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {list(DTYPES)}, got {value!r}")
+    return name
+
+
+def _seeds(seeds: Any) -> list[int]:
+    if _is_axis(seeds):
+        values = _axis_values("seeds", seeds)
+        return [v.integer("seeds[i]", s, minimum=0, maximum=MAX_SEED) for s in values]
+    n = v.integer("seeds", seeds, minimum=1, maximum=1_000_000)
+    return list(range(n))
+
+
+def _check_value(name: str, value: Any, base: dict[str, Any]) -> Any:
+    """Validate one setting alone (with the others at safe defaults); errors name the axis."""
+    if name == "batch":
+        return v.integer("batch", value, minimum=1, maximum=1 << 20)
+    if name == "dtype":
+        return _check_dtype(value)
+    trial = {**base, name: value}
+    if name == "init" and value is None:
+        trial["sigma_w"] = 1.0  # init=None is valid with a sigma_w, checked per point
+    spec = MLP(**trial)
+    return getattr(spec, name)
+
+
+def expand(settings: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """Split settings into axes (ordered lists, validated) and fixed values."""
+    axes: dict[str, list[Any]] = {}
+    fixed: dict[str, Any] = {}
+    base = {"depth": 2, "width": 2}
+    for name in AXES:
+        value = settings[name]
+        if _is_axis(value):
+            axes[name] = [_check_value(name, x, base) for x in _axis_values(name, value)]
+        else:
+            fixed[name] = _check_value(name, value, base)
+    return axes, fixed
+
+
+def _points(axes: dict[str, list[Any]], fixed: dict[str, Any], seeds: list[int]) -> list[_runner.Point]:
+    names = list(axes)
+    points = []
+    for combo in itertools.product(*axes.values()):
+        setting = {**fixed, **dict(zip(names, combo))}
+        try:
+            spec = MLP(**{k: setting[k] for k in SPEC_FIELDS})
+        except (TypeError, ValueError) as exc:
+            point = {k: setting[k] for k in names}
+            raise type(exc)(f"sweep point {point}: {exc}") from exc
+        for seed in seeds:
+            points.append(_runner.Point(spec, seed, setting["batch"], setting["dtype"]))
+    return points
+
+
+def _prepare(settings: dict[str, Any], seeds: Any, loss: Any, common_random_numbers: Any, n_threads: Any):
+    loss = v.choice("loss", loss, list(LOSSES))
+    crn = v.boolean("common_random_numbers", common_random_numbers)
+    n_threads = _core.max_threads() if n_threads is None else v.integer("n_threads", n_threads, minimum=1, maximum=1024)
+    axes, fixed = expand(settings)
+    seed_list = _seeds(seeds)
+    if "batch" not in axes and fixed.get("norm") == "batch" and fixed["batch"] < 2:
+        raise ValueError(f"batch must be >= 2 with norm='batch', got {fixed['batch']}")
+    points = _points(axes, fixed, seed_list)
+    for p in points:
+        if p.spec.norm == "batch" and p.batch < 2:
+            raise ValueError(f"batch must be >= 2 with norm='batch', got batch={p.batch}")
+    groups, where = _runner.make_groups(points, crn)
+    return loss, crn, n_threads, axes, fixed, seed_list, points, groups, where
+
+
+def plan_sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init: Any = "xavier_normal",
+               sigma_w: Any = None, sigma_b: Any = 0.0, residual: Any = False, alpha: Any = 1.0, norm: Any = None,
+               negative_slope: Any = 0.01, q0: Any = 1.0, batch: Any = 16, dtype: Any = "float32",
+               seeds: Any = 1, loss: str = "projection", common_random_numbers: bool = True,
+               n_threads: int | None = None) -> _runner.Plan:
+    """What ``sweep`` with these arguments would run: points, groups, memory and a time estimate.
+
+    The time estimate comes from a probe of a few layers of the first group, so
+    it takes a fraction of a second.
+    """
+    settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w=sigma_w,
+                    sigma_b=sigma_b, residual=residual, alpha=alpha, norm=norm, negative_slope=negative_slope,
+                    q0=q0, batch=batch, dtype=dtype)
+    loss, _, n_threads, _, _, _, points, groups, _ = _prepare(settings, seeds, loss, common_random_numbers, n_threads)
+    return _runner.plan(groups, len(points), loss, n_threads)
+
+
+def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init: Any = "xavier_normal",
+          sigma_w: Any = None, sigma_b: Any = 0.0, residual: Any = False, alpha: Any = 1.0, norm: Any = None,
+          negative_slope: Any = 0.01, q0: Any = 1.0, batch: Any = 16, dtype: Any = "float32",
+          seeds: Any = 1, loss: str = "projection", common_random_numbers: bool = True,
+          n_threads: int | None = None, progress: ProgressArg = True) -> xr.Dataset:
+    """Run a grid of configurations and return one labelled Dataset.
+
+    Every setting of ``gradatlas.MLP`` plus ``batch`` and ``dtype`` takes either a
+    single value (fixed) or a list, tuple, range or 1-d array (an axis: one
+    dimension of the result, in the order of ``gradatlas.sweep.AXES``).
+
+    Parameters
+    ----------
+    seeds : int or sequence of int
+        Independent repetitions: ``n`` means seeds 0..n-1. Always a dimension.
+    loss : {"projection", "sum_squares"}
+        See ``gradatlas.LOSSES``.
+    common_random_numbers : bool
+        On (default): points that share seed, width, batch, dtype, input variance
+        and weight distribution share their random matrices, drawn once, and run
+        as one group; neighbouring points of a phase diagram then differ only in
+        the parameter swept. Off: every configuration draws its own matrices
+        from a seed derived from (seed, configuration) -- the statistics of
+        independent networks, as a PyTorch loop would have; the seed used is in
+        the ``point_seed`` variable, and ``simulate(spec, seed=point_seed)``
+        reproduces the point.
+    n_threads : int, optional
+        Threads (default all). With at least as many groups as threads, groups
+        run concurrently, one thread each; otherwise one after another.
+    progress : bool or callable(done, total)
+        A tqdm bar (True, the default), nothing (False), or a callback.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions: one per axis, ``seed`` and ``layer`` (1..max depth, NaN past
+        a point's depth), with every variable ``simulate`` returns. A depth axis
+        costs one forward pass for all depths and one backward pass per depth.
+        Each point is bit-identical to ``simulate`` of the same configuration
+        and seed. On Ctrl-C the sweep stops within about a second and returns
+        what finished (unfinished points are NaN, ``attrs['complete']`` is False)
+        with a warning.
+    """
+    settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w=sigma_w,
+                    sigma_b=sigma_b, residual=residual, alpha=alpha, norm=norm, negative_slope=negative_slope,
+                    q0=q0, batch=batch, dtype=dtype)
+    if not (isinstance(progress, bool) or progress is None or callable(progress)):
+        raise TypeError(f"progress must be True, False or a callable(done, total), got {progress!r}")
+    loss, crn, n_threads, axes, fixed, seed_list, points, groups, where = _prepare(
+        settings, seeds, loss, common_random_numbers, n_threads)
+    estimate = _runner.plan(groups, len(points), loss, n_threads, calibrate=False)
+    _runner.fits(estimate)
+
+    bar, callback = _progress(progress, len(points))
+    try:
+        results, interrupted = _runner.run_groups(groups, loss, n_threads, callback)
+    finally:
+        if bar is not None:
+            bar.close()
+    max_depth = max(p.spec.depth for p in points)
+    arrays = gather(points, where, results, max_depth)
+    shape = tuple(len(a) for a in axes.values()) + (len(seed_list),)
+    coords: dict[str, Any] = {name: _coord(values) for name, values in axes.items()}
+    coords["seed"] = np.array(seed_list, dtype=np.uint64)
+    attrs = {
+        "fixed": json.dumps({k: fixed[k] for k in fixed}, sort_keys=True),
+        "axes": json.dumps(list(axes)),
+        "loss": loss,
+        "common_random_numbers": int(crn),
+        "complete": int(not interrupted),
+    }
+    ds = to_dataset(points, arrays, shape, coords, attrs)
+    point_seed = [g_seed for g_seed in (groups[gi].seed for gi, _, _ in where)]
+    ds["point_seed"] = (list(coords), np.array(point_seed, dtype=np.uint64).reshape(shape))
+    ds["point_seed"].attrs["description"] = "the generator key each point ran with (the seed unless common_random_numbers is off)"
+    if interrupted:
+        done = int(arrays["finished"].sum())
+        warnings.warn(f"sweep interrupted: {done} of {len(points)} points finished; the others are NaN",
+                      RuntimeWarning, stacklevel=2)
+    return ds
+
+
+def _coord(values: Sequence[Any]) -> np.ndarray:
+    if all(isinstance(x, (bool, np.bool_)) for x in values):
+        return np.array(values, dtype=bool)
+    if all(isinstance(x, str) or x is None for x in values):
+        return np.array(["none" if x is None else x for x in values], dtype=str)
+    if any(x is None for x in values):  # sigma_w axis mixing None (the init's value) and numbers
+        return np.array([np.nan if x is None else x for x in values], dtype=float)
+    return np.asarray(values)
+
+
+def _progress(progress: ProgressArg, n_points: int):
+    if progress is True:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # pragma: no cover - tqdm is a dependency
+            return None, None
+        bar = tqdm(total=n_points, unit="point", desc="sweep", smoothing=0.1)
+
+        def update(done: int, total: int) -> None:
+            bar.n = round(n_points * done / max(total, 1), 1)
+            bar.refresh()
+
+        return bar, update
+    if callable(progress):
+        return None, progress
+    return None, None
