@@ -245,12 +245,14 @@ def plan(groups: Sequence[Group], n_points: int, loss: str, n_threads: int, *, c
 
 
 def _throughput(sample: Group, loss: str, n_threads: int) -> float:
-    """Useful FLOP/s of a short probe of one group (a few layers), for the time estimate."""
-    depth = min(sample.depth, 6)
+    """Useful FLOP/s of a short probe of one group (up to 10 layers and 16
+    configurations), for the time estimate: rough, and pessimistic for large
+    groups, which use the machine better than the probe."""
+    depth = min(sample.depth, 10)
     probe = dataclasses.replace(sample, widths=sample.widths[: depth + 1],
                                 configs=[c.replace(depth=depth) if c.widths is None else
                                          c.replace(depth=depth, widths=c.widths[: depth + 1])
-                                         for c in sample.configs[:4]],
+                                         for c in sample.configs[:16]],
                                 depths=[depth])
     t0 = time.perf_counter()
     run_one(probe, loss, n_threads, None)

@@ -31,7 +31,8 @@ ProgressArg = bool | Callable[[int, int], Any] | None
 
 
 def _is_axis(value: Any) -> bool:
-    return isinstance(value, (list, tuple, range, np.ndarray))
+    # Sets and dicts count as (refused) axes so that the error says why.
+    return isinstance(value, (list, tuple, range, np.ndarray, set, frozenset, dict))
 
 
 def _axis_values(name: str, value: Any) -> list[Any]:

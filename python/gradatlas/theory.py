@@ -204,17 +204,61 @@ def critical_line(
 ) -> np.ndarray:
     """sigma_w on the critical line chi1(sigma_w, sigma_b) = 1, for each sigma_b.
 
-    Found by bisection (45 halvings of the bracket, to ~1e-12); NaN where chi1 - 1 does not
-    change sign inside ``sigma_w_range`` (e.g. activations that never reach chi1 = 1).
-    For unbounded activations that are linear for large inputs with a kink-free
-    negative side (gelu, silu, elu, softplus), chi1 jumps across 1 where q*
-    becomes infinite (sigma_w^2 E[phi'^2] -> sigma_w^2 / 2 as q -> inf), and the
-    point returned is that jump: the edge of the exploding phase.
+    First from the parametric form of Schoenholz et al. (2017): at a fixed point
+    q*, chi1 = 1 means sigma_w^2 = 1 / E[phi'(sqrt(q*) z)^2] and then
+    sigma_b^2 = q* - sigma_w^2 E[phi(sqrt(q*) z)^2]; tracing q* over a fine grid
+    and interpolating in sigma_b^2 needs no iteration. Where that curve does not
+    cover a sigma_b monotonically (relu-like activations, whose critical sigma_w
+    does not depend on q*), bisection on chi1 at the iterated q* is used (45
+    halvings of ``sigma_w_range``); NaN where chi1 - 1 does not change sign there.
+    For unbounded activations that are linear for large inputs (gelu, silu, elu,
+    softplus), chi1 jumps across 1 where q* becomes infinite (sigma_w^2 E[phi'^2]
+    -> sigma_w^2 / 2 as q -> inf), and the point returned is that jump: the
+    edge of the exploding phase.
     """
     sb = np.asarray(sigma_b, float)
+    sw = _critical_line_parametric(activation, sb, negative_slope, sigma_w_range)
+    missing = ~np.isfinite(sw)
+    if np.any(missing):
+        sw = np.where(missing, _critical_line_bisection(activation, sb, negative_slope, sigma_w_range, q0), sw)
+    return sw
+
+
+def _critical_line_parametric(activation: str, sb: np.ndarray, slope: float,
+                              sigma_w_range: tuple[float, float]) -> np.ndarray:
+    # q* = 0 (sigma_b = 0 for odd activations) then q* on a fine grid; below
+    # 1e-5 the sigma_b^2 of the curve (~q^3 for tanh) drowns in rounding.
+    q = np.geomspace(1e-5, 1e4, 6000)
+    e_dphi2 = _expect(activation, lambda u: evaluate(activation, u, slope)[1] ** 2, q)
+    e_phi2 = _expect(activation, lambda u: evaluate(activation, u, slope)[0] ** 2, q)
+    out = np.full(sb.shape, np.nan)
+    if np.ptp(e_dphi2) <= 1e-12 * e_dphi2[0]:
+        # chi1 does not depend on q* (linear, relu, leaky_relu): a vertical line.
+        sw = 1.0 / np.sqrt(e_dphi2[0])
+        return np.full(sb.shape, sw if sigma_w_range[0] <= sw <= sigma_w_range[1] else np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sw2 = 1.0 / e_dphi2
+        sb2 = q - sw2 * e_phi2
+    # The curve must start at sigma_b ~ 0 (q* -> 0 is a fixed point: phi(0) = 0)
+    # and rise monotonically; otherwise (sigmoid, selu...) bisection is used.
+    noise = 1e-14 * max(1.0, float(np.nanmax(np.abs(sb2))))
+    if not (np.all(np.isfinite(sw2)) and -noise <= sb2[0] < 1e-10 and np.all(np.diff(sb2) >= -noise)):
+        return out
+    sb2[0] = 0.0
+    sb2 = np.maximum.accumulate(sb2)  # rounding wiggles only (checked above)
+    last_of_run = np.concatenate([np.diff(sb2) > 0, [True]])  # flat stretches (hard_tanh near 0)
+    sb2, sw2 = sb2[last_of_run], sw2[last_of_run]
+    target = sb**2
+    sw = np.sqrt(np.interp(target, sb2, sw2))
+    inside = (target <= sb2[-1]) & (sw >= sigma_w_range[0]) & (sw <= sigma_w_range[1])
+    return np.where(inside, sw, np.nan)
+
+
+def _critical_line_bisection(activation: str, sb: np.ndarray, slope: float,
+                             sigma_w_range: tuple[float, float], q0: float) -> np.ndarray:
     lo = np.full(sb.shape, sigma_w_range[0])
     hi = np.full(sb.shape, sigma_w_range[1])
-    f = lambda sw: chi1(activation, sw, sb, negative_slope=negative_slope, q0=q0) - 1.0  # noqa: E731
+    f = lambda sw: chi1(activation, sw, sb, negative_slope=slope, q0=q0) - 1.0  # noqa: E731
     f_lo, f_hi = f(lo), f(hi)
     bracketed = np.sign(f_lo) != np.sign(f_hi)
     for _ in range(45):

@@ -1,0 +1,304 @@
+"""The ``gradatlas`` command: sweep, plot, theory.
+
+    gradatlas sweep --activation tanh,relu --sigma-w 0.5:3:26 --sigma-b 0,0.05,0.3 --depth 200 --out run1
+    gradatlas sweep --config sweep.toml
+    gradatlas plot run1/results.nc
+    gradatlas theory --activation tanh --sigma-w 1.0:2.0:5 --sigma-b 0.05
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Sweep options: flag -> (setting, parser of one value)
+INT_SETTINGS = {"depth", "width", "batch"}
+FLOAT_SETTINGS = {"sigma_w", "sigma_b", "alpha", "negative_slope", "q0"}
+BOOL_SETTINGS = {"residual"}
+NAME_SETTINGS = {"activation", "init", "norm", "dtype"}
+SETTINGS = ("depth", "width", "activation", "init", "sigma_w", "sigma_b", "residual", "alpha", "norm",
+            "negative_slope", "q0", "batch", "dtype")
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as 'gradatlas: error: ...' with exit code 2."""
+
+
+def _one(name: str, text: str) -> Any:
+    text = text.strip()
+    if name in NAME_SETTINGS:
+        return None if text.lower() == "none" else text
+    if name in BOOL_SETTINGS:
+        if text.lower() in {"true", "yes", "1"}:
+            return True
+        if text.lower() in {"false", "no", "0"}:
+            return False
+        raise UsageError(f"--{name.replace('_', '-')}: expected true or false, got {text!r}")
+    if name in INT_SETTINGS:
+        try:
+            return int(text)
+        except ValueError:
+            raise UsageError(f"--{name.replace('_', '-')}: expected an integer, got {text!r}") from None
+    if text.lower() == "none" and name == "sigma_w":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"--{name.replace('_', '-')}: expected a number, got {text!r}") from None
+
+
+def parse_values(name: str, text: str) -> Any:
+    """'a' -> a single value; 'a,b,c' -> a list; 'start:stop:count' -> evenly spaced (inclusive)."""
+    flag = f"--{name.replace('_', '-')}"
+    if ":" in text and name in FLOAT_SETTINGS | INT_SETTINGS:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise UsageError(f"{flag}: a range is start:stop:count, got {text!r}")
+        start, stop = _one(name, parts[0]), _one(name, parts[1])
+        try:
+            count = int(parts[2])
+        except ValueError:
+            raise UsageError(f"{flag}: the count in start:stop:count must be an integer, got {parts[2]!r}") from None
+        if count < 1:
+            raise UsageError(f"{flag}: the count in start:stop:count must be >= 1, got {count}")
+        values = np.round(np.linspace(start, stop, count), 12)  # 2.9, not 2.9000000000000004
+        if name in INT_SETTINGS:
+            values = np.unique(values.round().astype(int))
+        return [v.item() for v in values]
+    if "," in text:
+        return [_one(name, part) for part in text.split(",") if part.strip()]
+    return _one(name, text)
+
+
+def _from_toml(path: str) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ImportError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as f:
+            config = tomllib.load(f)
+    except OSError as exc:
+        raise UsageError(f"--config: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"--config: {path} is not valid TOML: {exc}") from None
+    table = config.get("sweep", config)
+    unknown = set(table) - set(SETTINGS) - {"seeds", "loss", "common_random_numbers", "n_threads"}
+    if unknown:
+        raise UsageError(f"--config: unknown settings {sorted(unknown)} in {path}; accepted: "
+                         f"{sorted([*SETTINGS, 'seeds', 'loss', 'common_random_numbers', 'n_threads'])}")
+    return dict(table)
+
+
+def _sweep_settings(args: argparse.Namespace) -> dict[str, Any]:
+    settings: dict[str, Any] = _from_toml(args.config) if args.config else {}
+    for name in SETTINGS:
+        text = getattr(args, name)
+        if text is not None:
+            settings[name] = parse_values(name, text)
+    if args.seeds is not None:
+        settings["seeds"] = parse_values("depth", args.seeds) if "," in args.seeds else int(args.seeds)
+    if args.loss is not None:
+        settings["loss"] = args.loss
+    if args.no_crn:
+        settings["common_random_numbers"] = False
+    if args.threads is not None:
+        settings["n_threads"] = args.threads
+    return settings
+
+
+def _axes_for_plot(ds: Any, x: str | None, y: str | None) -> tuple[str, str] | None:
+    axes = [d for d in ds.dims if d not in ("layer", "seed")]
+    if x and y:
+        return x, y
+    preferred = [a for a in ("sigma_w", "sigma_b", "depth", "alpha", "width") if a in axes]
+    rest = [a for a in axes if a not in preferred]
+    ordered = preferred + rest
+    if len(ordered) < 2:
+        return None
+    return (x or ordered[0]), (y or next(a for a in ordered if a != (x or ordered[0])))
+
+
+def write_plots(ds: Any, out: Path, x: str | None = None, y: str | None = None) -> list[Path]:
+    """The figures of a result: a phase diagram when two axes were swept, and gradient flow."""
+    import matplotlib.pyplot as plt
+
+    from . import plot
+
+    written = []
+    pair = _axes_for_plot(ds, x, y)
+    if pair is not None:
+        fig = plot.phase_diagram(ds, x=pair[0], y=pair[1])
+        written.append(out / "phase_diagram.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    fig = plot.gradient_flow(ds)
+    written.append(out / "gradient_flow.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+    return written
+
+
+def _save(ds: Any, out: Path) -> list[Path]:
+    written = []
+    try:
+        ds.to_netcdf(out / "results.nc")
+        written.append(out / "results.nc")
+    except (ImportError, ValueError) as exc:
+        raise UsageError(f"cannot write NetCDF ({exc}); install a backend: pip install 'gradatlas[io]'") from None
+    try:
+        import zarr  # noqa: F401
+    except ImportError:
+        return written
+    ds.to_zarr(out / "results.zarr", mode="w")
+    written.append(out / "results.zarr")
+    return written
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import gradatlas as ga
+
+    settings = _sweep_settings(args)
+    run_args = {k: settings.pop(k) for k in ("seeds", "loss", "common_random_numbers", "n_threads") if k in settings}
+    out = Path(args.out)
+    axes = {k: v for k, v in settings.items() if isinstance(v, list)}
+    fixed = {k: v for k, v in settings.items() if not isinstance(v, list)}
+    print("grid:", file=sys.stderr)
+    for name, values in axes.items():
+        shown = values if len(values) <= 8 else [*values[:3], "...", *values[-2:]]
+        print(f"  {name:15s} {len(values):4d} values: {shown}", file=sys.stderr)
+    if fixed:
+        print(f"  fixed: {json.dumps(fixed)}", file=sys.stderr)
+    plan = ga.plan_sweep(**settings, **run_args)
+    print(f"estimate: {plan}", file=sys.stderr)
+    if args.dry_run:
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    ds = ga.sweep(**settings, **run_args, progress=not args.no_progress)
+    written = _save(ds, out)
+    written += write_plots(ds, out, args.x, args.y)
+    for path in written:
+        print(path)
+    return 0 if ds.attrs.get("complete", 1) else 130
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    import xarray as xr
+
+    path = Path(args.results)
+    if not path.exists():
+        raise UsageError(f"no such results file or store: {path}")
+    try:
+        ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the user
+        raise UsageError(f"cannot read {path} as gradatlas results: {exc}") from None
+    with ds:
+        ds = ds.load()
+    if "log10_grad_norm" not in ds:
+        raise UsageError(f"{path} does not hold gradatlas results (no log10_grad_norm)")
+    out = Path(args.out) if args.out else (path.parent if not path.is_dir() else path.parent)
+    out.mkdir(parents=True, exist_ok=True)
+    for p in write_plots(ds, out, args.x, args.y):
+        print(p)
+    return 0
+
+
+def cmd_theory(args: argparse.Namespace) -> int:
+    from . import theory
+    from .activations import ACTIVATIONS, canonical_activation
+
+    activation = canonical_activation(args.activation)
+    if activation not in ACTIVATIONS:
+        raise UsageError(f"--activation must be one of {sorted(ACTIVATIONS)}, got {args.activation!r}")
+    sigma_b = np.atleast_1d(np.asarray(parse_values("sigma_b", args.sigma_b), dtype=float))
+    if args.critical_line:
+        sw = theory.critical_line(activation, sigma_b, negative_slope=args.negative_slope)
+        print(f"# critical line chi1 = 1 for {activation}")
+        print(f"{'sigma_b':>10s} {'sigma_w':>10s} {'sigma_w^2':>10s} {'sigma_b^2':>10s}")
+        for b, w in zip(sigma_b, sw):
+            print(f"{b:10.4f} {w:10.4f} {w * w:10.4f} {b * b:10.4f}")
+        return 0
+    sigma_w = np.atleast_1d(np.asarray(parse_values("sigma_w", args.sigma_w), dtype=float))
+    sw, sb = np.meshgrid(sigma_w, sigma_b, indexing="ij")
+    sw, sb = sw.ravel(), sb.ravel()
+    kw = {"negative_slope": args.negative_slope}
+    q = theory.q_star(activation, sw, sb, **kw)
+    chi = theory.chi1(activation, sw, sb, **kw)
+    cs = theory.c_star(activation, sw, sb, **kw)
+    cc = theory.chi_c(activation, sw, sb, **kw)
+    scales = theory.depth_scales(activation, sw, sb, **kw)
+    print(f"# mean field for {activation}: rate = log10(chi1)/2 decades per layer")
+    print(f"{'sigma_w':>8s} {'sigma_b':>8s} {'q*':>10s} {'chi1':>9s} {'rate':>9s} {'c*':>8s} {'chi_c':>8s} "
+          f"{'xi_q':>9s} {'xi_c':>9s} {'xi_grad':>9s}")
+    for i in range(sw.size):
+        rate = 0.5 * np.log10(chi[i]) if chi[i] > 0 else -np.inf
+        print(f"{sw[i]:8.3f} {sb[i]:8.3f} {q[i]:10.4g} {chi[i]:9.4f} {rate:9.4f} {cs[i]:8.4f} {cc[i]:8.4f} "
+              f"{scales['xi_q'][i]:9.3g} {scales['xi_c'][i]:9.3g} {scales['xi_grad'][i]:9.3g}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="gradatlas", description="Exact maps of vanishing and exploding gradients in very deep networks.")
+    parser.add_argument("--version", action="version", version=f"gradatlas {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{sweep,plot,theory}")
+
+    sw = sub.add_parser("sweep", help="run a grid of configurations, write results and a phase diagram",
+                        description="Values: a single value, a comma list (tanh,relu) or start:stop:count "
+                                    "(0.5:3:26, inclusive). Lists become axes of the result.")
+    sw.add_argument("--config", help="TOML file with the settings (a [sweep] table or top-level keys); "
+                                     "flags override it")
+    for name in SETTINGS:
+        sw.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, metavar="VALUES")
+    sw.add_argument("--seeds", default=None, help="number of seeds (n -> 0..n-1) or a comma list")
+    sw.add_argument("--loss", default=None, choices=["projection", "sum_squares"])
+    sw.add_argument("--no-crn", action="store_true", help="independent random matrices per configuration")
+    sw.add_argument("--threads", type=int, default=None)
+    sw.add_argument("--out", default="gradatlas-results", help="output directory (default %(default)s)")
+    sw.add_argument("--x", default=None, help="phase-diagram x axis (default sigma_w when swept)")
+    sw.add_argument("--y", default=None, help="phase-diagram y axis (default sigma_b when swept)")
+    sw.add_argument("--no-progress", action="store_true")
+    sw.add_argument("--dry-run", action="store_true", help="print the grid and the estimate, run nothing")
+    sw.set_defaults(func=cmd_sweep)
+
+    pl = sub.add_parser("plot", help="draw the figures of a results file (NetCDF or Zarr)")
+    pl.add_argument("results")
+    pl.add_argument("--out", default=None, help="directory for the PNGs (default: beside the results)")
+    pl.add_argument("--x", default=None)
+    pl.add_argument("--y", default=None)
+    pl.set_defaults(func=cmd_plot)
+
+    th = sub.add_parser("theory", help="mean-field q*, chi1, c*, depth scales, critical line")
+    th.add_argument("--activation", default="tanh")
+    th.add_argument("--sigma-w", default="1.0", help="values (list or start:stop:count)")
+    th.add_argument("--sigma-b", default="0.0", help="values (list or start:stop:count)")
+    th.add_argument("--negative-slope", type=float, default=0.01)
+    th.add_argument("--critical-line", action="store_true", help="print sigma_w on chi1 = 1 for each sigma_b")
+    th.set_defaults(func=cmd_theory)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        parser.exit(2, f"gradatlas: error: {exc}\n")
+    except (ValueError, TypeError, MemoryError) as exc:
+        parser.exit(2, f"gradatlas: error: {exc}\n")
+    except KeyboardInterrupt:
+        print("gradatlas: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""Figures from a result Dataset (of ``sweep`` or ``simulate``, fresh or loaded from disk).
+
+Needs matplotlib (``pip install gradatlas[plot]``). Every function returns the
+matplotlib Figure and never calls ``show``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from . import theory
+
+VALUES = {
+    "total_log10_ratio": "log10 |dl/dh_1| / |dl/dh_L|  (decades, input vs output)",
+    "log10_rate": "decades per layer (fitted)",
+}
+MAX_PANELS = 16
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        if matplotlib.get_backend().lower() not in {"agg", "pdf", "svg", "ps", "cairo"}:
+            import os
+
+            if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
+                matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("gradatlas.plot needs matplotlib: pip install 'gradatlas[plot]'") from exc
+    return plt
+
+
+def _mean_over_seed(da: xr.DataArray) -> xr.DataArray:
+    return da.mean("seed") if "seed" in da.dims else da
+
+
+def _panels(da: xr.DataArray, keep: tuple[str, ...]) -> list[tuple[str, xr.DataArray]]:
+    """One (title, slice) per combination of the dims not in `keep`; slices keep their scalar coords."""
+    import itertools
+
+    extra = [d for d in da.dims if d not in keep]
+    combos = list(itertools.product(*(range(da.sizes[d]) for d in extra)))
+    shown = [d for d in extra if da.sizes[d] > 1]
+    if len(combos) > MAX_PANELS:
+        raise ValueError(f"{len(combos)} panels over {shown}; select fewer values first "
+                         f"(e.g. ds.sel({shown[0]}=...)), at most {MAX_PANELS}")
+    out = []
+    for combo in combos:
+        piece = da.isel(dict(zip(extra, combo)))
+        title = ", ".join(f"{d}={piece[d].item()}" for d in shown)
+        out.append((title, piece))
+    return out
+
+
+def _edges(values: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
+    """Cell edges for pcolormesh, and tick labels for categorical coordinates."""
+    if values.dtype.kind in "US O":
+        n = len(values)
+        return np.arange(n + 1) - 0.5, [str(v) for v in values]
+    x = values.astype(float)
+    if len(x) == 1:
+        return np.array([x[0] - 0.5, x[0] + 0.5]), None
+    mid = 0.5 * (x[1:] + x[:-1])
+    return np.concatenate([[x[0] - (mid[0] - x[0])], mid, [x[-1] + (x[-1] - mid[-1])]]), None
+
+
+def phase_diagram(ds: xr.Dataset, x: str = "sigma_w", y: str = "sigma_b", value: str = "total_log10_ratio",
+                  *, critical_line: bool = True, limit: float | None = None) -> Any:
+    """Heatmap of the gradient change over two swept axes, with chi1 = 1 drawn over it.
+
+    Diverging colours centred on 0 (stable: the gradient keeps its size); blue
+    cells lose gradient towards the input (vanishing), red ones gain it
+    (exploding); grey cells went non-finite (inf/NaN), marked with x. The solid
+    black line is the mean-field critical line chi1 = 1; the mean over seeds is
+    shown. Dimensions other than ``x`` and ``y`` become panels.
+    """
+    plt = _pyplot()
+    from matplotlib.colors import TwoSlopeNorm
+
+    for name in (x, y):
+        if name not in ds.dims:
+            raise ValueError(f"{name!r} is not a swept axis of this Dataset; its axes are "
+                             f"{[d for d in ds.dims if d not in ('layer', 'seed')]}")
+    if value not in VALUES:
+        raise ValueError(f"value must be one of {list(VALUES)}, got {value!r}")
+    regime = ds["regime"]
+    nonfinite = regime == "nonfinite"
+    vanishing = regime == "vanishing"
+    if "seed" in ds.dims:
+        nonfinite, vanishing = nonfinite.any("seed"), vanishing.all("seed")
+    raw = _mean_over_seed(ds[value].where(ds["regime"] != "nonfinite"))
+    finite = raw.values[np.isfinite(raw.values)]
+    if limit is None:
+        limit = float(np.percentile(np.abs(finite), 98)) if finite.size else 1.0
+    limit = max(limit, 2.0 if value == "total_log10_ratio" else 1e-3)
+    # Gradients that became exactly zero (NaN ratio, regime vanishing) are drawn
+    # as fully vanishing; non-finite runs stay NaN (grey, marked x).
+    data = raw.where(~(vanishing & raw.isnull()), -limit).where(~nonfinite)
+    chi1 = _mean_over_seed(ds["chi1"])
+    panels = _panels(data.transpose(..., y, x), (x, y))
+    bad_panels = dict(_panels(nonfinite.transpose(..., y, x), (x, y)))
+    chi_panels = dict(_panels(chi1.transpose(..., y, x), (x, y)))
+    regimes = ds["regime"].isel(seed=0) if "seed" in ds.dims else ds["regime"]
+    regime_panels = dict(_panels(regimes.transpose(..., y, x), (x, y)))
+    cols = min(len(panels), 3)
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), squeeze=False, constrained_layout=True)
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.75")
+    norm = TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit)
+    mesh = None
+    for ax, (title, da) in zip(axes.flat, panels):
+        xe, xlabels = _edges(da[x].values)
+        ye, ylabels = _edges(da[y].values)
+        values = np.ma.masked_invalid(np.clip(da.values, -limit, limit))
+        mesh = ax.pcolormesh(xe, ye, values, cmap=cmap, norm=norm, shading="flat")
+        bad = bad_panels[title].values
+        if bad.any():
+            xc, yc = np.meshgrid(0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1]))
+            ax.scatter(xc[bad], yc[bad], marker="x", color="k", s=14, linewidths=0.8, label="non-finite")
+        if critical_line:
+            _draw_critical_line(ax, ds, da, chi_panels[title].values, x, y, xe, ye, title)
+        if xlabels:
+            ax.set_xticks(range(len(xlabels)), xlabels)
+        if ylabels:
+            ax.set_yticks(range(len(ylabels)), ylabels)
+        _label_regimes(ax, regime_panels[title].values, xe, ye)
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.set_title(title, fontsize=10)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower right", fontsize=8, framealpha=0.8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    cbar = fig.colorbar(mesh, ax=axes, shrink=0.9)
+    cbar.set_label(VALUES[value] + "\nblue: vanishing   red: exploding")
+    depth = ds["layer"].size
+    fig.suptitle(f"Gradient phase diagram (depth {depth}; mean over {ds.sizes.get('seed', 1)} seed(s))")
+    return fig
+
+
+def _draw_critical_line(ax: Any, ds: xr.Dataset, da: xr.DataArray, chi1: np.ndarray, x: str, y: str,
+                        xe: np.ndarray, ye: np.ndarray, title: str) -> None:
+    activation = _single(ds, da, "activation")
+    if {x, y} == {"sigma_w", "sigma_b"} and activation is not None and ds["chi1"].notnull().any():
+        sb = np.linspace(float(da["sigma_b"].min()), float(da["sigma_b"].max()), 60)
+        sw = theory.critical_line(activation, sb, negative_slope=float(_single(ds, da, "negative_slope") or 0.01))
+        xs, ys = (sw, sb) if x == "sigma_w" else (sb, sw)
+        ax.plot(xs, ys, color="k", lw=1.8, label="mean field: chi1 = 1")
+        return
+    if np.isfinite(chi1).sum() >= 4 and np.nanmin(chi1) < 1 < np.nanmax(chi1) and chi1.shape[0] > 1 and chi1.shape[1] > 1:
+        xc, yc = 0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1])
+        cs = ax.contour(xc, yc, chi1, levels=[1.0], colors="k", linewidths=1.8)
+        cs.collections[0].set_label("mean field: chi1 = 1") if hasattr(cs, "collections") else None
+
+
+def _single(ds: xr.Dataset, da: xr.DataArray, name: str) -> Any:
+    """The one value of a setting for this panel: a scalar coordinate or the fixed settings."""
+    if name in da.coords and da[name].size == 1:
+        return da[name].item()
+    if name in ds.dims:
+        return None
+    import json
+
+    fixed = json.loads(ds.attrs.get("fixed", "{}"))
+    if name in fixed:
+        return fixed[name]
+    spec = json.loads(ds.attrs.get("spec", "{}"))
+    return spec.get(name)
+
+
+def _label_regimes(ax: Any, regimes: np.ndarray, xe: np.ndarray, ye: np.ndarray) -> None:
+    """Write each regime's name at the centre of mass of its cells."""
+    xc, yc = np.meshgrid(0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1]))
+    for label in ("vanishing", "stable", "exploding"):
+        mask = regimes == label
+        if mask.sum() >= 2:
+            ax.text(float(xc[mask].mean()), float(yc[mask].mean()), label, ha="center", va="center",
+                    fontsize=10, weight="bold", color="white",
+                    bbox=dict(boxstyle="round,pad=0.2", fc="0.2", alpha=0.5, lw=0))
+
+
+def _layer_index(depth: int, max_points: int = 1500) -> np.ndarray:
+    """All layers, or log-spaced ones (always including the first and last) for deep nets."""
+    if depth <= max_points:
+        return np.arange(depth)
+    return np.unique(np.concatenate([np.geomspace(1, depth, max_points).astype(int) - 1, [depth - 1]]))
+
+
+def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = True) -> Any:
+    """log10 gradient norm against layer, one line per configuration (mean over seeds).
+
+    Deep networks are drawn on a logarithmic layer axis at about 1500 log-spaced
+    layers, so 100,000 layers stay readable; dashed lines are the mean-field
+    prediction. At most ``max_lines`` configurations (select first for more).
+    """
+    plt = _pyplot()
+    grad = _mean_over_seed(ds["log10_grad_norm"])
+    pred = _mean_over_seed(ds["predicted_log10_grad_norm"])
+    others = [d for d in grad.dims if d != "layer"]
+    if others:
+        grad, pred = grad.stack(_config=others), pred.stack(_config=others)
+        n = grad.sizes["_config"]
+        if n > max_lines:
+            pick = np.unique(np.linspace(0, n - 1, max_lines).round().astype(int))
+            grad, pred = grad.isel(_config=pick), pred.isel(_config=pick)
+    depth = ds.sizes["layer"]
+    idx = _layer_index(depth)
+    layers = ds["layer"].values[idx]
+    fig, ax = plt.subplots(figsize=(8, 4.8), constrained_layout=True)
+    lines = [(grad, pred, "")] if not others else [
+        (grad.isel(_config=i), pred.isel(_config=i),
+         ", ".join(f"{d}={_fmt(grad.isel(_config=i)[d].item())}" for d in others))
+        for i in range(grad.sizes["_config"])]
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.92, len(lines)))  # ordered, no repeats
+    for (g, p, label), color in zip(lines, colors):
+        ax.plot(layers, g.values[idx], lw=1.4, color=color, label=label or None)
+        if theory_lines and np.isfinite(p.values).any():
+            ax.plot(layers, p.values[idx], lw=1.0, ls="--", color=color, alpha=0.7)
+    if depth >= 1000:
+        ax.set_xscale("log")
+    ax.set_xlabel("layer (1 = input side)")
+    ax.set_ylabel("log10 |dl/dh_l|  (mean over batch)")
+    ax.set_title("Gradient norm through depth (dashed: mean field)")
+    ax.grid(alpha=0.3)
+    if others:
+        ax.legend(fontsize=8, ncol=2 if len(lines) > 6 else 1, loc="best")
+    return fig
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def grad_flow_bars(ds: xr.Dataset, *, max_bars: int = 80) -> Any:
+    """Per-layer bars of the gradient norms, in the style of PyTorch's ``plot_grad_flow``.
+
+    For one configuration (select it first from a sweep); bars are the gradient
+    with respect to the pre-activations and to the weights, averaged in blocks of
+    layers when there are more than ``max_bars`` layers.
+    """
+    plt = _pyplot()
+    grad = _mean_over_seed(ds["log10_grad_norm"])
+    weight = _mean_over_seed(ds["log10_weight_grad_norm"])
+    extra = [d for d in grad.dims if d != "layer" and grad.sizes[d] > 1]
+    if extra:
+        raise ValueError(f"grad_flow_bars draws one configuration; select one value of {extra} first")
+    g = grad.squeeze().values.reshape(-1)
+    w = weight.squeeze().values.reshape(-1)
+    depth = g.size
+    block = max(1, int(np.ceil(depth / max_bars)))
+    n = int(np.ceil(depth / block))
+    pad = n * block - depth
+    gb = np.nanmean(np.pad(g, (0, pad), constant_values=np.nan).reshape(n, block), axis=1)
+    wb = np.nanmean(np.pad(w, (0, pad), constant_values=np.nan).reshape(n, block), axis=1)
+    starts = np.arange(n) * block + 1
+    fig, ax = plt.subplots(figsize=(9, 4.5), constrained_layout=True)
+    pos = np.arange(n)
+    ax.bar(pos - 0.2, gb, width=0.4, color="tab:blue", alpha=0.8, label="log10 |dl/dh_l|")
+    ax.bar(pos + 0.2, wb, width=0.4, color="tab:orange", alpha=0.8, label="log10 |dl/dW_l|_F")
+    ax.axhline(0, color="k", lw=0.6)
+    step = max(1, n // 16)
+    ax.set_xticks(pos[::step], [str(s) if block == 1 else f"{s}-{min(s + block - 1, depth)}" for s in starts[::step]],
+                  rotation=45, ha="right", fontsize=8)
+    ax.set_xlabel("layer" if block == 1 else f"layers (blocks of {block})")
+    ax.set_ylabel("log10 gradient norm")
+    ax.set_title("Gradient flow per layer")
+    ax.legend(fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    return fig

@@ -1,0 +1,97 @@
+"""The command line end to end, in a temporary directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import gradatlas as ga
+
+mpl = pytest.importorskip("matplotlib")
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "gradatlas", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def _png_ok(path):
+    image = mpl.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image[..., :3].std() > 0.05
+
+
+def test_sweep_writes_results_and_phase_diagram(tmp_path):
+    out = tmp_path / "run"
+    proc = run("sweep", "--activation", "tanh,relu", "--sigma-w", "0.5:3:6", "--sigma-b", "0,0.3",
+               "--depth", "20", "--width", "16", "--init", "none", "--batch", "4", "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "activation" in proc.stderr and "estimate:" in proc.stderr  # the grid and estimate are echoed
+    assert (out / "results.nc").exists()
+    _png_ok(out / "phase_diagram.png")
+    _png_ok(out / "gradient_flow.png")
+    with xr.open_dataset(out / "results.nc") as ds:
+        assert dict(ds.sizes) == {"activation": 2, "sigma_b": 2, "sigma_w": 6, "seed": 1, "layer": 20}
+        point = ds.sel(activation="relu", sigma_b=0.3, sigma_w=1.5, seed=0)
+        ref = ga.simulate(ga.MLP(depth=20, width=16, activation="relu", init=None, sigma_w=1.5, sigma_b=0.3), batch=4)
+        np.testing.assert_array_equal(point.log10_grad_norm.values, ref.log10_grad_norm.values)
+
+
+def test_sweep_from_toml_and_plot_command(tmp_path):
+    config = tmp_path / "sweep.toml"
+    config.write_text('[sweep]\nactivation = "tanh"\nsigma_w = [0.8, 1.2, 1.6]\nsigma_b = [0.0, 0.1]\n'
+                      'init = "lecun_normal"\ndepth = 15\nwidth = 16\nbatch = 4\nseeds = 2\n')
+    out = tmp_path / "toml-run"
+    proc = run("sweep", "--config", str(config), "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    with xr.open_dataset(out / "results.nc") as ds:
+        assert ds.sizes["seed"] == 2 and list(ds.sigma_w.values) == [0.8, 1.2, 1.6]
+    figs = tmp_path / "figs"
+    proc = run("plot", str(out / "results.nc"), "--out", str(figs))
+    assert proc.returncode == 0, proc.stderr
+    _png_ok(figs / "phase_diagram.png")
+
+
+def test_dry_run_prints_the_estimate_only(tmp_path):
+    proc = run("sweep", "--sigma-w", "1,2", "--init", "none", "--depth", "10", "--width", "8", "--dry-run",
+               "--out", str(tmp_path / "nothing"))
+    assert proc.returncode == 0 and "estimate:" in proc.stderr
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_theory_command():
+    proc = run("theory", "--activation", "relu", "--sigma-w", "1.41421356237", "--sigma-b", "0")
+    assert proc.returncode == 0, proc.stderr
+    row = proc.stdout.strip().splitlines()[-1].split()
+    assert float(row[3]) == pytest.approx(1.0, abs=1e-6)  # chi1 of He-initialized relu
+    proc = run("theory", "--activation", "tanh", "--sigma-b", "0.05,0.3", "--critical-line")
+    assert proc.returncode == 0 and len(proc.stdout.strip().splitlines()) == 4
+
+
+def test_version_and_help():
+    assert run("--version").stdout.strip() == f"gradatlas {ga.__version__}"
+    proc = run("--help")
+    assert proc.returncode == 0 and "sweep" in proc.stdout and "theory" in proc.stdout
+    assert run("sweep", "--help").returncode == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["sweep", "--activation", "tnah", "--dry-run"], "activation must be one of"),
+    (["sweep", "--depth", "ten", "--dry-run"], "--depth: expected an integer, got 'ten'"),
+    (["sweep", "--sigma-w", "1:2", "--dry-run"], "a range is start:stop:count"),
+    (["sweep", "--residual", "maybe", "--dry-run"], "--residual: expected true or false"),
+    (["sweep", "--width", "-4", "--dry-run"], "width must be >= 1, got -4"),
+    (["sweep", "--config", "/nonexistent.toml"], "cannot read /nonexistent.toml"),
+    (["sweep", "--bogus"], "unrecognized arguments: --bogus"),
+    (["plot", "/nonexistent.nc"], "no such results file"),
+    (["theory", "--activation", "nope"], "--activation must be one of"),
+    ([], "the following arguments are required"),
+])
+def test_bad_input_gives_a_clear_message_and_exit_2(args, message):
+    proc = run(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
