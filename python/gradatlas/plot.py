@@ -133,7 +133,7 @@ def phase_diagram(ds: xr.Dataset, x: str = "sigma_w", y: str = "sigma_b", value:
         ax.set_ylabel(y)
         ax.set_title(title, fontsize=10)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="lower right", fontsize=8, framealpha=0.8)
+            ax.legend(loc="best", fontsize=8, framealpha=0.8)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     cbar = fig.colorbar(mesh, ax=axes, shrink=0.9)

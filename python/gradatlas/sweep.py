@@ -243,8 +243,8 @@ def _progress(progress: ProgressArg, n_points: int):
         bar = tqdm(total=n_points, unit="point", desc="sweep", smoothing=0.1)
 
         def update(done: int, total: int) -> None:
-            bar.n = round(n_points * done / max(total, 1), 1)
-            bar.refresh()
+            # update() (not refresh) so that tqdm's own rate limit applies.
+            bar.update(round(n_points * done / max(total, 1), 1) - bar.n)
 
         return bar, update
     if callable(progress):
