@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace gradatlas {
 namespace {
@@ -16,10 +17,19 @@ constexpr double kTwoPow32Inv = 1.0 / 4294967296.0;
 // Blocks are produced in batches, structure-of-arrays, so the rounds vectorize.
 constexpr std::size_t kBatch = 64;
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+// One build, run-time dispatch to wider vectors; the arithmetic is the same
+// IEEE operations in every clone, so the bits are too.
+#define GRADATLAS_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
+#else
+#define GRADATLAS_CLONES
+#endif
+
 struct BlockBatch {
     std::uint32_t w[4][kBatch];
 };
 
+GRADATLAS_CLONES
 void philox_batch(std::uint64_t seed, Stream stream, std::uint32_t layer,
                   std::uint64_t first_block, std::size_t n, BlockBatch& out) {
     const auto k0_init = static_cast<std::uint32_t>(seed);
@@ -71,27 +81,108 @@ void fill_blocks(std::uint64_t seed, Stream stream, std::uint32_t layer, std::ui
             static_cast<std::size_t>(std::min<std::uint64_t>(kBatch, last_block - block + 1));
         philox_batch(seed, stream, layer, block, n, batch);
         transform(batch, n, values);
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::uint64_t base = (block + i) * 4;
-            for (std::uint64_t j = 0; j < 4; ++j) {
-                const std::uint64_t e = base + j;
-                if (e >= first && e < end) out[e - first] = static_cast<T>(values[j][i]);
-            }
+        const std::uint64_t base = block * 4;
+        if (base >= first && base + 4 * n <= end) {  // the whole batch is wanted
+            T* dst = out + (base - first);
+            for (std::size_t i = 0; i < n; ++i)
+                for (std::size_t j = 0; j < 4; ++j) dst[4 * i + j] = static_cast<T>(values[j][i]);
+        } else {
+            for (std::size_t i = 0; i < n; ++i)
+                for (std::uint64_t j = 0; j < 4; ++j) {
+                    const std::uint64_t e = base + 4 * i + j;
+                    if (e >= first && e < end) out[e - first] = static_cast<T>(values[j][i]);
+                }
         }
         block += n;
     }
 }
 
+// The transform below uses only +, -, *, /, sqrt and integer operations, in
+// loops the compiler vectorizes; libm's log/sin/cos are neither vectorized nor
+// identical across C libraries, and these must give the same bits everywhere.
+// Built with -ffp-contract=off (CMakeLists.txt) so no FMA changes a rounding.
+
+constexpr double kLn2Hi = 6.93147180369123816490e-01;  // fdlibm's split of ln 2
+constexpr double kLn2Lo = 1.90821492927058770002e-10;
+constexpr double kRoundMagic = 6755399441055744.0;     // 1.5 * 2^52: adding it rounds to an integer
+
+// Bit-level helpers: every select is a mask, every int<->double conversion goes
+// through the 1.5 * 2^52 "magic" offset, so the loops have no branches and no
+// conversions that older vector units lack.
+inline double from_bits(std::uint64_t b) {
+    double d;
+    std::memcpy(&d, &b, sizeof d);
+    return d;
+}
+inline std::uint64_t to_bits(double d) {
+    std::uint64_t b;
+    std::memcpy(&b, &d, sizeof b);
+    return b;
+}
+constexpr std::uint64_t kMagicBits = 0x4338000000000000ULL;  // bits of kRoundMagic
+inline double small_int_to_double(std::int64_t k) {
+    return from_bits(kMagicBits + std::uint64_t(k)) - kRoundMagic;
+}
+inline double select(std::uint64_t mask, double if_set, double if_clear) {
+    return from_bits((to_bits(if_set) & mask) | (to_bits(if_clear) & ~mask));
+}
+
+// ln(u) for u = (w + 0.5) 2^-32, w a 32-bit integer: u = m 2^e with m in
+// [sqrt(2)/2, sqrt(2)), ln m = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172,
+// summed to s^21 (truncation below 4e-18).
+inline double log_open_unit(std::uint32_t w) {
+    constexpr std::uint64_t kMantissa = 0x000fffffffffffffULL;
+    constexpr std::uint64_t kSqrt2Mantissa = 0x6a09e667f3bcdULL;  // mantissa of sqrt(2)
+    const std::uint64_t bits = to_bits(double(w) + 0.5);  // in [0.5, 2^32): exact
+    const std::uint64_t mantissa = bits & kMantissa;
+    const std::uint64_t high = mantissa > kSqrt2Mantissa ? 1 : 0;  // m > sqrt(2): use m / 2
+    const double m = from_bits(mantissa | ((1023 - high) << 52));
+    const std::int64_t e = std::int64_t((bits >> 52) & 0x7ff) - 1023 + std::int64_t(high);
+    const double s = (m - 1.0) / (m + 1.0);
+    const double z = s * s;
+    const double series =
+        1.0 + z * (1.0 / 3 + z * (1.0 / 5 + z * (1.0 / 7 + z * (1.0 / 9 + z * (1.0 / 11 + z * (1.0 / 13 +
+        z * (1.0 / 15 + z * (1.0 / 17 + z * (1.0 / 19 + z * (1.0 / 21))))))))));
+    const double k = small_int_to_double(e - 32);  // u = (w + 0.5) 2^-32
+    return k * kLn2Hi + (k * kLn2Lo + 2.0 * s * series);
+}
+
+// sin and cos of 2 pi u for u = (w + 0.5) 2^-32: t = u - round(u) and then
+// t - q/4 with q = round(4t) are exact, leaving |x| <= pi/4 for Taylor series
+// to x^17 / x^18 (truncation below 1e-19); the quadrant q rotates the result:
+// sin(x + q pi/2) is sn, cs, -sn, -cs and cos is cs, -sn, -cs, sn for q = 0..3.
+inline void sincos_two_pi_open_unit(std::uint32_t w, double& sin_out, double& cos_out) {
+    const double u = (double(w) + 0.5) * kTwoPow32Inv;
+    const double t = u - ((u + kRoundMagic) - kRoundMagic);
+    const double shifted = 4.0 * t + kRoundMagic;
+    const std::uint64_t q = to_bits(shifted) & 3;  // round(4t) mod 4, from the low bits
+    const double x = kTwoPi * (t - 0.25 * (shifted - kRoundMagic));
+    const double x2 = x * x;
+    const double sn = x * (1.0 + x2 * (-1.0 / 6 + x2 * (1.0 / 120 + x2 * (-1.0 / 5040 + x2 * (1.0 / 362880 +
+        x2 * (-1.0 / 39916800 + x2 * (1.0 / 6227020800 + x2 * (-1.0 / 1307674368000 +
+        x2 * (1.0 / 355687428096000)))))))));
+    const double cs = 1.0 + x2 * (-0.5 + x2 * (1.0 / 24 + x2 * (-1.0 / 720 + x2 * (1.0 / 40320 +
+        x2 * (-1.0 / 3628800 + x2 * (1.0 / 479001600 + x2 * (-1.0 / 87178291200 +
+        x2 * (1.0 / 20922789888000 + x2 * (-1.0 / 6402373705728000)))))))));
+    const std::uint64_t odd = 0 - (q & 1);                      // all ones when q is odd
+    const std::uint64_t sin_sign = (q & 2) << 62;               // negative for q = 2, 3
+    const std::uint64_t cos_sign = ((q + 1) & 2) << 62;         // negative for q = 1, 2
+    sin_out = from_bits(to_bits(select(odd, cs, sn)) ^ sin_sign);
+    cos_out = from_bits(to_bits(select(odd, sn, cs)) ^ cos_sign);
+}
+
+GRADATLAS_CLONES
 void box_muller(const BlockBatch& b, std::size_t n, double (&v)[4][kBatch]) {
     for (std::size_t i = 0; i < n; ++i) {
-        const double r0 = std::sqrt(-2.0 * std::log(open_unit(b.w[0][i])));
-        const double t0 = kTwoPi * open_unit(b.w[1][i]);
-        const double r1 = std::sqrt(-2.0 * std::log(open_unit(b.w[2][i])));
-        const double t1 = kTwoPi * open_unit(b.w[3][i]);
-        v[0][i] = r0 * std::cos(t0);
-        v[1][i] = r0 * std::sin(t0);
-        v[2][i] = r1 * std::cos(t1);
-        v[3][i] = r1 * std::sin(t1);
+        const double r0 = std::sqrt(-2.0 * log_open_unit(b.w[0][i]));
+        const double r1 = std::sqrt(-2.0 * log_open_unit(b.w[2][i]));
+        double s0, c0, s1, c1;
+        sincos_two_pi_open_unit(b.w[1][i], s0, c0);
+        sincos_two_pi_open_unit(b.w[3][i], s1, c1);
+        v[0][i] = r0 * c0;
+        v[1][i] = r0 * s0;
+        v[2][i] = r1 * c1;
+        v[3][i] = r1 * s1;
     }
 }
 
