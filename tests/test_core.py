@@ -84,6 +84,19 @@ def test_activation_values_and_derivatives(name):
     np.testing.assert_allclose((up - down) / (2 * h), d, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("name", sorted(ga.ACTIVATIONS))
+def test_float32_activations_are_accurate_to_float_precision(name):
+    # float32 runs use their own code path (vectorized tanh and sigmoid); each value
+    # must be the float64 value to within a few float32 ulps (2^-24 = 6e-8 relative).
+    x = np.concatenate([np.linspace(-40, 40, 4001), [1e-30, -1e-7, 3e-4, -0.002]]).astype(np.float32)
+    x = x[(np.abs(np.abs(x) - 1) > 1e-6) & (x != 0)]
+    phi, dphi = _core.apply_activation_float32(ga.ACTIVATIONS[name], 0.05, x)
+    ref_phi, ref_dphi = reference.activation(name, x.astype(np.float64), 0.05)
+    tiny = np.finfo(np.float32).tiny
+    np.testing.assert_allclose(phi, ref_phi, rtol=4e-7, atol=tiny)
+    np.testing.assert_allclose(dphi, ref_dphi, rtol=4e-7, atol=tiny)
+
+
 def test_derivatives_at_kinks_follow_pytorch():
     relu = _core.apply_activation(ga.ACTIVATIONS["relu"], 0.0, np.array([0.0]))[1]
     hard = _core.apply_activation(ga.ACTIVATIONS["hard_tanh"], 0.0, np.array([-1.0, 1.0]))[1]

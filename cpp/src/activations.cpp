@@ -1,7 +1,10 @@
 #include "gradatlas/activations.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
+
+#include "fast_exp.hpp"
 
 namespace gradatlas {
 namespace {
@@ -31,11 +34,45 @@ void elementwise(const T* h, T* phi, T* dphi, std::size_t n, F f) {
     }
 }
 
-}  // namespace
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define GRADATLAS_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
+#else
+#define GRADATLAS_CLONES
+#endif
+
+// float32 tanh and sigmoid, the activations sweeps spend most time in: computed
+// in double from one vectorized exponential and rounded once, so they are
+// accurate to float precision (libm's float functions are scalar calls).
+GRADATLAS_CLONES
+void tanh_float(const float* h, float* phi, float* dphi, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        const double x = h[i];
+        const double ax = std::fabs(x);
+        const double e = detail::exp_nonpositive(-2.0 * ax);  // e^{-2|x|}
+        const double inv = 1.0 / (1.0 + e);
+        // Near 0, 1 - e cancels: there tanh x = x - x^3/3 + 2x^5/15 to 1e-17.
+        const double x2 = x * x;
+        const double small = x * (1.0 - x2 * (1.0 / 3 - x2 * (2.0 / 15)));
+        const double big = std::copysign((1.0 - e) * inv, x);
+        phi[i] = float(detail::select_less(ax, 1e-3, small, big));
+        dphi[i] = float(4.0 * e * inv * inv);
+    }
+}
+
+GRADATLAS_CLONES
+void sigmoid_float(const float* h, float* phi, float* dphi, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        const double x = h[i];
+        const double e = detail::exp_nonpositive(-std::fabs(x));  // e^{-|x|}
+        const double inv = 1.0 / (1.0 + e);
+        phi[i] = float(detail::select_less(x, 0.0, e * inv, inv));
+        dphi[i] = float(e * inv * inv);
+    }
+}
 
 template <typename T>
-void apply_activation(Activation act, double param, const T* h, T* phi, T* dphi,
-                      std::size_t n) {
+void apply_activation_generic(Activation act, double param, const T* h, T* phi, T* dphi,
+                              std::size_t n) {
     const T slope = static_cast<T>(param);
     switch (act) {
         case Activation::linear:
@@ -121,9 +158,32 @@ void apply_activation(Activation act, double param, const T* h, T* phi, T* dphi,
     throw std::invalid_argument("unknown activation code " + std::to_string(int(act)));
 }
 
-template void apply_activation<float>(Activation, double, const float*, float*, float*,
-                                      std::size_t);
-template void apply_activation<double>(Activation, double, const double*, double*, double*,
-                                       std::size_t);
+}  // namespace
+
+template <>
+void apply_activation<double>(Activation act, double param, const double* h, double* phi,
+                              double* dphi, std::size_t n) {
+    apply_activation_generic(act, param, h, phi, dphi, n);
+}
+
+template <>
+void apply_activation<float>(Activation act, double param, const float* h, float* phi, float* dphi,
+                             std::size_t n) {
+    if (phi && dphi && act == Activation::tanh) return tanh_float(h, phi, dphi, n);
+    if (phi && dphi && act == Activation::sigmoid) return sigmoid_float(h, phi, dphi, n);
+    // The others in double, rounded once: float libm functions are off by a few
+    // ulps, and more where an argument like x^2 is itself rounded in float.
+    constexpr std::size_t kChunk = 256;
+    double hd[kChunk], pd[kChunk], dd[kChunk];
+    for (std::size_t first = 0; first < n; first += kChunk) {
+        const std::size_t m = std::min(kChunk, n - first);
+        for (std::size_t i = 0; i < m; ++i) hd[i] = h[first + i];
+        apply_activation_generic(act, param, hd, phi ? pd : nullptr, dphi ? dd : nullptr, m);
+        for (std::size_t i = 0; i < m; ++i) {
+            if (phi) phi[first + i] = float(pd[i]);
+            if (dphi) dphi[first + i] = float(dd[i]);
+        }
+    }
+}
 
 }  // namespace gradatlas

@@ -21,6 +21,10 @@ def apply_activation(
     code: int, param: float, h: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 
+def apply_activation_float32(
+    code: int, param: float, h: npt.NDArray[np.float32]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
+
 class MlpGroup:
     def __init__(
         self,

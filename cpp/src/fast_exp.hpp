@@ -1,0 +1,48 @@
+// A branch-free exp for arguments in [-700, 0], in double, that the compiler
+// vectorizes (libm's exp is a scalar call). Internal to the core.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace gradatlas::detail {
+
+// a < b ? if_less : otherwise, as a bit mask rather than a branch, so loops
+// using it vectorize.
+inline double select_less(double a, double b, double if_less, double otherwise) {
+    const std::uint64_t mask = a < b ? ~std::uint64_t(0) : 0;
+    std::uint64_t x, y;
+    std::memcpy(&x, &if_less, sizeof x);
+    std::memcpy(&y, &otherwise, sizeof y);
+    const std::uint64_t r = (x & mask) | (y & ~mask);
+    double out;
+    std::memcpy(&out, &r, sizeof out);
+    return out;
+}
+
+// exp(y) = 2^k e^r with k = round(y / ln 2) and |r| <= ln(2)/2, e^r by its
+// Taylor series to r^13 (truncation below 2e-17 relative); 2^k is built in the
+// exponent bits. Arguments below -700 are clamped (the result is then < 1e-304,
+// which rounds to 0 in float and is negligible against 1 in double).
+inline double exp_nonpositive(double y) {
+    constexpr double kLog2e = 1.4426950408889634074;
+    constexpr double kLn2Hi = 6.93147180369123816490e-01;
+    constexpr double kLn2Lo = 1.90821492927058770002e-10;
+    constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52
+    y = select_less(y, -700.0, -700.0, y);
+    const double shifted = y * kLog2e + kMagic;
+    const double k = shifted - kMagic;
+    std::uint64_t kbits;
+    std::memcpy(&kbits, &shifted, sizeof kbits);
+    const double r = (y - k * kLn2Hi) - k * kLn2Lo;
+    const double p = 1.0 + r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 +
+        r * (1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880 + r * (1.0 / 3628800 +
+        r * (1.0 / 39916800 + r * (1.0 / 479001600 + r * (1.0 / 6227020800.0)))))))))))));
+    // low bits of `shifted` hold k (two's complement); 2^k = bits (k + 1023) << 52
+    const std::uint64_t scale_bits = (kbits + 1023) << 52;
+    double scale;
+    std::memcpy(&scale, &scale_bits, sizeof scale);
+    return p * scale;
+}
+
+}  // namespace gradatlas::detail
