@@ -22,12 +22,11 @@ optional: pip install torch==2.13.0 (the CPU wheel).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import gradatlas as ga
+from _timing import median_time
 
 try:
     import torch
@@ -88,15 +87,6 @@ def torch_bmm(configs, depth, width, batch, seed):
         a = torch.tanh(h)
     (u * a).sum().backward()
     return torch.stack([torch.log10(h.grad.norm(dim=2)).mean(dim=1) for h in hs])
-
-
-def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:

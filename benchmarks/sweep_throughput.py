@@ -13,29 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 
 import gradatlas as ga
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def numpy_sgemm_gflops(rows: int, n: int, repeats: int) -> float:
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((rows, n), dtype=np.float32)
-    z = rng.standard_normal((n, n), dtype=np.float32)
-    reps = max(1, int(2e9 / (2 * rows * n * n)))
-    return 2 * rows * n * n * reps / median_time(lambda: [np.matmul(x, z.T) for _ in range(reps)], repeats) / 1e9
+from _timing import median_time, numpy_sgemm_gflops
 
 
 def main() -> None:

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 
 import gradatlas as ga
+from _timing import median_time, numpy_sgemm_gflops
 from gradatlas.simulate import run_specs as run_group
 
 WORKLOADS = {
@@ -35,24 +34,6 @@ def specs(width: int, depth: int, configs: int) -> list[ga.MLP]:
     sigma_w = np.linspace(0.8, 1.8, configs)
     return [ga.MLP(depth=depth, width=width, activation="tanh", init=None, sigma_w=float(s), sigma_b=0.05)
             for s in sigma_w]
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def numpy_sgemm_gflops(rows: int, n: int, repeats: int) -> float:
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((rows, n), dtype=np.float32)
-    z = rng.standard_normal((n, n), dtype=np.float32)
-    reps = max(1, int(2e9 / (2 * rows * n * n)))
-    t = median_time(lambda: [np.matmul(x, z.T) for _ in range(reps)], repeats)
-    return 2 * rows * n * n * reps / t / 1e9
 
 
 def main() -> None:
