@@ -193,3 +193,9 @@ def test_build_facts():
     assert isinstance(_core.has_openmp(), bool)
     assert _core.max_threads() >= 1
     assert "OpenBLAS" in _core.blas_config()
+
+
+@pytest.mark.parametrize("widths", [[], [4], [4, 0]])
+def test_bad_groups_raise_instead_of_crashing(widths):
+    with pytest.raises(ValueError, match="width"):
+        _core.plan_mlp_memory(_group(widths=widths), 1, 4)

@@ -94,6 +94,26 @@ def test_tanh_sweep_finds_the_critical_sigma_w():
     assert measured == pytest.approx(predicted, abs=0.03)
 
 
+def test_mixed_normalizations_in_one_group_equal_simulate():
+    # Batch norm and layer norm keep separate saved statistics inside one group.
+    ds = ga.sweep(norm=["batch", "layer", None], depth=4, width=8, batch=4, dtype="float64", progress=False)
+    for norm in ("batch", "layer"):
+        spec = ga.MLP(depth=4, width=8, norm=norm)
+        _assert_point_equals_simulate(ds.sel(norm=norm, seed=0), spec, 0, batch=4, dtype="float64")
+
+
+def test_a_failing_group_stops_the_others_and_raises():
+    calls = []
+
+    def progress(done, total):
+        calls.append(done)
+        if len(calls) == 3:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        ga.sweep(seeds=4, depth=3000, width=64, batch=4, progress=progress, n_threads=2)
+
+
 def test_plan_reports_points_groups_and_memory():
     plan = ga.plan_sweep(sigma_w=[1, 2, 3], sigma_b=[0.0, 0.1], depth=[10, 20], init=None, width=32, seeds=2)
     assert plan.points == 3 * 2 * 2 * 2

@@ -13,6 +13,10 @@ MlpGroup make_group(std::uint64_t seed, const std::vector<std::int64_t>& widths,
         throw py::value_error("loss code must be 0 (projection) or 1 (sum_squares)");
     if (dist < 0 || dist > int(WeightDist::orthogonal))
         throw py::value_error("weight distribution code must be 0, 1 or 2");
+    if (widths.size() < 2) throw py::value_error("widths must hold n_0..n_L with L >= 1");
+    for (auto w : widths)
+        if (w < 1) throw py::value_error("every width must be >= 1");
+    if (batch < 1 || n_threads < 1) throw py::value_error("batch and n_threads must be >= 1");
     MlpGroup g;
     g.seed = seed;
     g.widths = widths;

@@ -157,7 +157,8 @@ private:
         h_tmp_.assign(sz(work), T(0));
         phi_.assign(sz(work), T(0));
         dphi_.assign(sz(work), T(0));
-        inv_std_.assign(sz(work), 0.0);
+        inv_std_rows_.assign(sz(rows_), 0.0);
+        inv_std_units_.assign(sz(configs_ * nmax_), 0.0);
         grad_.assign(sz(grad_work), T(0));
         grad_prev_.assign(sz(grad_work), T(0));
         g_work_.assign(sz(grad_work), T(0));
@@ -201,7 +202,8 @@ private:
         }
     }
 
-    // ht = N(h) per configuration; inv_std_ keeps what the backward pass needs.
+    // ht = N(h) per configuration; inv_std_rows_ (layer norm, per sample) and
+    // inv_std_units_ (batch norm, per config and unit) keep what the backward pass needs.
     void normalize(const T* h, T* ht, std::int64_t n) {
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) {
@@ -209,7 +211,7 @@ private:
             T* out = ht + r * n;
             switch (cfg(r).norm) {
                 case Norm::layer:
-                    inv_std_[sz(r)] = detail::normalize_strided(hr, out, n, 1, g_.norm_eps);
+                    inv_std_rows_[sz(r)] = detail::normalize_strided(hr, out, n, 1, g_.norm_eps);
                     break;
                 case Norm::none: std::copy(hr, hr + n, out); break;
                 case Norm::batch: break;  // below
@@ -221,7 +223,7 @@ private:
             T* out = ht + c * batch_ * n;
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
             for (std::int64_t i = 0; i < n; ++i)
-                inv_std_[sz(c * n + i)] =
+                inv_std_units_[sz(c * n + i)] =
                     detail::normalize_strided(hc + i, out + i, batch_, n, g_.norm_eps);
         }
     }
@@ -298,6 +300,23 @@ private:
         }
     }
 
+    // A residual sum a_{l-1} + alpha phi can overflow while h_l is finite.
+    void record_activation_overflow(std::int64_t l, const T* x, std::int64_t n) {
+        for (std::int64_t c = 0; c < configs_; ++c) {
+            if (!cfg_[sz(c)].residual || fwd_bad_layer_[sz(c)] != 0) continue;
+            const T* xc = x + c * batch_ * n;
+            bool has_nan = false, has_inf = false;
+            for (std::int64_t i = 0; i < batch_ * n; ++i) {
+                has_nan |= std::isnan(xc[i]);
+                has_inf |= std::isinf(xc[i]);
+            }
+            if (has_nan || has_inf) {
+                fwd_bad_layer_[sz(c)] = l;
+                fwd_bad_kind_[sz(c)] = has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
+            }
+        }
+    }
+
     // Runs layers [first, last] from the activations in x_. With `store`, keeps
     // what the backward pass needs; the first pass (`first_pass`) also records
     // the forward statistics, checkpoints and the heads' outputs.
@@ -326,6 +345,7 @@ private:
             activate(phi_.data(), phi_.data(), dphi_.data(), n_out);  // phi_: N(h) -> phi(N(h))
             if (first_pass) record_forward_stats(l, h, n_out);
             update_activations(x_.data(), phi_.data(), x_next_.data(), n_out);
+            if (first_pass) record_activation_overflow(l, x_next_.data(), n_out);
             std::swap(x_, x_next_);
             if (first_pass) {
                 if (l % plan_.checkpoint_every == 0 && l < depth_) save_checkpoint(l);
@@ -419,14 +439,14 @@ private:
         }
     }
 
-    // g (rows [r0, grad_rows_)) becomes the gradient w.r.t. h_l; ht and inv_std_
-    // are those of the forward rows.
+    // g (rows [r0, grad_rows_)) becomes the gradient w.r.t. h_l; ht and the
+    // inverse standard deviations are those of the forward rows.
     void normalize_backward(const T* ht, T* g, std::int64_t n, std::int64_t r0) {
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = r0; r < grad_rows_; ++r)
             if (cfg(r).norm == Norm::layer) {
                 const std::int64_t fr = r % rows_;
-                detail::normalize_backward_strided(ht + fr * n, g + r * n, n, 1, inv_std_[sz(fr)]);
+                detail::normalize_backward_strided(ht + fr * n, g + r * n, n, 1, inv_std_rows_[sz(fr)]);
             }
         for (std::int64_t blk = r0 / batch_; blk < n_heads_ * configs_; ++blk) {
             const std::int64_t c = blk % configs_;
@@ -435,7 +455,7 @@ private:
             T* gb = g + blk * batch_ * n;
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
             for (std::int64_t i = 0; i < n; ++i)
-                detail::normalize_backward_strided(htc + i, gb + i, batch_, n, inv_std_[sz(c * n + i)]);
+                detail::normalize_backward_strided(htc + i, gb + i, batch_, n, inv_std_units_[sz(c * n + i)]);
         }
     }
 
@@ -487,7 +507,8 @@ private:
         T* v = grad_.data();
         T* g = g_work_.data();
         normalize(store_.h_of(l), phi_.data(), n_out);
-        activate(phi_.data(), nullptr, dphi_.data(), n_out);
+        // phi into scratch: the same code path (and bits of phi') as the forward pass.
+        activate(phi_.data(), h_tmp_.data(), dphi_.data(), n_out);
         // Before g is formed from v, so that v (the skip path) and g share one scale.
         align_batch_scales(v, n_out, k0 * configs_);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
@@ -559,7 +580,7 @@ private:
     bool segmented_ = false;
     std::vector<T> x_, x_next_, h_tmp_, phi_, dphi_, checkpoints_, head_outputs_;
     std::vector<T> grad_, grad_prev_, g_work_;
-    std::vector<double> inv_std_, scale_, logs_, gram_;
+    std::vector<double> inv_std_rows_, inv_std_units_, scale_, logs_, gram_;
     std::vector<std::int64_t> fwd_bad_layer_, bwd_bad_layer_;
     std::vector<NonFinite> fwd_bad_kind_, bwd_bad_kind_;
     SegmentStore<T> store_;
@@ -568,6 +589,11 @@ private:
 }  // namespace
 
 MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64_t value_bytes) {
+    if (g.widths.size() < 2) throw std::invalid_argument("widths must hold n_0..n_L with L >= 1");
+    for (auto w : g.widths)
+        if (w < 1) throw std::invalid_argument("every width must be >= 1, got " + std::to_string(w));
+    if (g.batch < 1 || n_configs < 1 || value_bytes < 1)
+        throw std::invalid_argument("batch, n_configs and value_bytes must be >= 1");
     const std::int64_t depth = std::int64_t(g.widths.size()) - 1;
     const std::int64_t nmax = *std::max_element(g.widths.begin(), g.widths.end());
     const std::int64_t heads = std::int64_t(heads_of(g).size());

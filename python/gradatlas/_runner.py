@@ -168,11 +168,10 @@ class Progress:
         def report(done: int, total: int) -> None:
             if self.stop.is_set():
                 raise Interrupted
-            with self.lock:
-                self.done[index] = int(done * self.totals[index] / max(total, 1))
-                snapshot = (sum(self.done), sum(self.totals))
-            if self.callback is not None:
-                self.callback(*snapshot)
+            with self.lock:  # the callback too, so that it never sees progress go back
+                self.done[index] = max(self.done[index], int(done * self.totals[index] / max(total, 1)))
+                if self.callback is not None:
+                    self.callback(sum(self.done), sum(self.totals))
         return report
 
 
@@ -202,15 +201,18 @@ def run_groups(groups: Sequence[Group], loss: str, n_threads: int,
             while pending:
                 done, pending = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
                 for f in done:
-                    results[futures[f]] = f.result()
-        except KeyboardInterrupt:
+                    results[futures[f]] = f.result()  # re-raises a worker's error
+        except BaseException as exc:
+            # Stop the other groups within ~50 ms instead of waiting for them all.
             tracker.stop.set()
-            for f in pending:
+            for f in futures:
                 f.cancel()
-            cf.wait(pending)
-            for f in pending:
+            cf.wait(list(futures))
+            if not isinstance(exc, KeyboardInterrupt):
+                raise
+            for f, i in futures.items():  # keep everything that did finish
                 if f.done() and not f.cancelled() and f.exception() is None:
-                    results[futures[f]] = f.result()
+                    results[i] = f.result()
             return results, True
     return results, False
 
@@ -233,6 +235,7 @@ class Plan:
 
 
 def plan(groups: Sequence[Group], n_points: int, loss: str, n_threads: int, *, calibrate: bool = True) -> Plan:
+    """The estimate; with ``calibrate`` it times a small probe, only after the memory check passed."""
     for g in groups:
         check_group_limits(g)
     concurrent = 1 if len(groups) < n_threads else n_threads
@@ -240,8 +243,11 @@ def plan(groups: Sequence[Group], n_points: int, loss: str, n_threads: int, *, c
     # The groups running at once, plus every group's results.
     memory = sum(sizes[:concurrent]) + sum(len(g.configs) * len(g.depths) * g.depth * 8 * 8 for g in groups)
     flops = sum(g.useful_flops() for g in groups)
-    seconds = flops / _throughput(groups[0], loss, n_threads) if (calibrate and groups) else float("nan")
-    return Plan(n_points, len(groups), sum(len(g.configs) for g in groups), int(memory), seconds, flops)
+    estimate = Plan(n_points, len(groups), sum(len(g.configs) for g in groups), int(memory), float("nan"), flops)
+    if calibrate and groups:
+        fits(estimate)
+        estimate.seconds = flops / _throughput(groups[0], loss, n_threads)
+    return estimate
 
 
 def _throughput(sample: Group, loss: str, n_threads: int) -> float:
