@@ -24,9 +24,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _timing import median_time
 
 import gradatlas as ga
-from _timing import median_time
 
 try:
     import torch
@@ -51,7 +51,7 @@ def torch_grad_log10_norms(weights, biases, x, u, activation=None):
 def check_agreement() -> float:
     spec = ga.MLP(depth=20, width=32, activation="tanh", init=None, sigma_w=1.3, sigma_b=0.2)
     arrays = ga.materialize(spec, batch=4, seed=3)
-    t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
+    t = lambda a: torch.tensor(a, dtype=torch.float64)
     theirs = torch_grad_log10_norms([t(w) for w in arrays["weights"]], [t(b) for b in arrays["biases"]],
                                     t(arrays["inputs"]), t(arrays["projections"])).numpy()
     ours = ga.simulate(spec, batch=4, seed=3, dtype="float64").log10_grad_norm.values

@@ -26,7 +26,10 @@ print(json.dumps(dict(seconds=elapsed, peak_kib=peak, total=float(ds.total_log10
                       predicted=float(ds.predicted_log10_rate) * ({depth} - 1))))
 """
 
-BASELINE = "import gradatlas, json; print(json.dumps(dict(peak_kib=next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')))))"
+BASELINE = (
+    "import gradatlas, json; print(json.dumps(dict(peak_kib=next(int(l.split()[1]) "
+    "for l in open('/proc/self/status') if l.startswith('VmHWM')))))"
+)
 
 
 def main() -> None:
@@ -45,7 +48,8 @@ def main() -> None:
         out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                         check=True).stdout)
         print(f"{depth:8d} {out['peak_kib'] / 1024:13.0f} {(out['peak_kib'] - base) / 1024:14.0f} "
-              f"{out['seconds']:8.2f} {1e6 * out['seconds'] / depth:9.1f} {out['total']:12.2f} {out['predicted']:11.2f}")
+              f"{out['seconds']:8.2f} {1e6 * out['seconds'] / depth:9.1f} {out['total']:12.2f} "
+              f"{out['predicted']:11.2f}")
 
 
 if __name__ == "__main__":

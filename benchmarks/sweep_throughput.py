@@ -15,9 +15,9 @@ import argparse
 import os
 
 import numpy as np
+from _timing import median_time, numpy_sgemm_gflops
 
 import gradatlas as ga
-from _timing import median_time, numpy_sgemm_gflops
 
 
 def main() -> None:
@@ -28,7 +28,8 @@ def main() -> None:
     parser.add_argument("--grid", type=int, default=8, help="values per axis (configurations = grid^2)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    grid = dict(sigma_w=np.round(np.linspace(0.6, 2.4, args.grid), 4), sigma_b=np.round(np.linspace(0, 0.5, args.grid), 4),
+    grid = dict(sigma_w=np.round(np.linspace(0.6, 2.4, args.grid), 4),
+                sigma_b=np.round(np.linspace(0, 0.5, args.grid), 4),
                 init=None, depth=args.depth, width=args.width, batch=args.batch, progress=False)
     configs = args.grid**2
     flops = 4 * args.batch * args.width**2 * args.depth * configs
@@ -38,7 +39,7 @@ def main() -> None:
     ref = numpy_sgemm_gflops(args.batch * configs, args.width, args.repeats)
     print(f"{'mode':28s} {'seconds':>8s} {'configs/s':>10s} {'useful GF/s':>12s} {'/ numpy sgemm':>14s}")
     for label, crn in (("common random numbers on", True), ("common random numbers off", False)):
-        t = median_time(lambda: ga.sweep(common_random_numbers=crn, **grid), args.repeats)
+        t = median_time(lambda crn=crn: ga.sweep(common_random_numbers=crn, **grid), args.repeats)
         print(f"{label:28s} {t:8.2f} {configs / t:10.1f} {flops / t / 1e9:12.1f} {flops / t / 1e9 / ref:14.2f}")
     print(f"{'numpy sgemm (same run)':28s} {'':8s} {'':10s} {ref:12.1f} {1.0:14.2f}")
 

@@ -17,9 +17,9 @@ import argparse
 import os
 
 import numpy as np
+from _timing import median_time, numpy_sgemm_gflops
 
 import gradatlas as ga
-from _timing import median_time, numpy_sgemm_gflops
 from gradatlas.simulate import run_specs as run_group
 
 WORKLOADS = {
@@ -50,7 +50,8 @@ def main() -> None:
         if args.only and args.only not in name:
             continue
         group = specs(width, depth, configs)
-        t = median_time(lambda: run_group(group, batch=batch, seed=0, n_threads=args.threads), args.repeats)
+        t = median_time(lambda group=group, batch=batch: run_group(group, batch=batch, seed=0, n_threads=args.threads),
+                        args.repeats)
         useful = 4 * batch * width**2 * depth * configs / t / 1e9
         ref = numpy_sgemm_gflops(batch * configs, width, args.repeats)
         print(f"{name:42s} {t:8.2f} {useful:12.1f} {ref:17.1f} {useful / ref:6.2f}")

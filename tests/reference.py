@@ -27,7 +27,8 @@ def activation(name: str, x: np.ndarray, slope: float = 0.01) -> tuple[np.ndarra
         return np.where(x > 0, x, np.expm1(np.minimum(x, 0))), np.where(x > 0, 1.0, np.exp(np.minimum(x, 0)))
     if name == "selu":
         neg = SELU_SCALE * SELU_ALPHA * np.expm1(np.minimum(x, 0))
-        return np.where(x > 0, SELU_SCALE * x, neg), np.where(x > 0, SELU_SCALE, SELU_SCALE * SELU_ALPHA * np.exp(np.minimum(x, 0)))
+        d_neg = SELU_SCALE * SELU_ALPHA * np.exp(np.minimum(x, 0))
+        return np.where(x > 0, SELU_SCALE * x, neg), np.where(x > 0, SELU_SCALE, d_neg)
     if name == "gelu":
         cdf = special.ndtr(x)
         return x * cdf, cdf + x * np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)

@@ -60,7 +60,8 @@ def test_gradient_flow_is_readable_at_100k_layers(tmp_path):
     depth = 100_000
     layer = np.arange(1, depth + 1)
     ds = xr.Dataset({
-        "log10_grad_norm": (("sigma_w", "seed", "layer"), np.stack([-1e-3 * (depth - layer), 1e-3 * (depth - layer)])[:, None]),
+        "log10_grad_norm": (("sigma_w", "seed", "layer"),
+                            np.stack([-1e-3 * (depth - layer), 1e-3 * (depth - layer)])[:, None]),
         "predicted_log10_grad_norm": (("sigma_w", "seed", "layer"), np.zeros((2, 1, depth))),
     }, coords={"sigma_w": [0.9, 1.1], "seed": [0], "layer": layer})
     fig = plot.gradient_flow(ds)

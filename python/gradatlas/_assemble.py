@@ -26,7 +26,7 @@ def gather(points: Sequence[Point], where: Sequence[tuple[int, int, int]],
            results: Sequence[dict | None], depth: int) -> dict[str, np.ndarray]:
     """Per-point arrays (P, depth) and (P,), NaN past each point's depth and where a group did not finish."""
     n = len(points)
-    out = {k: np.full((n, depth), np.nan) for k in PER_LAYER}
+    out: dict[str, np.ndarray] = {k: np.full((n, depth), np.nan) for k in PER_LAYER}
     out["first_nonfinite_layer"] = np.full(n, -1, dtype=np.int64)
     out["nonfinite_kind"] = np.zeros(n, dtype=np.int32)
     out["finished"] = np.zeros(n, dtype=bool)
@@ -48,6 +48,7 @@ def gather(points: Sequence[Point], where: Sequence[tuple[int, int, int]],
 
 def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Scalar summaries and mean-field predictions for every point, vectorized per depth."""
+    points = list(points)
     n, width = arrays["log10_grad_norm"].shape
     depths = np.array([p.spec.depth for p in points])
     g = arrays["log10_grad_norm"]
@@ -76,14 +77,16 @@ def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[st
     for i, p in enumerate(points):
         if p.spec.norm is None:
             families.setdefault((p.spec.activation, p.spec.negative_slope), []).append(i)
-    for (activation, slope), idx in families.items():
-        sw = np.array([points[i].spec.sigma_w_per_layer()[points[i].spec.depth // 2] for i in idx])
-        sb = np.array([points[i].spec.sigma_b for i in idx])
-        q0 = np.array([points[i].spec.q0 for i in idx])
+    for (activation, slope), members in families.items():
+        idx_arr = np.array(members)
+        sw = np.array([points[i].spec.sigma_w_per_layer()[points[i].spec.depth // 2] for i in members])
+        sb = np.array([points[i].spec.sigma_b for i in members])
+        q0 = np.array([points[i].spec.q0 for i in members])
         for value in np.unique(q0):
             sel = q0 == value
-            out["chi1"][np.array(idx)[sel]] = theory.chi1(activation, sw[sel], sb[sel], negative_slope=slope, q0=value)
-    exactly_zero = np.isneginf(g).any(axis=1)
+            out["chi1"][idx_arr[sel]] = theory.chi1(activation, sw[sel], sb[sel], negative_slope=slope,
+                                                     q0=float(value))
+    exactly_zero = np.asarray(np.isneginf(g).any(axis=1))
     out["regime"] = regime(out["total_log10_ratio"], arrays["first_nonfinite_layer"], exactly_zero)
     out["regime"] = np.where(arrays["finished"], out["regime"], "")
     out["depth_scale"] = depth_scale(out["log10_rate"])
@@ -109,8 +112,8 @@ def to_dataset(points: Sequence[Point], arrays: dict[str, np.ndarray], shape: tu
         data[name] = (dims, values.reshape(shape))
     data["first_nonfinite_layer"] = (dims, arrays["first_nonfinite_layer"].reshape(shape))
     ds = xr.Dataset(data, coords={**coords, "layer": np.arange(1, depth + 1)})
-    for name in ds.data_vars:
-        ds[name].attrs["description"] = QUANTITIES[name]
+    for var in ds.data_vars.values():
+        var.attrs["description"] = QUANTITIES[str(var.name)]
     loss = attrs["loss"]
     ds.attrs.update({**attrs, "loss_definition": LOSSES[loss], "norm_eps": 1e-5, "gradatlas_version": _version()})
     return ds

@@ -37,6 +37,8 @@ class MlpGroup:
         checkpoint_every: int,
         store_budget_bytes: int,
         n_threads: int,
+        heads: list[int] = ...,
+        loss: int = ...,
     ) -> None: ...
     @property
     def seed(self) -> int: ...
@@ -46,6 +48,8 @@ class MlpGroup:
     def batch(self) -> int: ...
     @property
     def n_threads(self) -> int: ...
+    @property
+    def heads(self) -> list[int]: ...
 
 def plan_mlp_memory(group: MlpGroup, n_configs: int, value_bytes: int) -> tuple[int, int]: ...
 def run_mlp_group(
@@ -58,6 +62,5 @@ def run_mlp_group(
     residual: npt.NDArray[np.bool_],
     alpha: npt.NDArray[np.float64],
     norm: npt.NDArray[np.int32],
-    loss: npt.NDArray[np.int32],
     progress: Callable[[int, int], Any] | None = None,
 ) -> dict[str, npt.NDArray[Any]]: ...

@@ -99,10 +99,10 @@ def make_groups(points: Sequence[Point], common_random_numbers: bool) -> tuple[l
         spec = p.spec
         seed = p.seed if common_random_numbers else independent_seed(p.seed, spec)
         uniform = spec.widths is None
-        key = (seed, p.batch, p.dtype, spec.weight_dist, spec.q0,
-               ("uniform", spec.width) if uniform else ("widths", spec.layer_widths))
-        if not common_random_numbers:
-            key += (spec.replace(depth=1).to_json(),)
+        # Without common random numbers each configuration is its own group.
+        own = "" if common_random_numbers else spec.replace(depth=1).to_json()
+        key: tuple = (seed, p.batch, p.dtype, spec.weight_dist, spec.q0,
+                      ("uniform", spec.width) if uniform else ("widths", spec.layer_widths), own)
         group = groups.get(key)
         if group is None:
             group = groups[key] = Group(seed, p.batch, p.dtype, spec.layer_widths, spec.weight_dist, spec.q0)

@@ -195,7 +195,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UsageError(f"no such results file or store: {path}")
     try:
         ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the user
+    except Exception as exc:
         raise UsageError(f"cannot read {path} as gradatlas results: {exc}") from None
     with ds:
         ds = ds.load()

@@ -152,7 +152,8 @@ def _draw_critical_line(ax: Any, ds: xr.Dataset, da: xr.DataArray, chi1: np.ndar
         xs, ys = (sw, sb) if x == "sigma_w" else (sb, sw)
         ax.plot(xs, ys, color="k", lw=1.8, label="mean field: chi1 = 1")
         return
-    if np.isfinite(chi1).sum() >= 4 and np.nanmin(chi1) < 1 < np.nanmax(chi1) and chi1.shape[0] > 1 and chi1.shape[1] > 1:
+    crosses = np.isfinite(chi1).sum() >= 4 and np.nanmin(chi1) < 1 < np.nanmax(chi1)
+    if crosses and chi1.shape[0] > 1 and chi1.shape[1] > 1:
         xc, yc = 0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1])
         cs = ax.contour(xc, yc, chi1, levels=[1.0], colors="k", linewidths=1.8)
         cs.collections[0].set_label("mean field: chi1 = 1") if hasattr(cs, "collections") else None

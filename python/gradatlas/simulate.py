@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import _core
-from . import _runner
+from . import _core, _runner
 from . import _validate as v
 from ._assemble import gather, to_dataset
 from ._memory import check_fits

@@ -70,7 +70,7 @@ class MLP:
     q0: float = 1.0
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_ = lambda name, value: object.__setattr__(self, name, value)
         set_("depth", v.integer("depth", self.depth, minimum=1, maximum=MAX_DEPTH))
         set_("width", v.integer("width", self.width, minimum=1, maximum=MAX_WIDTH))
         if self.widths is not None:
@@ -126,7 +126,7 @@ class MLP:
             gain = 1.0 if self.sigma_w is None else self.sigma_w
             # Q has entries of variance 1 / max(fan_in, fan_out).
             return gain * np.sqrt(fan_in / np.maximum(fan_in, fan_out))
-        if self.sigma_w is not None:
+        if self.sigma_w is not None or self.init is None:
             return np.full(self.depth, self.sigma_w)
         return np.sqrt(sigma_w_squared(INITS[self.init][1], fan_in, fan_out))
 

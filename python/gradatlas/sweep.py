@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import _core
-from . import _runner
+from . import _core, _runner
 from . import _validate as v
 from ._assemble import gather, to_dataset
 from .definitions import LOSSES
@@ -217,7 +216,8 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
     ds = to_dataset(points, arrays, shape, coords, attrs)
     point_seed = [g_seed for g_seed in (groups[gi].seed for gi, _, _ in where)]
     ds["point_seed"] = (list(coords), np.array(point_seed, dtype=np.uint64).reshape(shape))
-    ds["point_seed"].attrs["description"] = "the generator key each point ran with (the seed unless common_random_numbers is off)"
+    ds["point_seed"].attrs["description"] = (
+        "the generator key each point ran with (the seed unless common_random_numbers is off)")
     if interrupted:
         done = int(arrays["finished"].sum())
         warnings.warn(f"sweep interrupted: {done} of {len(points)} points finished; the others are NaN",

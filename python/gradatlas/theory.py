@@ -158,7 +158,8 @@ def _pair_expect(activation: str, fn: Any, q: np.ndarray, c: np.ndarray) -> np.n
     return np.sum(np.sum(fn(u1) * fn(u2) * w[..., None, :], axis=-1) * w, axis=-1)
 
 
-def c_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, c0: float = 0.0, q0: float = 1.0) -> np.ndarray:
+def c_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, c0: float = 0.0,
+           q0: float = 1.0) -> np.ndarray:
     """Fixed point of the correlation map, iterated from c0 (independent inputs: 0)."""
     qs = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
     phi = _phi(activation, negative_slope)
@@ -258,7 +259,7 @@ def _critical_line_bisection(activation: str, sb: np.ndarray, slope: float,
                              sigma_w_range: tuple[float, float], q0: float) -> np.ndarray:
     lo = np.full(sb.shape, sigma_w_range[0])
     hi = np.full(sb.shape, sigma_w_range[1])
-    f = lambda sw: chi1(activation, sw, sb, negative_slope=slope, q0=q0) - 1.0  # noqa: E731
+    f = lambda sw: chi1(activation, sw, sb, negative_slope=slope, q0=q0) - 1.0
     f_lo, f_hi = f(lo), f(hi)
     bracketed = np.sign(f_lo) != np.sign(f_hi)
     for _ in range(45):
