@@ -102,9 +102,24 @@ def test_exploding_network_reports_nonfinite():
     assert ds.nonfinite_kind == "forward_overflow"
     layer = int(ds.first_nonfinite_layer)
     # q grows by sigma_w^2 / 2 = 8 per layer; h overflows float32 at |h| ~ 3e38,
-    # q ~ 1e77, near layer log_8(1e77) = 85.
+    # q ~ 1e76, near layer log_8(1e76) = 84. relu without bias is positively
+    # homogeneous, so gradatlas keeps the forward scale exactly (q stays finite,
+    # in float64) and reports where the float32 network itself overflows.
     assert 80 <= layer <= 90
-    assert np.isfinite(ds.q.sel(layer=layer - 1)) and not np.isfinite(ds.q.sel(layer=layer))
+    assert 1e74 < float(ds.q.sel(layer=layer)) < 1e78
+    assert np.isfinite(ds.q).all() and np.isfinite(ds.log10_grad_norm).all()
+    assert float(ds.log10_rate) == pytest.approx(np.log10(4.0**2 / 2) / 2, abs=0.02)
+
+
+def test_relu_with_lecun_init_vanishes_exactly_past_the_float_range():
+    # sigma_w = 1 relu: the signal and the gradient shrink by sqrt(1/2) per layer; after
+    # 2000 layers (q ~ 1e-602) both are far below float32 and float64, yet the report is exact.
+    spec = ga.MLP(depth=2000, width=128, activation="relu", init="lecun_normal")
+    ds = ga.simulate(spec, batch=8, dtype="float32")
+    assert int(ds.first_nonfinite_layer) == -1 and ds.regime == "vanishing"
+    expected = np.log10(0.5) / 2 * 1999  # chi1 = sigma_w^2 / 2
+    assert float(ds.total_log10_ratio) == pytest.approx(expected, rel=0.05)
+    assert (ds.dead_fraction < 0.7).all()  # units are not dead: the signal was never flushed to zero
 
 
 def test_dead_relu_network_gradient_is_exactly_zero():

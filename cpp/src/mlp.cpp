@@ -22,6 +22,7 @@ constexpr double kSaturated = 1e-3;         // |phi'| below this counts as satur
 constexpr std::int64_t kTileCols = 64;      // output columns per BLAS call (measured best of 16..256 on W1)
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr std::int64_t kMaxBatchOnStack = 256;
 
 std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
 
@@ -96,6 +97,7 @@ struct SegmentStore {
     std::int64_t z_slot = 0, h_slot = 0, gram_slot = 0, bias_slot = 0;
     std::vector<T> z, bias, h;
     std::vector<double> gram_a;  // Gram matrix of a_{l-1} per config (B x B)
+    std::vector<double> fscale_a;  // log10 scale of each row of a_{l-1} (see MlpEngine::fscale_)
 
     void allocate(std::int64_t layers, std::int64_t nmax, std::int64_t rows,
                   std::int64_t configs, std::int64_t batch) {
@@ -107,11 +109,15 @@ struct SegmentStore {
         bias.assign(sz(layers * bias_slot), T(0));
         h.assign(sz(layers * h_slot), T(0));
         gram_a.assign(sz(layers * gram_slot), 0.0);
+        fscale_a.assign(sz(layers * rows), 0.0);
+        rows_ = rows;
     }
     T* z_of(std::int64_t l) { return z.data() + (l - first) * z_slot; }
     T* bias_of(std::int64_t l) { return bias.data() + (l - first) * bias_slot; }
     T* h_of(std::int64_t l) { return h.data() + (l - first) * h_slot; }
     double* gram_of(std::int64_t l) { return gram_a.data() + (l - first) * gram_slot; }
+    double* fscale_of(std::int64_t l) { return fscale_a.data() + (l - first) * rows_; }
+    std::int64_t rows_ = 0;
 };
 
 // Rows of the forward pass are (config, sample): r = c * B + b. Rows of the
@@ -163,6 +169,18 @@ private:
         grad_prev_.assign(sz(grad_work), T(0));
         g_work_.assign(sz(grad_work), T(0));
         scale_.assign(sz(grad_rows_), 0.0);
+        fscale_.assign(sz(rows_), 0.0);
+        fscale_checkpoints_.assign(sz(((depth_ + plan_.checkpoint_every - 1) / plan_.checkpoint_every) * rows_), 0.0);
+        head_fscale_.assign(sz(n_heads_ * rows_), 0.0);
+        homogeneous_.assign(sz(configs_), false);
+        for (std::int64_t c = 0; c < configs_; ++c) {
+            const MlpConfig& cf = cfg_[sz(c)];
+            const bool scale_free = cf.activation == Activation::linear || cf.activation == Activation::relu ||
+                                    cf.activation == Activation::leaky_relu;
+            const bool no_bias = std::all_of(cf.bias_scale.begin(), cf.bias_scale.end(),
+                                             [](double t) { return t == 0.0; });
+            homogeneous_[sz(c)] = scale_free && no_bias && cf.norm == Norm::none;
+        }
         logs_.assign(sz(grad_rows_), 0.0);
         gram_.assign(sz(grad_rows_ * batch_), 0.0);
         if (g_.loss == Loss::sum_squares) head_outputs_.assign(sz(n_heads_ * work), T(0));
@@ -268,11 +286,12 @@ private:
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t c = 0; c < configs_; ++c) {
             const double* G = gram_.data() + c * batch_ * batch_;
+            const double* f = fscale_.data() + c * batch_;  // scale of h_l's rows (that of a_{l-1})
             double sum_sq = 0, cos_sum = 0;
             std::int64_t saturated = 0, dead = 0, pairs = 0;
-            bool has_nan = false, has_inf = false;
+            bool has_nan = false, has_inf = false, would_overflow = false;
             for (std::int64_t b = 0; b < batch_; ++b) {
-                sum_sq += G[b * batch_ + b];
+                sum_sq += f[b] == 0.0 ? G[b * batch_ + b] : G[b * batch_ + b] * std::pow(10.0, 2.0 * f[b]);
                 for (std::int64_t b2 = b + 1; b2 < batch_; ++b2) {
                     cos_sum += G[b * batch_ + b2] / std::sqrt(G[b * batch_ + b] * G[b2 * batch_ + b2]);
                     ++pairs;
@@ -280,23 +299,42 @@ private:
                 const std::int64_t r = c * batch_ + b;
                 const T* hr = h + r * n;
                 const T* dr = dphi_.data() + r * n;
+                double largest = 0;
                 for (std::int64_t i = 0; i < n; ++i) {
                     const double d = std::fabs(double(dr[i]));
                     saturated += d < kSaturated;
                     dead += d == 0.0;
                     has_nan |= std::isnan(hr[i]);
                     has_inf |= std::isinf(hr[i]);
+                    largest = std::max(largest, std::fabs(double(hr[i])));
                 }
+                // The unscaled float network overflows where its largest |h| would.
+                would_overflow |= f[b] != 0.0 && largest > 0 &&
+                                  std::log10(largest) + f[b] > std::log10(double(std::numeric_limits<T>::max()));
             }
             const double cells = double(batch_ * n);
             out_.q[c * depth_ + at] = sum_sq / cells;
             out_.c[c * depth_ + at] = pairs ? cos_sum / double(pairs) : kNaN;
             out_.saturated_fraction[c * depth_ + at] = double(saturated) / cells;
             out_.dead_fraction[c * depth_ + at] = double(dead) / cells;
-            if ((has_nan || has_inf) && fwd_bad_layer_[sz(c)] == 0) {
+            if ((has_nan || has_inf || would_overflow) && fwd_bad_layer_[sz(c)] == 0) {
                 fwd_bad_layer_[sz(c)] = l;
                 fwd_bad_kind_[sz(c)] = has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
             }
+        }
+    }
+
+    // Rows of homogeneous configurations back to unit norm, the scale into fscale_.
+    void rescale_homogeneous(T* x, std::int64_t n) {
+#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+        for (std::int64_t r = 0; r < rows_; ++r) {
+            if (!homogeneous_[sz(config_of(r))]) continue;
+            T* xr = x + r * n;
+            const double norm = detail::norm2(xr, n);
+            if (!(norm > 0) || !std::isfinite(norm)) continue;
+            fscale_[sz(r)] += std::log10(norm);
+            const double inv = 1.0 / norm;
+            for (std::int64_t i = 0; i < n; ++i) xr[i] = T(double(xr[i]) * inv);
         }
     }
 
@@ -332,6 +370,7 @@ private:
                 bias = store_.bias_of(l);
                 h = store_.h_of(l);
                 gram_blocks(x_.data(), 0, configs_, n_in, store_.gram_of(l));
+                std::copy(fscale_.begin(), fscale_.end(), store_.fscale_of(l));
             } else {
                 z_local.resize(sz(n_out * n_in));
                 bias_local.resize(sz(n_out));
@@ -346,6 +385,7 @@ private:
             if (first_pass) record_forward_stats(l, h, n_out);
             update_activations(x_.data(), phi_.data(), x_next_.data(), n_out);
             if (first_pass) record_activation_overflow(l, x_next_.data(), n_out);
+            rescale_homogeneous(x_next_.data(), n_out);
             std::swap(x_, x_next_);
             if (first_pass) {
                 if (l % plan_.checkpoint_every == 0 && l < depth_) save_checkpoint(l);
@@ -359,19 +399,27 @@ private:
     T* checkpoint(std::int64_t l) {
         return checkpoints_.data() + (l / plan_.checkpoint_every) * rows_ * nmax_;
     }
+    double* fscale_checkpoint(std::int64_t l) {
+        return fscale_checkpoints_.data() + (l / plan_.checkpoint_every) * rows_;
+    }
     void save_checkpoint(std::int64_t l) {
         std::copy(x_.begin(), x_.begin() + rows_ * width(l), checkpoint(l));
+        std::copy(fscale_.begin(), fscale_.end(), fscale_checkpoint(l));
     }
     void load_checkpoint(std::int64_t l) {
         std::copy(checkpoint(l), checkpoint(l) + rows_ * width(l), x_.begin());
+        std::copy(fscale_checkpoint(l), fscale_checkpoint(l) + rows_, fscale_.begin());
     }
     // a_{D_k}, which the sum_squares loss of head k differentiates.
     void save_head_output(std::int64_t l) {
         if (head_outputs_.empty()) return;
         for (std::int64_t k = 0; k < n_heads_; ++k)
             if (heads_[sz(k)] == l)
+            {
                 std::copy(x_.begin(), x_.begin() + rows_ * width(l),
                           head_outputs_.begin() + k * rows_ * nmax_);
+                std::copy(fscale_.begin(), fscale_.end(), head_fscale_.begin() + k * rows_);
+            }
     }
 
     void load_inputs() {
@@ -384,6 +432,7 @@ private:
 
     bool forward_pass() {
         load_inputs();
+        std::fill(fscale_.begin(), fscale_.end(), 0.0);
         save_checkpoint(0);
         store_.first = 1;
         return forward_layers(1, depth_, !segmented_, true);
@@ -404,7 +453,8 @@ private:
             const T* src = g_.loss == Loss::projection ? u.data() + (j % batch_) * n
                                                        : head_outputs_.data() + k * rows_ * nmax_ + j * n;
             std::copy(src, src + n, grad_.data() + r * n);
-            scale_[sz(r)] = 0.0;
+            // dl/da = a_{D_k} for sum_squares carries the forward scale of a_{D_k}.
+            scale_[sz(r)] = g_.loss == Loss::projection ? 0.0 : head_fscale_[sz(k * rows_ + j)];
         }
         renormalize(grad_.data(), n, k * rows_, (k + 1) * rows_);
     }
@@ -464,6 +514,7 @@ private:
         const std::int64_t blocks = n_heads_ * configs_;
         gram_blocks(g, k0 * configs_, blocks, n, gram_.data());
         const double* gram_a = store_.gram_of(l);
+        const double* fscale_a = store_.fscale_of(l);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t blk = k0 * configs_; blk < blocks; ++blk) {
             const std::int64_t k = blk / configs_, c = blk % configs_;
@@ -474,14 +525,24 @@ private:
             for (std::int64_t b = 0; b < batch_; ++b) logs[b] = s[b] + 0.5 * std::log10(Gd[b * batch_ + b]);
             *grad_out(out_.log10_grad_norm, c, k, l) = detail::mean(logs, batch_);
             *grad_out(out_.log10_grad_norm_rms, c, k, l) = detail::log10_rms(logs, batch_);
-            // |sum_b delta_b a_b^T|_F^2 = sum_bb' (delta_b.delta_b')(a_b.a_b'), delta_b = 10^s_b g_b.
-            const double top = *std::max_element(s, s + batch_);
+            // |sum_b delta_b a_b^T|_F^2 = sum_bb' (delta_b.delta_b')(a_b.a_b') with
+            // delta_b = 10^s_b g_b and a_b = 10^f_b x_b: combined scale t_b = s_b + f_b.
+            const double* fa = fscale_a + c * batch_;
+            double t[kMaxBatchOnStack];
+            std::vector<double> t_heap;
+            double* tb = t;
+            if (batch_ > kMaxBatchOnStack) {
+                t_heap.resize(sz(batch_));
+                tb = t_heap.data();
+            }
+            for (std::int64_t b = 0; b < batch_; ++b) tb[b] = s[b] + fa[b];
+            const double top = *std::max_element(tb, tb + batch_);
             double weight = top;
             if (std::isfinite(top)) {
                 double sum = 0;
                 for (std::int64_t b = 0; b < batch_; ++b)
                     for (std::int64_t b2 = 0; b2 < batch_; ++b2)
-                        sum += std::pow(10.0, s[b] + s[b2] - 2 * top) * Gd[b * batch_ + b2] *
+                        sum += std::pow(10.0, tb[b] + tb[b2] - 2 * top) * Gd[b * batch_ + b2] *
                                Ga[b * batch_ + b2];
                 weight = top + 0.5 * std::log10(std::max(sum, 0.0)) - std::log10(double(batch_));
             }
@@ -581,6 +642,13 @@ private:
     std::vector<T> x_, x_next_, h_tmp_, phi_, dphi_, checkpoints_, head_outputs_;
     std::vector<T> grad_, grad_prev_, g_work_;
     std::vector<double> inv_std_rows_, inv_std_units_, scale_, logs_, gram_;
+    // Positively homogeneous networks (linear/relu/leaky_relu, no bias, no norm)
+    // satisfy f(s a) = s f(a): their forward rows are kept at unit norm with the
+    // log10 scale in fscale_ (a_l = x_ * 10^fscale_), so the forward pass is
+    // exact in log space too and never under- or overflows; where the float
+    // network itself would overflow is still reported (see record_forward_stats).
+    std::vector<double> fscale_, fscale_checkpoints_, head_fscale_;
+    std::vector<bool> homogeneous_;
     std::vector<std::int64_t> fwd_bad_layer_, bwd_bad_layer_;
     std::vector<NonFinite> fwd_bad_kind_, bwd_bad_kind_;
     SegmentStore<T> store_;
@@ -599,8 +667,8 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
     const std::int64_t heads = std::int64_t(heads_of(g).size());
     const std::int64_t rows = n_configs * g.batch;
     const std::int64_t row_block = rows * nmax * value_bytes;  // one activation matrix
-    const std::int64_t per_layer =
-        (nmax * nmax + nmax) * value_bytes + row_block + n_configs * g.batch * g.batch * 8;
+    const std::int64_t per_layer = (nmax * nmax + nmax) * value_bytes + row_block +
+                                   n_configs * g.batch * g.batch * 8 + rows * 8;
     // Forward work buffers (5 activation matrices and inv_std), backward buffers
     // (3 per head, plus the heads' outputs for sum_squares), Gram matrices and
     // the drawn layer with a QR copy.
@@ -618,7 +686,7 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
     }
     k = std::clamp<std::int64_t>(k, 1, depth);
     const std::int64_t checkpoints = (depth + k - 1) / k;
-    return {k, fixed + k * per_layer + checkpoints * row_block};
+    return {k, fixed + k * per_layer + checkpoints * (row_block + rows * 8)};
 }
 
 template <typename T>
