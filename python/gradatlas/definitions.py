@@ -38,7 +38,9 @@ QUANTITIES: dict[str, str] = {
     "first_nonfinite_layer": (
         "first layer where the forward pass (h_l) holds inf/NaN; if the forward pass is finite, "
         "the first layer reached by the backward pass (from layer L down) whose gradient is "
-        "inf/NaN; -1 when everything stayed finite."
+        "inf/NaN; -1 when everything stayed finite. Positively homogeneous networks (linear, relu, "
+        "leaky_relu without bias or normalization) are computed with an exact forward scale and never "
+        "overflow here; for them this is the layer where the float network itself would overflow."
     ),
     "nonfinite_kind": "'' or one of 'forward_overflow', 'forward_nan', 'backward_overflow', 'backward_nan'.",
     "total_log10_ratio": "log10_grad_norm at layer 1 minus at layer L (negative: vanishing).",
