@@ -35,3 +35,16 @@ def test_ruff_is_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     proc = run(ruff, "check", "python", "tests", "benchmarks", "examples")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _clang_format() -> str | None:
+    return shutil.which("clang-format") or (
+        str(Path(sys.executable).with_name("clang-format"))
+        if Path(sys.executable).with_name("clang-format").exists() else None)
+
+
+@pytest.mark.skipif(_clang_format() is None, reason="clang-format is not installed")
+def test_cpp_is_clang_formatted():
+    sources = sorted(str(p) for p in (ROOT / "cpp").rglob("*") if p.suffix in {".cpp", ".hpp"})
+    proc = run(_clang_format(), "--dry-run", "-Werror", *sources)
+    assert proc.returncode == 0, proc.stderr[-3000:]

@@ -20,10 +20,11 @@ py::tuple activation_pair(int code, double param, const carray<T>& h) {
 
 void bind_activations(py::module_& m) {
     m.attr("activation_count") = activation_count;
-    m.def("apply_activation", &activation_pair<double>, py::arg("code"), py::arg("param"), py::arg("h"),
-          "(phi(h), phi'(h)) in float64 for an activation code.");
+    m.def("apply_activation", &activation_pair<double>, py::arg("code"), py::arg("param"),
+          py::arg("h"), "(phi(h), phi'(h)) in float64 for an activation code.");
     m.def("apply_activation_float32", &activation_pair<float>, py::arg("code"), py::arg("param"),
-          py::arg("h"), "(phi(h), phi'(h)) with the float32 code path the engine uses for float32 runs.");
+          py::arg("h"),
+          "(phi(h), phi'(h)) with the float32 code path the engine uses for float32 runs.");
 }
 
 }  // namespace gradatlas::bindings

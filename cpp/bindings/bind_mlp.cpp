@@ -5,10 +5,10 @@
 namespace gradatlas::bindings {
 namespace {
 
-MlpGroup make_group(std::uint64_t seed, const std::vector<std::int64_t>& widths,
-                    std::int64_t batch, double input_std, int dist, double norm_eps,
-                    std::int64_t checkpoint_every, std::int64_t store_budget_bytes,
-                    int n_threads, const std::vector<std::int64_t>& heads, int loss) {
+MlpGroup make_group(std::uint64_t seed, const std::vector<std::int64_t>& widths, std::int64_t batch,
+                    double input_std, int dist, double norm_eps, std::int64_t checkpoint_every,
+                    std::int64_t store_budget_bytes, int n_threads,
+                    const std::vector<std::int64_t>& heads, int loss) {
     if (loss != int(Loss::projection) && loss != int(Loss::sum_squares))
         throw py::value_error("loss code must be 0 (projection) or 1 (sum_squares)");
     if (dist < 0 || dist > int(WeightDist::orthogonal))
@@ -132,13 +132,14 @@ void bind_mlp(py::module_& m) {
         .def_readonly("heads", &MlpGroup::heads)
         .def_readonly("n_threads", &MlpGroup::n_threads);
 
-    m.def("plan_mlp_memory",
-          [](const MlpGroup& g, std::int64_t n_configs, std::int64_t value_bytes) {
-              const MemoryPlan p = plan_mlp_memory(g, n_configs, value_bytes);
-              return py::make_tuple(p.checkpoint_every, p.bytes);
-          },
-          py::arg("group"), py::arg("n_configs"), py::arg("value_bytes"),
-          "(checkpoint_every, peak working bytes) the engine will use.");
+    m.def(
+        "plan_mlp_memory",
+        [](const MlpGroup& g, std::int64_t n_configs, std::int64_t value_bytes) {
+            const MemoryPlan p = plan_mlp_memory(g, n_configs, value_bytes);
+            return py::make_tuple(p.checkpoint_every, p.bytes);
+        },
+        py::arg("group"), py::arg("n_configs"), py::arg("value_bytes"),
+        "(checkpoint_every, peak working bytes) the engine will use.");
 
     m.def("run_mlp_group", &run, py::arg("dtype"), py::arg("group"), py::arg("activation"),
           py::arg("activation_param"), py::arg("weight_scale"), py::arg("bias_scale"),

@@ -17,8 +17,8 @@ namespace py = pybind11;
 // State shared between the hook (which runs with the GIL released around it)
 // and the binding that raises afterwards.
 struct HookState {
-    py::object callback;            // None or callable(done, total)
-    bool interrupted = false;       // a Python exception is pending
+    py::object callback;       // None or callable(done, total)
+    bool interrupted = false;  // a Python exception is pending
 };
 
 // The core polls this between layers from the calling thread, at most every

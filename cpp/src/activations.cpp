@@ -76,7 +76,10 @@ void apply_activation_generic(Activation act, double param, const T* h, T* phi, 
     const T slope = static_cast<T>(param);
     switch (act) {
         case Activation::linear:
-            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) { p = x; d = T(1); });
+            return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
+                p = x;
+                d = T(1);
+            });
         case Activation::relu:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
                 const bool on = x > T(0);
@@ -91,14 +94,24 @@ void apply_activation_generic(Activation act, double param, const T* h, T* phi, 
             });
         case Activation::elu:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
-                if (x > T(0)) { p = x; d = T(1); }
-                else { p = std::expm1(x); d = std::exp(x); }
+                if (x > T(0)) {
+                    p = x;
+                    d = T(1);
+                } else {
+                    p = std::expm1(x);
+                    d = std::exp(x);
+                }
             });
         case Activation::selu:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
                 const T scale = T(kSeluScale), alpha = T(kSeluAlpha);
-                if (x > T(0)) { p = scale * x; d = scale; }
-                else { p = scale * alpha * std::expm1(x); d = scale * alpha * std::exp(x); }
+                if (x > T(0)) {
+                    p = scale * x;
+                    d = scale;
+                } else {
+                    p = scale * alpha * std::expm1(x);
+                    d = scale * alpha * std::exp(x);
+                }
             });
         case Activation::gelu:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {

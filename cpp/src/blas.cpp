@@ -2,7 +2,6 @@
 
 #include <cblas.h>
 
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -12,8 +11,8 @@
 // LAPACK from the same library; declared here because the wheel's lapack.h
 // does not apply the scipy_ prefix.
 extern "C" {
-void scipy_dgeqrf_(const int* m, const int* n, double* a, const int* lda, double* tau,
-                   double* work, const int* lwork, int* info);
+void scipy_dgeqrf_(const int* m, const int* n, double* a, const int* lda, double* tau, double* work,
+                   const int* lwork, int* info);
 void scipy_dorgqr_(const int* m, const int* n, const int* k, double* a, const int* lda,
                    const double* tau, double* work, const int* lwork, int* info);
 }
@@ -23,8 +22,8 @@ namespace {
 
 blasint to_blasint(std::int64_t v, const char* what) {
     if (v < 0 || v > std::numeric_limits<blasint>::max())
-        throw std::length_error(std::string("BLAS dimension ") + what + " = " +
-                                std::to_string(v) + " does not fit a 32-bit BLAS integer");
+        throw std::length_error(std::string("BLAS dimension ") + what + " = " + std::to_string(v) +
+                                " does not fit a 32-bit BLAS integer");
     return static_cast<blasint>(v);
 }
 
@@ -32,12 +31,12 @@ blasint to_blasint(std::int64_t v, const char* what) {
 
 template <>
 void gemm<float>(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
-                 float alpha, const float* a, std::int64_t lda, const float* b,
-                 std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+                 float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+                 float beta, float* c, std::int64_t ldc) {
     scipy_cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                      trans_b ? CblasTrans : CblasNoTrans, to_blasint(m, "m"),
-                      to_blasint(n, "n"), to_blasint(k, "k"), alpha, a, to_blasint(lda, "lda"),
-                      b, to_blasint(ldb, "ldb"), beta, c, to_blasint(ldc, "ldc"));
+                      trans_b ? CblasTrans : CblasNoTrans, to_blasint(m, "m"), to_blasint(n, "n"),
+                      to_blasint(k, "k"), alpha, a, to_blasint(lda, "lda"), b,
+                      to_blasint(ldb, "ldb"), beta, c, to_blasint(ldc, "ldc"));
 }
 
 template <>
@@ -45,9 +44,9 @@ void gemm<double>(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
                   double alpha, const double* a, std::int64_t lda, const double* b,
                   std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
     scipy_cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                      trans_b ? CblasTrans : CblasNoTrans, to_blasint(m, "m"),
-                      to_blasint(n, "n"), to_blasint(k, "k"), alpha, a, to_blasint(lda, "lda"),
-                      b, to_blasint(ldb, "ldb"), beta, c, to_blasint(ldc, "ldc"));
+                      trans_b ? CblasTrans : CblasNoTrans, to_blasint(m, "m"), to_blasint(n, "n"),
+                      to_blasint(k, "k"), alpha, a, to_blasint(lda, "lda"), b,
+                      to_blasint(ldb, "ldb"), beta, c, to_blasint(ldc, "ldc"));
 }
 
 template <typename T>
@@ -65,8 +64,8 @@ void gemm_tiled(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, co
         const std::int64_t cols = std::min(tile_cols, n - j0);
         // Columns [j0, j0 + cols) of op(B) are rows of B when it is transposed.
         const T* b_part = trans_b ? b + j0 * ldb : b + j0;
-        gemm<T>(false, trans_b, tile_rows, cols, k, T(1), a + i * tile_rows * lda, lda, b_part,
-                ldb, T(0), c + i * tile_rows * ldc + j0, ldc);
+        gemm<T>(false, trans_b, tile_rows, cols, k, T(1), a + i * tile_rows * lda, lda, b_part, ldb,
+                T(0), c + i * tile_rows * ldc + j0, ldc);
     }
 }
 
@@ -74,8 +73,8 @@ template void gemm_tiled<float>(bool, std::int64_t, std::int64_t, std::int64_t, 
                                 std::int64_t, const float*, std::int64_t, float*, std::int64_t,
                                 std::int64_t, std::int64_t, int);
 template void gemm_tiled<double>(bool, std::int64_t, std::int64_t, std::int64_t, const double*,
-                                 std::int64_t, const double*, std::int64_t, double*,
-                                 std::int64_t, std::int64_t, std::int64_t, int);
+                                 std::int64_t, const double*, std::int64_t, double*, std::int64_t,
+                                 std::int64_t, std::int64_t, int);
 
 void orthonormalize(double* a, std::int64_t rows, std::int64_t cols) {
     // Row-major (rows x cols) is column-major (cols x rows) = A^T. When
@@ -89,8 +88,10 @@ void orthonormalize(double* a, std::int64_t rows, std::int64_t cols) {
     for (std::int64_t i = 0; i < rows; ++i)
         for (std::int64_t j = 0; j < cols; ++j) {
             const double v = a[i * cols + j];
-            if (rows_orthonormal) tall[static_cast<std::size_t>(i * m64 + j)] = v;
-            else tall[static_cast<std::size_t>(j * m64 + i)] = v;
+            if (rows_orthonormal)
+                tall[static_cast<std::size_t>(i * m64 + j)] = v;
+            else
+                tall[static_cast<std::size_t>(j * m64 + i)] = v;
         }
     const int m = to_blasint(m64, "rows"), n = to_blasint(n64, "cols");
     std::vector<double> tau(static_cast<std::size_t>(n));
@@ -103,7 +104,8 @@ void orthonormalize(double* a, std::int64_t rows, std::int64_t cols) {
     if (info != 0) throw std::runtime_error("dgeqrf failed, info=" + std::to_string(info));
     std::vector<double> sign(static_cast<std::size_t>(n));
     for (int j = 0; j < n; ++j)
-        sign[static_cast<std::size_t>(j)] = tall[static_cast<std::size_t>(j) * (static_cast<std::size_t>(m) + 1)] < 0 ? -1.0 : 1.0;
+        sign[static_cast<std::size_t>(j)] =
+            tall[static_cast<std::size_t>(j) * (static_cast<std::size_t>(m) + 1)] < 0 ? -1.0 : 1.0;
     lwork = -1;
     scipy_dorgqr_(&m, &n, &n, tall.data(), &m, tau.data(), &query, &lwork, &info);
     lwork = static_cast<int>(query);
@@ -120,8 +122,12 @@ void orthonormalize(double* a, std::int64_t rows, std::int64_t cols) {
         }
 }
 
-void set_num_threads(int n) { scipy_openblas_set_num_threads(n); }
-int get_num_threads() { return scipy_openblas_get_num_threads(); }
+void set_num_threads(int n) {
+    scipy_openblas_set_num_threads(n);
+}
+int get_num_threads() {
+    return scipy_openblas_get_num_threads();
+}
 std::string config() {
     return std::string(scipy_openblas_get_config()) + " core=" + scipy_openblas_get_corename();
 }

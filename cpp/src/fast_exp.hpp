@@ -2,10 +2,20 @@
 // vectorizes (libm's exp is a scalar call). Internal to the core.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 namespace gradatlas::detail {
+
+// c[0] + x (c[1] + x (c[2] + ...)), evaluated from the highest coefficient down
+// (a fixed order of operations, unrolled by the compiler).
+template <std::size_t N>
+constexpr double horner(double x, const double (&c)[N]) {
+    double p = c[N - 1];
+    for (std::size_t i = N - 1; i-- > 0;) p = c[i] + x * p;
+    return p;
+}
 
 // a < b ? if_less : otherwise, as a bit mask rather than a branch, so loops
 // using it vectorize.
@@ -35,9 +45,21 @@ inline double exp_nonpositive(double y) {
     std::uint64_t kbits;
     std::memcpy(&kbits, &shifted, sizeof kbits);
     const double r = (y - k * kLn2Hi) - k * kLn2Lo;
-    const double p = 1.0 + r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 +
-        r * (1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880 + r * (1.0 / 3628800 +
-        r * (1.0 / 39916800 + r * (1.0 / 479001600 + r * (1.0 / 6227020800.0)))))))))))));
+    static constexpr double kExpTaylor[] = {1.0,
+                                            1.0,
+                                            1.0 / 2,
+                                            1.0 / 6,
+                                            1.0 / 24,
+                                            1.0 / 120,
+                                            1.0 / 720,
+                                            1.0 / 5040,
+                                            1.0 / 40320,
+                                            1.0 / 362880,
+                                            1.0 / 3628800,
+                                            1.0 / 39916800,
+                                            1.0 / 479001600,
+                                            1.0 / 6227020800.0};
+    const double p = horner(r, kExpTaylor);
     // low bits of `shifted` hold k (two's complement); 2^k = bits (k + 1023) << 52
     const std::uint64_t scale_bits = (kbits + 1023) << 52;
     double scale;

@@ -18,13 +18,16 @@
 namespace gradatlas {
 namespace {
 
-constexpr double kSaturated = 1e-3;         // |phi'| below this counts as saturated
-constexpr std::int64_t kTileCols = 64;      // output columns per BLAS call (measured best of 16..256 on W1)
+constexpr double kSaturated = 1e-3;  // |phi'| below this counts as saturated
+constexpr std::int64_t kTileCols =
+    64;  // output columns per BLAS call (measured best of 16..256 on W1)
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::int64_t kMaxBatchOnStack = 256;
 
-std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
+std::size_t sz(std::int64_t v) {
+    return static_cast<std::size_t>(v);
+}
 
 std::vector<std::int64_t> heads_of(const MlpGroup& g) {
     if (g.heads.empty()) return {std::int64_t(g.widths.size()) - 1};
@@ -96,11 +99,11 @@ struct SegmentStore {
     std::int64_t first = 1;
     std::int64_t z_slot = 0, h_slot = 0, gram_slot = 0, bias_slot = 0;
     std::vector<T> z, bias, h;
-    std::vector<double> gram_a;  // Gram matrix of a_{l-1} per config (B x B)
+    std::vector<double> gram_a;    // Gram matrix of a_{l-1} per config (B x B)
     std::vector<double> fscale_a;  // log10 scale of each row of a_{l-1} (see MlpEngine::fscale_)
 
-    void allocate(std::int64_t layers, std::int64_t nmax, std::int64_t rows,
-                  std::int64_t configs, std::int64_t batch) {
+    void allocate(std::int64_t layers, std::int64_t nmax, std::int64_t rows, std::int64_t configs,
+                  std::int64_t batch) {
         z_slot = nmax * nmax;
         bias_slot = nmax;
         h_slot = rows * nmax;
@@ -128,10 +131,16 @@ class MlpEngine {
 public:
     MlpEngine(const MlpGroup& g, const std::vector<MlpConfig>& cfg, const MlpOutputs& out,
               const ProgressHook& hook)
-        : g_(g), cfg_(cfg), out_(out), heads_(heads_of(g)),
-          depth_(std::int64_t(g.widths.size()) - 1), batch_(g.batch),
-          configs_(std::int64_t(cfg.size())), n_heads_(std::int64_t(heads_.size())),
-          rows_(batch_ * configs_), grad_rows_(rows_ * n_heads_),
+        : g_(g),
+          cfg_(cfg),
+          out_(out),
+          heads_(heads_of(g)),
+          depth_(std::int64_t(g.widths.size()) - 1),
+          batch_(g.batch),
+          configs_(std::int64_t(cfg.size())),
+          n_heads_(std::int64_t(heads_.size())),
+          rows_(batch_ * configs_),
+          grad_rows_(rows_ * n_heads_),
           nmax_(*std::max_element(g.widths.begin(), g.widths.end())),
           plan_(plan_mlp_memory(g, configs_, sizeof(T))),
           poller_(hook, depth_ * (plan_.checkpoint_every < depth_ ? 3 : 2)) {}
@@ -170,12 +179,14 @@ private:
         g_work_.assign(sz(grad_work), T(0));
         scale_.assign(sz(grad_rows_), 0.0);
         fscale_.assign(sz(rows_), 0.0);
-        fscale_checkpoints_.assign(sz(((depth_ + plan_.checkpoint_every - 1) / plan_.checkpoint_every) * rows_), 0.0);
+        fscale_checkpoints_.assign(
+            sz(((depth_ + plan_.checkpoint_every - 1) / plan_.checkpoint_every) * rows_), 0.0);
         head_fscale_.assign(sz(n_heads_ * rows_), 0.0);
         homogeneous_.assign(sz(configs_), false);
         for (std::int64_t c = 0; c < configs_; ++c) {
             const MlpConfig& cf = cfg_[sz(c)];
-            const bool scale_free = cf.activation == Activation::linear || cf.activation == Activation::relu ||
+            const bool scale_free = cf.activation == Activation::linear ||
+                                    cf.activation == Activation::relu ||
                                     cf.activation == Activation::leaky_relu;
             const bool no_bias = std::all_of(cf.bias_scale.begin(), cf.bias_scale.end(),
                                              [](double t) { return t == 0.0; });
@@ -193,7 +204,8 @@ private:
         bwd_bad_layer_.assign(sz(configs_ * n_heads_), 0);
         bwd_bad_kind_.assign(sz(configs_ * n_heads_), NonFinite::none);
         const std::int64_t per_layer = configs_ * n_heads_ * depth_;
-        for (double* a : {out_.log10_grad_norm, out_.log10_grad_norm_rms, out_.log10_weight_grad_norm})
+        for (double* a :
+             {out_.log10_grad_norm, out_.log10_grad_norm_rms, out_.log10_weight_grad_norm})
             std::fill(a, a + per_layer, kNaN);
     }
 
@@ -202,15 +214,16 @@ private:
     // --- forward -----------------------------------------------------------
 
     void draw_layer(std::int64_t l, T* z, T* bias) {
-        standard_weights(g_.seed, g_.dist, std::uint32_t(l), width(l), width(l - 1), z, g_.n_threads);
+        standard_weights(g_.seed, g_.dist, std::uint32_t(l), width(l), width(l - 1), z,
+                         g_.n_threads);
         standard_biases(g_.seed, std::uint32_t(l), width(l), bias);
     }
 
     // h = s_l Z_l a + t_l z_l for every configuration, from x (rows x n_in).
     void affine(std::int64_t l, const T* z, const T* bias, const T* x, T* h) {
         const std::int64_t n_in = width(l - 1), n_out = width(l);
-        blas::gemm_tiled<T>(true, rows_, n_out, n_in, x, n_in, z, n_in, h, n_out, batch_,
-                            kTileCols, g_.n_threads);
+        blas::gemm_tiled<T>(true, rows_, n_out, n_in, x, n_in, z, n_in, h, n_out, batch_, kTileCols,
+                            g_.n_threads);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) {
             const MlpConfig& c = cfg(r);
@@ -231,8 +244,11 @@ private:
                 case Norm::layer:
                     inv_std_rows_[sz(r)] = detail::normalize_strided(hr, out, n, 1, g_.norm_eps);
                     break;
-                case Norm::none: std::copy(hr, hr + n, out); break;
-                case Norm::batch: break;  // below
+                case Norm::none:
+                    std::copy(hr, hr + n, out);
+                    break;
+                case Norm::batch:
+                    break;  // below
             }
         }
         for (std::int64_t c = 0; c < configs_; ++c) {
@@ -291,9 +307,11 @@ private:
             std::int64_t saturated = 0, dead = 0, pairs = 0;
             bool has_nan = false, has_inf = false, would_overflow = false;
             for (std::int64_t b = 0; b < batch_; ++b) {
-                sum_sq += f[b] == 0.0 ? G[b * batch_ + b] : G[b * batch_ + b] * std::pow(10.0, 2.0 * f[b]);
+                sum_sq += f[b] == 0.0 ? G[b * batch_ + b]
+                                      : G[b * batch_ + b] * std::pow(10.0, 2.0 * f[b]);
                 for (std::int64_t b2 = b + 1; b2 < batch_; ++b2) {
-                    cos_sum += G[b * batch_ + b2] / std::sqrt(G[b * batch_ + b] * G[b2 * batch_ + b2]);
+                    cos_sum +=
+                        G[b * batch_ + b2] / std::sqrt(G[b * batch_ + b] * G[b2 * batch_ + b2]);
                     ++pairs;
                 }
                 const std::int64_t r = c * batch_ + b;
@@ -309,8 +327,9 @@ private:
                     largest = std::max(largest, std::fabs(double(hr[i])));
                 }
                 // The unscaled float network overflows where its largest |h| would.
-                would_overflow |= f[b] != 0.0 && largest > 0 &&
-                                  std::log10(largest) + f[b] > std::log10(double(std::numeric_limits<T>::max()));
+                would_overflow |=
+                    f[b] != 0.0 && largest > 0 &&
+                    std::log10(largest) + f[b] > std::log10(double(std::numeric_limits<T>::max()));
             }
             const double cells = double(batch_ * n);
             out_.q[c * depth_ + at] = sum_sq / cells;
@@ -319,7 +338,8 @@ private:
             out_.dead_fraction[c * depth_ + at] = double(dead) / cells;
             if ((has_nan || has_inf || would_overflow) && fwd_bad_layer_[sz(c)] == 0) {
                 fwd_bad_layer_[sz(c)] = l;
-                fwd_bad_kind_[sz(c)] = has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
+                fwd_bad_kind_[sz(c)] =
+                    has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
             }
         }
     }
@@ -350,7 +370,8 @@ private:
             }
             if (has_nan || has_inf) {
                 fwd_bad_layer_[sz(c)] = l;
-                fwd_bad_kind_[sz(c)] = has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
+                fwd_bad_kind_[sz(c)] =
+                    has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
             }
         }
     }
@@ -414,8 +435,7 @@ private:
     void save_head_output(std::int64_t l) {
         if (head_outputs_.empty()) return;
         for (std::int64_t k = 0; k < n_heads_; ++k)
-            if (heads_[sz(k)] == l)
-            {
+            if (heads_[sz(k)] == l) {
                 std::copy(x_.begin(), x_.begin() + rows_ * width(l),
                           head_outputs_.begin() + k * rows_ * nmax_);
                 std::copy(fscale_.begin(), fscale_.end(), head_fscale_.begin() + k * rows_);
@@ -450,8 +470,9 @@ private:
         }
         for (std::int64_t j = 0; j < rows_; ++j) {
             const std::int64_t r = k * rows_ + j;
-            const T* src = g_.loss == Loss::projection ? u.data() + (j % batch_) * n
-                                                       : head_outputs_.data() + k * rows_ * nmax_ + j * n;
+            const T* src = g_.loss == Loss::projection
+                               ? u.data() + (j % batch_) * n
+                               : head_outputs_.data() + k * rows_ * nmax_ + j * n;
             std::copy(src, src + n, grad_.data() + r * n);
             // dl/da = a_{D_k} for sum_squares carries the forward scale of a_{D_k}.
             scale_[sz(r)] = g_.loss == Loss::projection ? 0.0 : head_fscale_[sz(k * rows_ + j)];
@@ -496,7 +517,8 @@ private:
         for (std::int64_t r = r0; r < grad_rows_; ++r)
             if (cfg(r).norm == Norm::layer) {
                 const std::int64_t fr = r % rows_;
-                detail::normalize_backward_strided(ht + fr * n, g + r * n, n, 1, inv_std_rows_[sz(fr)]);
+                detail::normalize_backward_strided(ht + fr * n, g + r * n, n, 1,
+                                                   inv_std_rows_[sz(fr)]);
             }
         for (std::int64_t blk = r0 / batch_; blk < n_heads_ * configs_; ++blk) {
             const std::int64_t c = blk % configs_;
@@ -505,7 +527,8 @@ private:
             T* gb = g + blk * batch_ * n;
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
             for (std::int64_t i = 0; i < n; ++i)
-                detail::normalize_backward_strided(htc + i, gb + i, batch_, n, inv_std_units_[sz(c * n + i)]);
+                detail::normalize_backward_strided(htc + i, gb + i, batch_, n,
+                                                   inv_std_units_[sz(c * n + i)]);
         }
     }
 
@@ -522,7 +545,8 @@ private:
             const double* Ga = gram_a + c * batch_ * batch_;
             const double* s = scale_.data() + blk * batch_;
             double* logs = logs_.data() + blk * batch_;
-            for (std::int64_t b = 0; b < batch_; ++b) logs[b] = s[b] + 0.5 * std::log10(Gd[b * batch_ + b]);
+            for (std::int64_t b = 0; b < batch_; ++b)
+                logs[b] = s[b] + 0.5 * std::log10(Gd[b * batch_ + b]);
             *grad_out(out_.log10_grad_norm, c, k, l) = detail::mean(logs, batch_);
             *grad_out(out_.log10_grad_norm_rms, c, k, l) = detail::log10_rms(logs, batch_);
             // |sum_b delta_b a_b^T|_F^2 = sum_bb' (delta_b.delta_b')(a_b.a_b') with
@@ -555,7 +579,8 @@ private:
             const std::int64_t o = out_index(c, k);
             if ((has_nan || has_inf) && bwd_bad_layer_[sz(o)] == 0) {
                 bwd_bad_layer_[sz(o)] = l;
-                bwd_bad_kind_[sz(o)] = has_nan ? NonFinite::backward_nan : NonFinite::backward_overflow;
+                bwd_bad_kind_[sz(o)] =
+                    has_nan ? NonFinite::backward_nan : NonFinite::backward_overflow;
             }
         }
     }
@@ -577,7 +602,8 @@ private:
             const MlpConfig& c = cfg(r);
             const T branch = c.residual ? T(c.alpha) : T(1);
             const T* d = dphi_.data() + (r % rows_) * n_out;
-            for (std::int64_t i = 0; i < n_out; ++i) g[r * n_out + i] = branch * d[i] * v[r * n_out + i];
+            for (std::int64_t i = 0; i < n_out; ++i)
+                g[r * n_out + i] = branch * d[i] * v[r * n_out + i];
         }
         normalize_backward(phi_.data(), g, n_out, r0);
         record_backward_stats(l, g, n_out, k0);
@@ -624,9 +650,12 @@ private:
         for (std::int64_t c = 0; c < configs_; ++c)
             for (std::int64_t k = 0; k < n_heads_; ++k) {
                 const std::int64_t o = out_index(c, k);
-                const bool forward = fwd_bad_layer_[sz(c)] != 0 && fwd_bad_layer_[sz(c)] <= heads_[sz(k)];
-                out_.first_nonfinite_layer[o] = forward ? fwd_bad_layer_[sz(c)] : bwd_bad_layer_[sz(o)];
-                out_.nonfinite_kind[o] = std::int32_t(forward ? fwd_bad_kind_[sz(c)] : bwd_bad_kind_[sz(o)]);
+                const bool forward =
+                    fwd_bad_layer_[sz(c)] != 0 && fwd_bad_layer_[sz(c)] <= heads_[sz(k)];
+                out_.first_nonfinite_layer[o] =
+                    forward ? fwd_bad_layer_[sz(c)] : bwd_bad_layer_[sz(o)];
+                out_.nonfinite_kind[o] =
+                    std::int32_t(forward ? fwd_bad_kind_[sz(c)] : bwd_bad_kind_[sz(o)]);
             }
     }
 
@@ -659,7 +688,8 @@ private:
 MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64_t value_bytes) {
     if (g.widths.size() < 2) throw std::invalid_argument("widths must hold n_0..n_L with L >= 1");
     for (auto w : g.widths)
-        if (w < 1) throw std::invalid_argument("every width must be >= 1, got " + std::to_string(w));
+        if (w < 1)
+            throw std::invalid_argument("every width must be >= 1, got " + std::to_string(w));
     if (g.batch < 1 || n_configs < 1 || value_bytes < 1)
         throw std::invalid_argument("batch, n_configs and value_bytes must be >= 1");
     const std::int64_t depth = std::int64_t(g.widths.size()) - 1;
@@ -681,7 +711,8 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
             k = depth;
         } else {
             // Minimizes k * per_layer + (L / k) * row_block.
-            k = std::int64_t(std::ceil(std::sqrt(double(depth) * double(row_block) / double(per_layer))));
+            k = std::int64_t(
+                std::ceil(std::sqrt(double(depth) * double(row_block) / double(per_layer))));
         }
     }
     k = std::clamp<std::int64_t>(k, 1, depth);

@@ -13,8 +13,7 @@ namespace gradatlas::detail {
 
 // Normalizes m values read and written with a stride; returns inv_std.
 template <typename T>
-double normalize_strided(const T* x, T* xhat, std::int64_t m, std::int64_t stride,
-                         double eps) {
+double normalize_strided(const T* x, T* xhat, std::int64_t m, std::int64_t stride, double eps) {
     double mean = 0;
     for (std::int64_t i = 0; i < m; ++i) mean += double(x[i * stride]);
     mean /= double(m);
@@ -42,7 +41,8 @@ void normalize_backward_strided(const T* xhat, T* g, std::int64_t m, std::int64_
     mean_g /= double(m);
     mean_gx /= double(m);
     for (std::int64_t i = 0; i < m; ++i) {
-        const double v = inv_std * (double(g[i * stride]) - mean_g - double(xhat[i * stride]) * mean_gx);
+        const double v =
+            inv_std * (double(g[i * stride]) - mean_g - double(xhat[i * stride]) * mean_gx);
         g[i * stride] = static_cast<T>(v);
     }
 }

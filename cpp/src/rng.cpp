@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "fast_exp.hpp"
+
 namespace gradatlas {
 namespace {
 
@@ -30,8 +32,8 @@ struct BlockBatch {
 };
 
 GRADATLAS_CLONES
-void philox_batch(std::uint64_t seed, Stream stream, std::uint32_t layer,
-                  std::uint64_t first_block, std::size_t n, BlockBatch& out) {
+void philox_batch(std::uint64_t seed, Stream stream, std::uint32_t layer, std::uint64_t first_block,
+                  std::size_t n, BlockBatch& out) {
     const auto k0_init = static_cast<std::uint32_t>(seed);
     const auto k1_init = static_cast<std::uint32_t>(seed >> 32);
     for (std::size_t i = 0; i < n; ++i) {
@@ -63,7 +65,9 @@ void philox_batch(std::uint64_t seed, Stream stream, std::uint32_t layer,
 }
 
 // Uniform on (0, 1): never 0, so log() below is finite.
-inline double open_unit(std::uint32_t w) { return (double(w) + 0.5) * kTwoPow32Inv; }
+inline double open_unit(std::uint32_t w) {
+    return (double(w) + 0.5) * kTwoPow32Inv;
+}
 
 // Calls emit(block_index_within_batch, values[4]) for every block overlapping
 // [first, first + count) and copies the requested elements to out.
@@ -104,7 +108,7 @@ void fill_blocks(std::uint64_t seed, Stream stream, std::uint32_t layer, std::ui
 
 constexpr double kLn2Hi = 6.93147180369123816490e-01;  // fdlibm's split of ln 2
 constexpr double kLn2Lo = 1.90821492927058770002e-10;
-constexpr double kRoundMagic = 6755399441055744.0;     // 1.5 * 2^52: adding it rounds to an integer
+constexpr double kRoundMagic = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
 
 // Bit-level helpers: every select is a mask, every int<->double conversion goes
 // through the 1.5 * 2^52 "magic" offset, so the loops have no branches and no
@@ -133,16 +137,18 @@ inline double select(std::uint64_t mask, double if_set, double if_clear) {
 inline double log_open_unit(std::uint32_t w) {
     constexpr std::uint64_t kMantissa = 0x000fffffffffffffULL;
     constexpr std::uint64_t kSqrt2Mantissa = 0x6a09e667f3bcdULL;  // mantissa of sqrt(2)
-    const std::uint64_t bits = to_bits(double(w) + 0.5);  // in [0.5, 2^32): exact
+    const std::uint64_t bits = to_bits(double(w) + 0.5);          // in [0.5, 2^32): exact
     const std::uint64_t mantissa = bits & kMantissa;
     const std::uint64_t high = mantissa > kSqrt2Mantissa ? 1 : 0;  // m > sqrt(2): use m / 2
     const double m = from_bits(mantissa | ((1023 - high) << 52));
     const std::int64_t e = std::int64_t((bits >> 52) & 0x7ff) - 1023 + std::int64_t(high);
     const double s = (m - 1.0) / (m + 1.0);
     const double z = s * s;
-    const double series =
-        1.0 + z * (1.0 / 3 + z * (1.0 / 5 + z * (1.0 / 7 + z * (1.0 / 9 + z * (1.0 / 11 + z * (1.0 / 13 +
-        z * (1.0 / 15 + z * (1.0 / 17 + z * (1.0 / 19 + z * (1.0 / 21))))))))));
+    // 1 + z/3 + z^2/5 + ... + z^10/21
+    static constexpr double kAtanhSeries[] = {1.0,      1.0 / 3,  1.0 / 5,  1.0 / 7,
+                                              1.0 / 9,  1.0 / 11, 1.0 / 13, 1.0 / 15,
+                                              1.0 / 17, 1.0 / 19, 1.0 / 21};
+    const double series = detail::horner(z, kAtanhSeries);
     const double k = small_int_to_double(e - 32);  // u = (w + 0.5) 2^-32
     return k * kLn2Hi + (k * kLn2Lo + 2.0 * s * series);
 }
@@ -158,15 +164,31 @@ inline void sincos_two_pi_open_unit(std::uint32_t w, double& sin_out, double& co
     const std::uint64_t q = to_bits(shifted) & 3;  // round(4t) mod 4, from the low bits
     const double x = kTwoPi * (t - 0.25 * (shifted - kRoundMagic));
     const double x2 = x * x;
-    const double sn = x * (1.0 + x2 * (-1.0 / 6 + x2 * (1.0 / 120 + x2 * (-1.0 / 5040 + x2 * (1.0 / 362880 +
-        x2 * (-1.0 / 39916800 + x2 * (1.0 / 6227020800 + x2 * (-1.0 / 1307674368000 +
-        x2 * (1.0 / 355687428096000)))))))));
-    const double cs = 1.0 + x2 * (-0.5 + x2 * (1.0 / 24 + x2 * (-1.0 / 720 + x2 * (1.0 / 40320 +
-        x2 * (-1.0 / 3628800 + x2 * (1.0 / 479001600 + x2 * (-1.0 / 87178291200 +
-        x2 * (1.0 / 20922789888000 + x2 * (-1.0 / 6402373705728000)))))))));
-    const std::uint64_t odd = 0 - (q & 1);                      // all ones when q is odd
-    const std::uint64_t sin_sign = (q & 2) << 62;               // negative for q = 2, 3
-    const std::uint64_t cos_sign = ((q + 1) & 2) << 62;         // negative for q = 1, 2
+    // Taylor coefficients of sin(x)/x and cos(x) in x^2.
+    static constexpr double kSin[] = {1.0,
+                                      -1.0 / 6,
+                                      1.0 / 120,
+                                      -1.0 / 5040,
+                                      1.0 / 362880,
+                                      -1.0 / 39916800,
+                                      1.0 / 6227020800,
+                                      -1.0 / 1307674368000,
+                                      1.0 / 355687428096000};
+    static constexpr double kCos[] = {1.0,
+                                      -0.5,
+                                      1.0 / 24,
+                                      -1.0 / 720,
+                                      1.0 / 40320,
+                                      -1.0 / 3628800,
+                                      1.0 / 479001600,
+                                      -1.0 / 87178291200,
+                                      1.0 / 20922789888000,
+                                      -1.0 / 6402373705728000};
+    const double sn = x * detail::horner(x2, kSin);
+    const double cs = detail::horner(x2, kCos);
+    const std::uint64_t odd = 0 - (q & 1);               // all ones when q is odd
+    const std::uint64_t sin_sign = (q & 2) << 62;        // negative for q = 2, 3
+    const std::uint64_t cos_sign = ((q + 1) & 2) << 62;  // negative for q = 1, 2
     sin_out = from_bits(to_bits(select(odd, cs, sn)) ^ sin_sign);
     cos_out = from_bits(to_bits(select(odd, sn, cs)) ^ cos_sign);
 }
@@ -215,12 +237,12 @@ void fill_uniform_unit_variance(std::uint64_t seed, Stream stream, std::uint32_t
     fill_blocks(seed, stream, layer, first, count, out, centred_uniform);
 }
 
-template void fill_normal<float>(std::uint64_t, Stream, std::uint32_t, std::uint64_t,
-                                 std::size_t, float*);
-template void fill_normal<double>(std::uint64_t, Stream, std::uint32_t, std::uint64_t,
-                                  std::size_t, double*);
-template void fill_uniform_unit_variance<float>(std::uint64_t, Stream, std::uint32_t,
-                                                std::uint64_t, std::size_t, float*);
+template void fill_normal<float>(std::uint64_t, Stream, std::uint32_t, std::uint64_t, std::size_t,
+                                 float*);
+template void fill_normal<double>(std::uint64_t, Stream, std::uint32_t, std::uint64_t, std::size_t,
+                                  double*);
+template void fill_uniform_unit_variance<float>(std::uint64_t, Stream, std::uint32_t, std::uint64_t,
+                                                std::size_t, float*);
 template void fill_uniform_unit_variance<double>(std::uint64_t, Stream, std::uint32_t,
                                                  std::uint64_t, std::size_t, double*);
 

@@ -12,9 +12,9 @@ enum class Activation : int {
     leaky_relu = 2,  // param = negative slope
     elu = 3,         // alpha = 1
     selu = 4,
-    gelu = 5,        // exact erf form: x * Phi(x)
+    gelu = 5,  // exact erf form: x * Phi(x)
     silu = 6,
-    softplus = 7,    // log(1 + e^x), no threshold
+    softplus = 7,  // log(1 + e^x), no threshold
     sigmoid = 8,
     tanh = 9,
     hard_tanh = 10,  // clip to [-1, 1]
@@ -28,7 +28,6 @@ constexpr int activation_count = 12;
 // derivative is the one PyTorch's autograd uses (0 for relu at 0, 0 for
 // hard_tanh at +-1).
 template <typename T>
-void apply_activation(Activation act, double param, const T* h, T* phi, T* dphi,
-                      std::size_t n);
+void apply_activation(Activation act, double param, const T* h, T* phi, T* dphi, std::size_t n);
 
 }  // namespace gradatlas

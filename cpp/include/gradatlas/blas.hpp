@@ -10,9 +10,9 @@ namespace gradatlas::blas {
 // C (m x n) = alpha * op(A) op(B) + beta * C, row-major, op = transpose when
 // the flag is set. Sizes must fit the 32-bit BLAS integer (checked).
 template <typename T>
-void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
-          T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta,
-          T* c, std::int64_t ldc);
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
+          const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
+          std::int64_t ldc);
 
 // C = A op(B) (alpha = 1, beta = 0) issued as independent single-threaded BLAS
 // calls of one fixed shape: tiles of `tile_rows` rows of A (one configuration's

@@ -17,8 +17,8 @@ enum class WeightDist : int {
 // Z_l, row-major (n_out x n_in), for layer l >= 1, drawn by n_threads OpenMP
 // threads (the values do not depend on the thread count).
 template <typename T>
-void standard_weights(std::uint64_t seed, WeightDist dist, std::uint32_t layer,
-                      std::int64_t n_out, std::int64_t n_in, T* out, int n_threads = 1);
+void standard_weights(std::uint64_t seed, WeightDist dist, std::uint32_t layer, std::int64_t n_out,
+                      std::int64_t n_in, T* out, int n_threads = 1);
 
 // z_l, the standard normal bias vector of layer l (length n_out).
 template <typename T>
@@ -26,8 +26,8 @@ void standard_biases(std::uint64_t seed, std::uint32_t layer, std::int64_t n_out
 
 // Network inputs, row-major (batch x n_in): input_std * N(0, 1).
 template <typename T>
-void standard_inputs(std::uint64_t seed, std::int64_t batch, std::int64_t n_in,
-                     double input_std, T* out);
+void standard_inputs(std::uint64_t seed, std::int64_t batch, std::int64_t n_in, double input_std,
+                     T* out);
 
 // Loss projections u_b, row-major (batch x n_out), standard normal.
 template <typename T>

@@ -67,13 +67,13 @@ struct MlpGroup {
 // Caller-owned output buffers, row-major. Gradient arrays are (C x H x L), NaN
 // past a head's depth; forward arrays are (C x L); scalars are (C x H).
 struct MlpOutputs {
-    double* log10_grad_norm = nullptr;         // mean_b log10 |dl_b/dh_l|
-    double* log10_grad_norm_rms = nullptr;     // log10 sqrt(mean_b |dl_b/dh_l|^2)
-    double* log10_weight_grad_norm = nullptr;  // log10 |d(mean_b l_b)/dW_l|_F
-    double* q = nullptr;                       // mean over batch and units of h_l^2
-    double* c = nullptr;                       // mean cosine between samples' h_l
-    double* saturated_fraction = nullptr;      // |phi'(N(h_l))| < 1e-3
-    double* dead_fraction = nullptr;           // phi'(N(h_l)) == 0
+    double* log10_grad_norm = nullptr;              // mean_b log10 |dl_b/dh_l|
+    double* log10_grad_norm_rms = nullptr;          // log10 sqrt(mean_b |dl_b/dh_l|^2)
+    double* log10_weight_grad_norm = nullptr;       // log10 |d(mean_b l_b)/dW_l|_F
+    double* q = nullptr;                            // mean over batch and units of h_l^2
+    double* c = nullptr;                            // mean cosine between samples' h_l
+    double* saturated_fraction = nullptr;           // |phi'(N(h_l))| < 1e-3
+    double* dead_fraction = nullptr;                // phi'(N(h_l)) == 0
     std::int64_t* first_nonfinite_layer = nullptr;  // 0 when none
     std::int32_t* nonfinite_kind = nullptr;         // NonFinite code
 };
@@ -84,8 +84,7 @@ struct MemoryPlan {
 };
 
 // How the engine will lay out memory for this group and number of configs.
-MemoryPlan plan_mlp_memory(const MlpGroup& group, std::int64_t n_configs,
-                           std::int64_t value_bytes);
+MemoryPlan plan_mlp_memory(const MlpGroup& group, std::int64_t n_configs, std::int64_t value_bytes);
 
 enum class RunStatus { completed = 0, cancelled = 1 };
 

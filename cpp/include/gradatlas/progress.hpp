@@ -16,7 +16,9 @@ class ProgressPoller {
 public:
     ProgressPoller(const ProgressHook& hook, std::int64_t total,
                    std::chrono::milliseconds interval = std::chrono::milliseconds(50))
-        : hook_(hook), total_(total), interval_(interval),
+        : hook_(hook),
+          total_(total),
+          interval_(interval),
           last_(std::chrono::steady_clock::now()) {}
 
     // Returns false when the hook asked to stop.

@@ -28,8 +28,8 @@ PhiloxBlock philox4x32_10(PhiloxBlock counter, std::uint32_t k0, std::uint32_t k
 // [first, first + count) of the sequence keyed by (seed, stream, layer).
 // Element e comes from block e / 4, so any sub-range is reproducible.
 template <typename T>
-void fill_normal(std::uint64_t seed, Stream stream, std::uint32_t layer,
-                 std::uint64_t first, std::size_t count, T* out);
+void fill_normal(std::uint64_t seed, Stream stream, std::uint32_t layer, std::uint64_t first,
+                 std::size_t count, T* out);
 
 // Uniforms on [-sqrt(3), sqrt(3)] (zero mean, unit variance), same addressing.
 template <typename T>
