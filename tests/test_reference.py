@@ -68,6 +68,16 @@ def test_sum_squares_loss(residual, norm):
     _compare(_spec("tanh", residual, norm), batch=5, seed=13, dtype="float64", loss="sum_squares", rtol=1e-10)
 
 
+@pytest.mark.parametrize("loss", ["projection", "sum_squares"])
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("activation", ["linear", "relu", "leaky_relu"])
+def test_exact_forward_scale_of_homogeneous_networks(activation, residual, loss):
+    # No bias, no norm: the engine keeps the forward rows at unit norm with a log
+    # scale; every reported number must still be the plain network's.
+    spec = _spec(activation, residual, None, sigma_b=0.0, sigma_w=1.7)
+    _compare(spec, batch=4, seed=15, dtype="float64", loss=loss, rtol=1e-10)
+
+
 @pytest.mark.parametrize("init", sorted(ga.INITS))
 def test_inits_and_unequal_widths(init):
     # Unequal widths exercise fan_in/fan_out rules and non-square orthogonal matrices.
