@@ -91,6 +91,10 @@ def test_grad_flow_bars(grid, tmp_path):
         plot.grad_flow_bars(grid)
 
 
+def test_plot_is_reachable_from_the_package():
+    assert ga.plot.phase_diagram is plot.phase_diagram
+
+
 def test_simulate_result_plots(tmp_path):
     ds = ga.simulate(ga.MLP(depth=30, width=32), batch=4)
     _not_blank(plot.gradient_flow(ds), tmp_path, "sim.png")

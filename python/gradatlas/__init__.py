@@ -51,6 +51,15 @@ def blas_config() -> str:
     return str(_core.blas_config())
 
 
+def __getattr__(name: str) -> object:
+    # gradatlas.plot needs matplotlib (an optional extra): import it on first use.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module 'gradatlas' has no attribute {name!r}")
+
+
 __all__ = [
     "ACTIVATIONS",
     "INITS",
@@ -64,6 +73,7 @@ __all__ = [
     "materialize",
     "max_threads",
     "plan_sweep",
+    "plot",
     "simulate",
     "sweep",
     "theory",
