@@ -68,7 +68,8 @@ def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[st
         out["log10_rate"][idx] = fitted_log10_rate(gd)
         q_pred, g_pred = theory.mean_field_profiles([points[i].spec for i in idx])
         last = gd[:, -1:]
-        out["predicted_log10_grad_norm"][idx, :d] = np.where(np.isfinite(last), g_pred + last, np.nan)
+        with np.errstate(invalid="ignore"):  # inf - inf where the profile or the anchor is infinite
+            out["predicted_log10_grad_norm"][idx, :d] = np.where(np.isfinite(last), g_pred + last, np.nan)
         out["predicted_q"][idx, :d] = q_pred
         if d > 1:
             out["predicted_log10_rate"][idx] = g_pred[:, 0] / (d - 1)
