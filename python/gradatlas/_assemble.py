@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from . import theory
-from ._runner import FORWARD_KEYS, GRAD_KEYS, Point
+from ._runner import FORWARD_KEYS, GRAD_KEYS, NORM_EPS, Point
 from .definitions import LOSSES, QUANTITIES
 from .summary import NONFINITE_KINDS, depth_scale, fitted_log10_rate, regime
 
@@ -116,5 +116,5 @@ def to_dataset(points: Sequence[Point], arrays: dict[str, np.ndarray], shape: tu
     for var in ds.data_vars.values():
         var.attrs["description"] = QUANTITIES[str(var.name)]
     loss = attrs["loss"]
-    ds.attrs.update({**attrs, "loss_definition": LOSSES[loss], "norm_eps": 1e-5, "gradatlas_version": _version()})
+    ds.attrs.update({**attrs, "loss_definition": LOSSES[loss], "norm_eps": NORM_EPS, "gradatlas_version": _version()})
     return ds
