@@ -102,9 +102,7 @@ py::dict run(const std::string& dtype, const MlpGroup& group, const carray<int>&
     auto state = std::make_shared<HookState>();
     state->callback = std::move(progress);
     const ProgressHook hook = make_hook(state);
-    const bool f32 = dtype == "float32";
-    if (!f32 && dtype != "float64")
-        throw py::value_error("dtype must be 'float32' or 'float64', got '" + dtype + "'");
+    const bool f32 = is_float32(dtype);
     RunStatus status;
     {
         // Safe: the core touches only the raw buffers above and calls back

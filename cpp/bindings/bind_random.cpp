@@ -34,13 +34,6 @@ py::array projections(std::uint64_t seed, std::int64_t batch, std::int64_t n_out
     return out;
 }
 
-// Python validates dtype; the core checks again rather than trusting it.
-bool is_float32(const std::string& dtype) {
-    if (dtype == "float32") return true;
-    if (dtype == "float64") return false;
-    throw py::value_error("dtype must be 'float32' or 'float64', got '" + dtype + "'");
-}
-
 }  // namespace
 
 void bind_random(py::module_& m) {

@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <string>
 
 #include "gradatlas/progress.hpp"
 
@@ -47,6 +48,13 @@ inline ProgressHook make_hook(const std::shared_ptr<HookState>& state) {
 
 inline void raise_if_interrupted(const HookState& state) {
     if (state.interrupted) throw py::error_already_set();
+}
+
+// Python validates dtype; the core checks again rather than trusting it.
+inline bool is_float32(const std::string& dtype) {
+    if (dtype == "float32") return true;
+    if (dtype == "float64") return false;
+    throw py::value_error("dtype must be 'float32' or 'float64', got '" + dtype + "'");
 }
 
 template <typename T>

@@ -7,6 +7,7 @@ void bind_runtime(py::module_& m);
 void bind_random(py::module_& m);
 void bind_activations(py::module_& m);
 void bind_mlp(py::module_& m);
+void bind_recurrent(py::module_& m);
 }  // namespace gradatlas::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -16,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
     bind_random(m);
     bind_activations(m);
     bind_mlp(m);
+    bind_recurrent(m);
 }

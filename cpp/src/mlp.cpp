@@ -6,12 +6,8 @@
 #include <stdexcept>
 #include <string>
 
-#if defined(__SSE__) || defined(__x86_64__)
-#include <xmmintrin.h>
-#define GRADATLAS_HAS_MXCSR 1
-#endif
-
 #include "gradatlas/blas.hpp"
+#include "flush_denormals.hpp"
 #include "log_space.hpp"
 #include "normalization.hpp"
 
@@ -19,8 +15,7 @@ namespace gradatlas {
 namespace {
 
 constexpr double kSaturated = 1e-3;  // |phi'| below this counts as saturated
-constexpr std::int64_t kTileCols =
-    64;  // output columns per BLAS call (measured best of 16..256 on W1)
+using blas::kTileCols;
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::int64_t kMaxBatchOnStack = 256;
@@ -62,36 +57,6 @@ void check_group(const MlpGroup& g, const std::vector<MlpConfig>& configs) {
         if (c.norm == Norm::batch && g.batch < 2) fail("batch norm needs batch >= 2");
     }
 }
-
-// Flush-to-zero and denormals-are-zero for the duration of a run, on the
-// calling thread and on every OpenMP thread of the run. Once a signal decays
-// into the subnormal range (below 1.2e-38 in float32, e.g. a critical tanh net
-// at width 256 after ~40,000 layers) x86 arithmetic on it is ~100x slower;
-// flushing costs only those values, which are zero to within 1e-38 anyway.
-class FlushDenormals {
-public:
-    explicit FlushDenormals(int n_threads) : n_threads_(n_threads) { apply(true); }
-    ~FlushDenormals() { apply(false); }
-    FlushDenormals(const FlushDenormals&) = delete;
-    FlushDenormals& operator=(const FlushDenormals&) = delete;
-
-private:
-#ifdef GRADATLAS_HAS_MXCSR
-    static constexpr unsigned kBits = 0x8040;  // FTZ | DAZ
-    void apply(bool on) {
-        auto set = [on] {
-            const unsigned csr = _mm_getcsr();
-            _mm_setcsr(on ? (csr | kBits) : (csr & ~kBits));
-        };
-        set();
-#pragma omp parallel num_threads(n_threads_)
-        set();
-    }
-#else
-    void apply(bool) {}
-#endif
-    int n_threads_;
-};
 
 // Everything a layer's backward pass needs, for a run of consecutive layers.
 template <typename T>
@@ -146,7 +111,7 @@ public:
           poller_(hook, depth_ * (plan_.checkpoint_every < depth_ ? 3 : 2)) {}
 
     RunStatus run() {
-        const FlushDenormals flush(g_.n_threads);
+        const detail::FlushDenormals flush(g_.n_threads);
         allocate();
         blas::set_num_threads(1);  // threads come from OpenMP (see gemm_tiled)
         if (!forward_pass()) return RunStatus::cancelled;

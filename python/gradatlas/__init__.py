@@ -4,6 +4,7 @@
 >>> spec = ga.MLP(depth=1000, width=256, activation="tanh", init="xavier_normal")
 >>> ds = ga.simulate(spec, batch=16, seed=0)          # xarray.Dataset over `layer`
 >>> ga.theory.chi1("tanh", sigma_w=1.3, sigma_b=0.2)  # mean-field prediction
+>>> ga.simulate(ga.LSTM(steps=1000, width=256))       # over `step`, backprop through time
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
 from . import theory
 from ._memory import TooLargeError
 from .activations import ACTIVATIONS
-from .definitions import LOSSES, QUANTITIES
+from .cells import GRU, LSTM, RECURRENT_INITS, RNN
+from .definitions import LOSSES, QUANTITIES, RECURRENT_QUANTITIES
 from .initializers import INITS
 from .simulate import materialize, simulate
 from .specs import MLP
@@ -62,10 +64,15 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ACTIVATIONS",
+    "GRU",
     "INITS",
     "LOSSES",
+    "LSTM",
     "MLP",
     "QUANTITIES",
+    "RECURRENT_INITS",
+    "RECURRENT_QUANTITIES",
+    "RNN",
     "TooLargeError",
     "__version__",
     "blas_config",

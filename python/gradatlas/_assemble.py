@@ -88,7 +88,7 @@ def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[st
             out["chi1"][idx_arr[sel]] = theory.chi1(activation, sw[sel], sb[sel], negative_slope=slope,
                                                      q0=float(value))
     exactly_zero = np.asarray(np.isneginf(g).any(axis=1))
-    out["regime"] = regime(out["total_log10_ratio"], arrays["first_nonfinite_layer"], exactly_zero)
+    out["regime"] = regime(out["total_log10_ratio"], arrays["first_nonfinite_layer"] >= 1, exactly_zero)
     out["regime"] = np.where(arrays["finished"], out["regime"], "")
     out["depth_scale"] = depth_scale(out["log10_rate"])
     out["nonfinite_kind"] = np.array([NONFINITE_KINDS[k] for k in arrays["nonfinite_kind"]], dtype=object)
@@ -115,6 +115,10 @@ def to_dataset(points: Sequence[Point], arrays: dict[str, np.ndarray], shape: tu
     ds = xr.Dataset(data, coords={**coords, "layer": np.arange(1, depth + 1)})
     for var in ds.data_vars.values():
         var.attrs["description"] = QUANTITIES[str(var.name)]
-    loss = attrs["loss"]
-    ds.attrs.update({**attrs, "loss_definition": LOSSES[loss], "norm_eps": NORM_EPS, "gradatlas_version": _version()})
+    return finish_attrs(ds, {**attrs, "norm_eps": NORM_EPS})
+
+
+def finish_attrs(ds: xr.Dataset, attrs: dict[str, Any]) -> xr.Dataset:
+    """The run's attributes plus the loss's definition and the library version."""
+    ds.attrs.update({**attrs, "loss_definition": LOSSES[attrs["loss"]], "gradatlas_version": _version()})
     return ds

@@ -80,10 +80,29 @@ class Group:
             store_budget_bytes=STORE_BUDGET, n_threads=n_threads, heads=sorted(self.depths),
             loss=list(LOSSES).index(loss))
 
+    def result_bytes(self) -> int:
+        """The group's share of the assembled Dataset (8 arrays of float64 per layer and depth)."""
+        return len(self.configs) * len(self.depths) * self.depth * 8 * 8
+
     def memory_bytes(self, loss: str) -> int:
         _, engine = _core.plan_mlp_memory(self.core_group(1, loss), len(self.configs), np.dtype(self.dtype).itemsize)
         outputs = len(self.configs) * self.depth * 8 * (len(self.depths) * len(GRAD_KEYS) + len(FORWARD_KEYS))
         return int(engine + outputs)
+
+    @property
+    def units(self) -> int:
+        """Work units for progress: layers times configurations."""
+        return self.depth * len(self.configs)
+
+    def check_limits(self) -> None:
+        check_group_limits(self)
+
+    def run(self, loss: str, n_threads: int, hook: Callable[[int, int], Any] | None,
+            checkpoint_every: int | None = None) -> dict[str, np.ndarray]:
+        return run_one(self, loss, n_threads, hook, checkpoint_every)
+
+    def throughput(self, loss: str, n_threads: int) -> float:
+        return mlp_throughput(self, loss, n_threads)
 
     def useful_flops(self) -> float:
         """4 B n_l n_{l-1} per layer and configuration (forward and backward products)."""
@@ -184,18 +203,18 @@ def run_groups(groups: Sequence[Group], loss: str, n_threads: int,
     each. On KeyboardInterrupt the running groups stop within about 50 ms and
     what finished is returned.
     """
-    units = [g.depth * len(g.configs) for g in groups]
+    units = [g.units for g in groups]
     tracker = Progress(units, progress)
     results: list[dict | None] = [None] * len(groups)
     if len(groups) < n_threads or n_threads == 1:
         for i, g in enumerate(groups):
             try:
-                results[i] = run_one(g, loss, n_threads, tracker.hook(i))
+                results[i] = g.run(loss, n_threads, tracker.hook(i))
             except (KeyboardInterrupt, Interrupted):
                 return results, True
         return results, False
     with cf.ThreadPoolExecutor(max_workers=n_threads) as pool:
-        futures = {pool.submit(run_one, g, loss, 1, tracker.hook(i)): i for i, g in enumerate(groups)}
+        futures = {pool.submit(g.run, loss, 1, tracker.hook(i)): i for i, g in enumerate(groups)}
         pending = set(futures)
         try:
             while pending:
@@ -237,20 +256,20 @@ class Plan:
 def plan(groups: Sequence[Group], n_points: int, loss: str, n_threads: int, *, calibrate: bool = True) -> Plan:
     """The estimate; with ``calibrate`` it times a small probe, only after the memory check passed."""
     for g in groups:
-        check_group_limits(g)
+        g.check_limits()
     concurrent = 1 if len(groups) < n_threads else n_threads
     sizes = sorted((g.memory_bytes(loss) for g in groups), reverse=True)
     # The groups running at once, plus every group's results.
-    memory = sum(sizes[:concurrent]) + sum(len(g.configs) * len(g.depths) * g.depth * 8 * 8 for g in groups)
+    memory = sum(sizes[:concurrent]) + sum(g.result_bytes() for g in groups)
     flops = sum(g.useful_flops() for g in groups)
     estimate = Plan(n_points, len(groups), sum(len(g.configs) for g in groups), int(memory), float("nan"), flops)
     if calibrate and groups:
         fits(estimate)
-        estimate.seconds = flops / _throughput(groups[0], loss, n_threads)
+        estimate.seconds = flops / groups[0].throughput(loss, n_threads)
     return estimate
 
 
-def _throughput(sample: Group, loss: str, n_threads: int) -> float:
+def mlp_throughput(sample: Group, loss: str, n_threads: int) -> float:
     """Useful FLOP/s of a short probe of one group (up to 10 layers and 16
     configurations), for the time estimate: rough, and pessimistic for large
     groups, which use the machine better than the probe."""

@@ -62,3 +62,47 @@ QUANTITIES: dict[str, str] = {
 }
 
 STABLE_DECADES = 1.0
+
+RECURRENT_QUANTITIES: dict[str, str] = {
+    "log10_grad_norm": (
+        "mean over the batch of log10 |dl_b/dh_t^(b)|, the per-sample gradient norm with respect to the "
+        "hidden state h_t (t = 0 is the initial state), all paths through later steps included. Computed "
+        "in log space: exact far below the float range."
+    ),
+    "log10_grad_norm_rms": "log10 of the root-mean-square over the batch of the same norms.",
+    "log10_cell_grad_norm": (
+        "LSTM only (NaN otherwise): mean over the batch of log10 |dl_b/dc_t^(b)|, the gradient with respect "
+        "to the cell state through every path (the cell-state path and through h_t = o * tanh(c_t))."
+    ),
+    "q": "mean over batch and units of h_t^2 (the forward second moment of the hidden state).",
+    "saturated_fraction": (
+        "fraction of units with |derivative| < 1e-3: of phi at the pre-activation (rnn), or of every gate "
+        "nonlinearity (lstm: i, f, g, o; gru: r, z, n)."
+    ),
+    "first_nonfinite_step": (
+        "first step where the forward pass (h_t) holds inf/NaN; if the forward pass is finite, the first "
+        "step reached by the backward pass (from T down) whose gradient is inf/NaN; -1 when everything "
+        "stayed finite."
+    ),
+    "nonfinite_kind": QUANTITIES["nonfinite_kind"],
+    "total_log10_ratio": "log10_grad_norm at step 0 minus at step T (negative: vanishing).",
+    "log10_rate": (
+        "least-squares decades per step by which log10_grad_norm changes going back in time "
+        "(negative: vanishing); comparable to predicted_log10_rate."
+    ),
+    "time_scale": "1 / |2 ln(10) log10_rate|: steps over which the squared gradient norm changes by e.",
+    "memory_horizon": (
+        "steps back from the last state until log10_grad_norm first falls more than 1 decade below its "
+        "value at step T; inf when it never does within the unroll."
+    ),
+    "regime": (
+        "'nonfinite' when first_nonfinite_step >= 0; otherwise 'vanishing' / 'exploding' when "
+        "total_log10_ratio is below -1 / above +1 decade, else 'stable'."
+    ),
+    "chi1": (
+        "vanilla RNN with random W_hh: the mean-field sigma_w^2 E[phi'(sqrt(q*) z)^2], the length map "
+        "taking sigma_b^2 + sigma_u^2 as its bias variance and treating W_hh as fresh each step; NaN for "
+        "LSTM, GRU and the identity init."
+    ),
+    "predicted_log10_rate": "log10(chi1) / 2: mean-field decades per step (NaN where chi1 is).",
+}

@@ -9,16 +9,24 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import _core, _runner
+from . import _core, _recurrent, _runner
 from . import _validate as v
 from ._assemble import gather, to_dataset
 from ._memory import check_fits
 from .definitions import LOSSES
 from .initializers import WEIGHT_DISTS
+from .cells import GRU, LSTM, RNN
 from .specs import MLP
 from .sweep import MAX_SEED, _check_dtype
 
 ProgressCallback = Callable[[int, int], Any]
+RECURRENT_TYPES = (RNN, LSTM, GRU)
+SPEC_TYPES = "a gradatlas.MLP, RNN, LSTM or GRU"
+
+
+def _check_spec(spec: Any) -> None:
+    if not isinstance(spec, (MLP, *RECURRENT_TYPES)):
+        raise TypeError(f"spec must be {SPEC_TYPES}, got {type(spec).__name__}")
 
 
 def _check_run_args(batch: Any, seed: Any, dtype: Any, loss: Any, n_threads: Any,
@@ -46,9 +54,18 @@ def run_specs(specs: list[MLP], *, batch: int = 16, seed: int = 0, dtype: Any = 
     """
     batch, seed, dtype, loss, n_threads = _check_run_args(batch, seed, dtype, loss, n_threads, progress)
     for i, s in enumerate(specs):
-        if not isinstance(s, MLP):
-            raise TypeError(f"specs[{i}] must be a gradatlas.MLP, got {type(s).__name__}")
+        _check_spec(s)
     first = specs[0]
+    if isinstance(first, RECURRENT_TYPES):
+        points = [_runner.Point(s, seed, batch, dtype) for s in specs]
+        groups, _ = _recurrent.make_groups(points, common_random_numbers=True)
+        if len(groups) != 1:
+            raise ValueError("specs must share cell, width, input width, steps and init distribution "
+                             "to run as one group")
+        if checkpoint_every is not None:
+            checkpoint_every = v.integer("checkpoint_every", checkpoint_every, minimum=1, maximum=first.steps)
+        groups[0].check_limits()
+        return groups[0].run(loss, n_threads, progress, checkpoint_every)
     if any(s.layer_widths != first.layer_widths or s.weight_dist != first.weight_dist or s.q0 != first.q0
            for s in specs):
         raise ValueError("specs must share widths, depth, q0 and weight distribution to run as one group")
@@ -63,7 +80,7 @@ def run_specs(specs: list[MLP], *, batch: int = 16, seed: int = 0, dtype: Any = 
 
 
 def simulate(
-    spec: MLP,
+    spec: MLP | RNN | LSTM | GRU,
     *,
     batch: int = 16,
     seed: int = 0,
@@ -76,10 +93,10 @@ def simulate(
 
     Parameters
     ----------
-    spec : MLP
-        The network.
+    spec : MLP, RNN, LSTM or GRU
+        The network: feed-forward, or a recurrent cell unrolled for T steps.
     batch : int
-        Number of input samples B.
+        Number of input samples (sequences) B.
     seed : int
         Key of the counter-based generator (0 .. 2**64 - 1). Weights, biases,
         inputs and projections are pure functions of (seed, layer, element).
@@ -101,16 +118,22 @@ def simulate(
         each described in ``gradatlas.QUANTITIES`` and in its ``description``
         attribute, with the mean-field prediction beside the measurement. The
         same numbers, bit for bit, as this configuration inside a ``sweep``.
+        For a recurrent spec the dimension is ``step`` = 0..T (t = 0 is the
+        initial state) with the variables of ``gradatlas.RECURRENT_QUANTITIES``:
+        dl/dh_t per step (and dl/dc_t for LSTM), the memory horizon, the fitted
+        per-step rate and, for vanilla RNNs, the mean-field prediction.
 
     Notes
     -----
     Every layer is kept for the backward pass when that fits in 512 MiB;
     otherwise activations are checkpointed every ~sqrt(L) layers and each
-    segment recomputed once, so memory grows like sqrt(depth).
+    segment recomputed once, so memory grows like sqrt(depth). Recurrent
+    unrolls do the same with the state every ~sqrt(T) steps.
     """
-    if not isinstance(spec, MLP):
-        raise TypeError(f"spec must be a gradatlas.MLP, got {type(spec).__name__}")
+    _check_spec(spec)
     batch, seed, dtype, loss, n_threads = _check_run_args(batch, seed, dtype, loss, n_threads, progress)
+    if isinstance(spec, RECURRENT_TYPES):
+        return _simulate_recurrent(spec, batch, seed, dtype, loss, n_threads, progress)
     if spec.norm == "batch" and batch < 2:
         raise ValueError(f"batch must be >= 2 with norm='batch', got {batch}")
     point = _runner.Point(spec, seed, batch, dtype)
@@ -125,7 +148,23 @@ def simulate(
     return ds
 
 
-def materialize(spec: MLP, *, batch: int = 16, seed: int = 0, dtype: Any = "float64") -> dict[str, Any]:
+def _simulate_recurrent(spec: Any, batch: int, seed: int, dtype: str, loss: str, n_threads: int,
+                        progress: ProgressCallback | None) -> xr.Dataset:
+    point = _runner.Point(spec, seed, batch, dtype)
+    groups, where = _recurrent.make_groups([point], common_random_numbers=True)
+    group = groups[0]
+    group.check_limits()
+    check_fits(group.memory_bytes(loss), f"this run ({spec.cell}, {spec.steps} steps, width {spec.width}, "
+               f"batch {batch}, {dtype})", "reduce batch or width")
+    raw = group.run(loss, n_threads, progress)
+    arrays = _recurrent.gather([point], where, [raw], spec.steps)
+    ds = _recurrent.to_dataset([point], arrays, (), {}, {"loss": loss})
+    ds.attrs.update({"spec": spec.to_json(), "seed": seed, "batch": batch, "dtype": dtype})
+    return ds
+
+
+def materialize(spec: MLP | RNN | LSTM | GRU, *, batch: int = 16, seed: int = 0,
+                dtype: Any = "float64") -> dict[str, Any]:
     """The exact arrays a run of ``spec`` uses, to rebuild the network elsewhere.
 
     Returns a dict with ``weights`` (list of L arrays, n_l x n_{l-1}, as
@@ -134,12 +173,21 @@ def materialize(spec: MLP, *, batch: int = 16, seed: int = 0, dtype: Any = "floa
     ``projections`` (B x n_L, the u_b of the projection loss). A float32 run
     multiplies ``Z_l`` (float32) by ``s_l`` after the product, so its numbers
     match these weights up to float32 rounding; a float64 run matches exactly.
+
+    For a recurrent spec (``RNN``, ``LSTM``, ``GRU``) it returns PyTorch's
+    parameters of ``torch.nn.RNNCell`` / ``LSTMCell`` / ``GRUCell``:
+    ``weight_ih`` (G n x n_in), ``weight_hh`` (G n x n), ``bias_ih``, ``bias_hh``
+    (G n), in PyTorch's gate order, plus ``inputs`` (T x B x n_in), ``h0``
+    (B x n), ``c0`` for LSTM, and ``projections`` (T x B x n; the u_t of the
+    projection loss at step t). Loading them into the PyTorch cell and
+    unrolling it gives the same per-step gradients.
     """
-    if not isinstance(spec, MLP):
-        raise TypeError(f"spec must be a gradatlas.MLP, got {type(spec).__name__}")
+    _check_spec(spec)
     batch = v.integer("batch", batch, minimum=1, maximum=1 << 20)
     seed = v.integer("seed", seed, minimum=0, maximum=MAX_SEED)
     dtype = _check_dtype(dtype)
+    if isinstance(spec, RECURRENT_TYPES):
+        return _materialize_recurrent(spec, batch, seed, dtype)
     n = spec.layer_widths
     total = sum(n[l] * n[l + 1] for l in range(spec.depth)) * 8
     check_fits(total, f"materialize (depth {spec.depth})",
@@ -161,3 +209,32 @@ def materialize(spec: MLP, *, batch: int = 16, seed: int = 0, dtype: Any = "floa
         "seed": seed,
         "dtype": dtype,
     }
+
+
+def _materialize_recurrent(spec: Any, batch: int, seed: int, dtype: str) -> dict[str, Any]:
+    n, n_in, steps = spec.width, spec.n_in, spec.steps
+    total = (steps * batch * (n_in + n) + spec.gates * n * (n + n_in)) * 8 * 2
+    check_fits(total, f"materialize ({spec.steps} steps)",
+               "materialize fewer steps (a shorter spec with the same seed draws the same first steps)")
+    point = _runner.Point(spec, seed, batch, dtype)
+    group = _recurrent.make_groups([point], common_random_numbers=True)[0][0]
+    raw = {k: np.asarray(a, dtype=np.float64)
+           for k, a in _core.recurrent_standard_arrays(dtype, group.core_group(1, "projection")).items()}
+    bias_ih = spec.sigma_b * raw["z_b"]
+    if spec.cell == "lstm":
+        bias_ih[n:2 * n] += spec.forget_bias
+    out = {
+        "weight_ih": raw["z_ih"] / np.sqrt(n_in),
+        "weight_hh": spec.weight_scale * raw["z_hh"],
+        "bias_ih": bias_ih,
+        "bias_hh": np.zeros(spec.gates * n),
+        "inputs": spec.sigma_u * raw["xi"],
+        "h0": spec.h0_std * raw["z_h0"],
+        "projections": raw["projections"],
+        "spec": json.loads(spec.to_json()),
+        "seed": seed,
+        "dtype": dtype,
+    }
+    if spec.cell == "lstm":
+        out["c0"] = spec.h0_std * raw["z_c0"]
+    return out

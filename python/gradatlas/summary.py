@@ -27,9 +27,11 @@ def fitted_log10_rate(log10_grad_norm: np.ndarray) -> np.ndarray:
     return np.where(finite, -slope, np.nan)
 
 
-def regime(total_log10_ratio: np.ndarray, first_nonfinite_layer: np.ndarray,
+def regime(total_log10_ratio: np.ndarray, nonfinite: np.ndarray,
            exactly_zero: np.ndarray, stable_decades: float = STABLE_DECADES) -> np.ndarray:
     """'vanishing' / 'stable' / 'exploding' / 'nonfinite' per configuration.
+
+    ``nonfinite`` marks runs where the forward or backward pass met inf/NaN.
 
     ``exactly_zero`` marks profiles where the gradient became exactly 0 (log10 = -inf,
     e.g. every unit dead or saturated beyond the float range): that is vanishing.
@@ -38,7 +40,7 @@ def regime(total_log10_ratio: np.ndarray, first_nonfinite_layer: np.ndarray,
     out = np.where(total < -stable_decades, "vanishing",
                    np.where(total > stable_decades, "exploding", "stable"))
     out = np.where(np.asarray(exactly_zero), "vanishing", out)
-    return np.where(np.asarray(first_nonfinite_layer) >= 1, "nonfinite", out).astype(object)
+    return np.where(np.asarray(nonfinite, bool), "nonfinite", out).astype(object)
 
 
 def depth_scale(log10_rate: np.ndarray) -> np.ndarray:

@@ -14,6 +14,9 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
           const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
           std::int64_t ldc);
 
+// Output columns per call of gemm_tiled (measured best of 16..256 on W1).
+constexpr std::int64_t kTileCols = 64;
+
 // C = A op(B) (alpha = 1, beta = 0) issued as independent single-threaded BLAS
 // calls of one fixed shape: tiles of `tile_rows` rows of A (one configuration's
 // batch) times `tile_cols` columns of op(B), spread over n_threads OpenMP

@@ -19,22 +19,11 @@
 #include "gradatlas/activations.hpp"
 #include "gradatlas/init.hpp"
 #include "gradatlas/progress.hpp"
+#include "gradatlas/run.hpp"
 
 namespace gradatlas {
 
 enum class Norm : int { none = 0, batch = 1, layer = 2 };
-
-// Per-sample losses: projection l_b = u_b . a_L^(b); sum_squares l_b = |a_L^(b)|^2 / 2.
-enum class Loss : int { projection = 0, sum_squares = 1 };
-
-// Codes of MlpOutputs::nonfinite_kind.
-enum class NonFinite : std::int32_t {
-    none = 0,
-    forward_overflow = 1,
-    forward_nan = 2,
-    backward_overflow = 3,
-    backward_nan = 4,
-};
 
 struct MlpConfig {
     Activation activation = Activation::tanh;
@@ -78,15 +67,8 @@ struct MlpOutputs {
     std::int32_t* nonfinite_kind = nullptr;         // NonFinite code
 };
 
-struct MemoryPlan {
-    std::int64_t checkpoint_every;  // k; equal to L when every layer is kept
-    std::int64_t bytes;             // peak working memory of the engine
-};
-
 // How the engine will lay out memory for this group and number of configs.
 MemoryPlan plan_mlp_memory(const MlpGroup& group, std::int64_t n_configs, std::int64_t value_bytes);
-
-enum class RunStatus { completed = 0, cancelled = 1 };
 
 // Runs the group. Throws std::invalid_argument on inconsistent input. When the
 // hook cancels, returns RunStatus::cancelled and the outputs are incomplete.

@@ -17,6 +17,7 @@ enum class Stream : std::uint32_t {
     inputs = 2,       // network inputs x
     projections = 3,  // loss projections u_b
     orthogonal = 4,   // Gaussian matrices fed to the QR of the orthogonal init
+    recurrent = 5,    // recurrent cells' matrices, biases and initial states
 };
 
 using PhiloxBlock = std::array<std::uint32_t, 4>;

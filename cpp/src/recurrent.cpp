@@ -1,0 +1,666 @@
+#include "gradatlas/recurrent.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "flush_denormals.hpp"
+#include "gradatlas/blas.hpp"
+#include "gradatlas/rng.hpp"
+#include "log_space.hpp"
+
+namespace gradatlas {
+namespace {
+
+constexpr double kSaturated = 1e-3;  // |derivative| below this counts as saturated
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr std::int64_t kMaxSteps = 10'000'000;  // step index is a 32-bit generator counter
+
+// Sub-streams of Stream::recurrent.
+enum : std::uint32_t { kInputWeights = 1, kHiddenWeights = 2, kOrthogonal = 3, kBiases = 4 };
+enum : std::uint32_t { kInitialHidden = 5, kInitialCell = 6 };
+
+std::size_t sz(std::int64_t v) {
+    return static_cast<std::size_t>(v);
+}
+
+// What a step keeps for the backward pass, in units of n per row (config, sample):
+//   rnn:  [phi' | h]
+//   lstm: [i f g o | i' f' g' o' | c_{t-1} | tanh c_t | tanh' c_t | h]
+//   gru:  [r z n | r' z' n' | W_hn h_{t-1} (scaled) | h_{t-1} | h]
+// Derivatives are those of apply_activation (accurate in the tails, where
+// s(1 - s) or 1 - tanh^2 would round to 0), as in the feed-forward engine.
+std::int64_t cache_units(Cell cell) {
+    switch (cell) {
+        case Cell::rnn:
+            return 2;
+        case Cell::lstm:
+            return 12;
+        case Cell::gru:
+            return 9;
+    }
+    return 0;
+}
+
+std::int64_t state_units(Cell cell) {
+    return cell == Cell::lstm ? 2 : 1;
+}
+
+void check_group(const RecurrentGroup& g, const std::vector<RecurrentConfig>& configs) {
+    auto fail = [](const std::string& m) { throw std::invalid_argument(m); };
+    if (int(g.cell) < 0 || int(g.cell) > int(Cell::gru)) fail("unknown cell code");
+    if (int(g.dist) < 0 || int(g.dist) > int(RecurrentDist::identity))
+        fail("unknown recurrent weight distribution code");
+    if (g.width < 1 || g.input_width < 1) fail("width and input_width must be >= 1");
+    if (g.steps < 1 || g.steps > kMaxSteps)
+        fail("steps must be in 1.." + std::to_string(kMaxSteps) + ", got " +
+             std::to_string(g.steps));
+    if (g.batch < 1) fail("batch must be >= 1, got " + std::to_string(g.batch));
+    if (g.n_threads < 1) fail("n_threads must be >= 1");
+    if (configs.empty()) fail("a group needs at least one configuration");
+    for (const auto& c : configs)
+        if (int(c.activation) < 0 || int(c.activation) >= activation_count)
+            fail("unknown activation code");
+}
+
+template <typename T>
+class RecurrentEngine {
+public:
+    RecurrentEngine(const RecurrentGroup& g, const std::vector<RecurrentConfig>& cfg,
+                    const RecurrentOutputs& out, const ProgressHook& hook)
+        : g_(g),
+          cfg_(cfg),
+          out_(out),
+          n_(g.width),
+          n_in_(g.input_width),
+          gates_(gate_count(g.cell)),
+          gn_(gates_ * n_),
+          steps_(g.steps),
+          batch_(g.batch),
+          configs_(std::int64_t(cfg.size())),
+          rows_(batch_ * configs_),
+          cw_(cache_units(g.cell) * n_),
+          plan_(plan_recurrent_memory(g, configs_, sizeof(T))),
+          segmented_(plan_.checkpoint_every < steps_),
+          poller_(hook, steps_ * (segmented_ ? 3 : 2)) {}
+
+    RunStatus run() {
+        const detail::FlushDenormals flush(g_.n_threads);
+        allocate();
+        blas::set_num_threads(1);  // threads come from OpenMP (see gemm_tiled)
+        if (!forward_pass()) return RunStatus::cancelled;
+        if (!backward_pass()) return RunStatus::cancelled;
+        finish_nonfinite();
+        return RunStatus::completed;
+    }
+
+private:
+    bool lstm() const { return g_.cell == Cell::lstm; }
+    std::int64_t config_of(std::int64_t row) const { return row / batch_; }
+    const RecurrentConfig& cfg(std::int64_t row) const { return cfg_[sz(config_of(row))]; }
+    double* at(double* base, std::int64_t c, std::int64_t t) const {
+        return base + c * (steps_ + 1) + t;
+    }
+
+    void allocate() {
+        const std::int64_t k = plan_.checkpoint_every;
+        const std::int64_t state = rows_ * n_;
+        h_.assign(sz(state), T(0));
+        c_.assign(lstm() ? sz(state) : 0, T(0));
+        hh_.assign(sz(rows_ * gn_), T(0));
+        ih_.assign(sz(batch_ * gn_), T(0));
+        xi_.assign(sz(batch_ * n_in_), T(0));
+        z_hh_.assign(sz(gn_ * n_), T(0));
+        z_ih_.assign(sz(gn_ * n_in_), T(0));
+        recurrent_hidden_weights(g_.seed, g_.cell, g_.dist, n_, z_hh_.data());
+        recurrent_input_weights(g_.seed, g_.cell, n_, n_in_, z_ih_.data());
+        cache_.assign(sz(k * rows_ * cw_), T(0));
+        scratch_.assign(segmented_ ? sz(rows_ * cw_) : 0, T(0));
+        checkpoints_.assign(sz(((steps_ + k - 1) / k) * state * state_units(g_.cell)), T(0));
+        any_input_ = std::any_of(cfg_.begin(), cfg_.end(),
+                                 [](const RecurrentConfig& c) { return c.input_scale != 0.0; });
+        // b_ih per configuration; b_hh is zero.
+        std::vector<T> zb(sz(gn_));
+        recurrent_biases(g_.seed, g_.cell, n_, zb.data());
+        bias_.assign(sz(configs_ * gn_), T(0));
+        for (std::int64_t c = 0; c < configs_; ++c)
+            for (std::int64_t j = 0; j < gn_; ++j) {
+                const bool forget = lstm() && j >= n_ && j < 2 * n_;
+                bias_[sz(c * gn_ + j)] = T(cfg_[sz(c)].bias_scale * double(zb[sz(j)]) +
+                                           (forget ? cfg_[sz(c)].forget_bias : 0.0));
+            }
+        vh_.assign(sz(state), T(0));
+        vc_.assign(lstm() ? sz(state) : 0, T(0));
+        prev_.assign(sz(state), T(0));
+        p_.assign(sz(rows_ * gn_), T(0));
+        proj_.assign(sz(batch_ * n_), T(0));
+        scale_.assign(sz(rows_), 0.0);
+        logs_.assign(sz(rows_), 0.0);
+        cell_logs_.assign(sz(rows_), 0.0);
+        fwd_bad_step_.assign(sz(configs_), -1);
+        bwd_bad_step_.assign(sz(configs_), -1);
+        fwd_bad_kind_.assign(sz(configs_), NonFinite::none);
+        bwd_bad_kind_.assign(sz(configs_), NonFinite::none);
+        const std::int64_t per_step = configs_ * (steps_ + 1);
+        for (double* a : {out_.log10_grad_norm, out_.log10_grad_norm_rms, out_.log10_cell_grad_norm,
+                          out_.q, out_.saturated_fraction})
+            std::fill(a, a + per_step, kNaN);
+    }
+
+    bool poll() { return poller_.poll(++done_); }
+
+    // --- forward -----------------------------------------------------------
+
+    void load_initial_state() {
+        std::vector<T> z(sz(batch_ * n_));
+        for (int which = 0; which < state_units(g_.cell); ++which) {
+            recurrent_initial_state(g_.seed, which, batch_, n_, z.data());
+            T* dst = which == 0 ? h_.data() : c_.data();
+            for (std::int64_t r = 0; r < rows_; ++r) {
+                const T s = T(cfg(r).h0_scale);
+                const T* zr = z.data() + (r % batch_) * n_;
+                for (std::int64_t i = 0; i < n_; ++i) dst[r * n_ + i] = s * zr[i];
+            }
+        }
+    }
+
+    void save_state(std::int64_t slot) {
+        T* dst = checkpoints_.data() + slot * rows_ * n_ * state_units(g_.cell);
+        std::copy(h_.begin(), h_.end(), dst);
+        if (lstm()) std::copy(c_.begin(), c_.end(), dst + rows_ * n_);
+    }
+
+    void load_state(std::int64_t slot) {
+        const T* src = checkpoints_.data() + slot * rows_ * n_ * state_units(g_.cell);
+        std::copy(src, src + rows_ * n_, h_.begin());
+        if (lstm()) std::copy(src + rows_ * n_, src + 2 * rows_ * n_, c_.begin());
+    }
+
+    // One step: h_ (and c_) go from t-1 to t; the step's cache goes to `cache`
+    // (rows x cw_).
+    void step_forward(std::int64_t t, T* cache) {
+        if (any_input_) {
+            // x_t is shared by every configuration: one product for the group.
+            recurrent_inputs(g_.seed, t, batch_, n_in_, xi_.data());
+            blas::gemm_tiled<T>(true, batch_, gn_, n_in_, xi_.data(), n_in_, z_ih_.data(), n_in_,
+                                ih_.data(), gn_, batch_, blas::kTileCols, g_.n_threads);
+        }
+        blas::gemm_tiled<T>(true, rows_, gn_, n_, h_.data(), n_, z_hh_.data(), n_, hh_.data(), gn_,
+                            batch_, blas::kTileCols, g_.n_threads);
+#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+        for (std::int64_t r = 0; r < rows_; ++r) cell_forward(r, cache + r * cw_);
+    }
+
+    // pre[j] = s (Z_hh h)[j] + u (Z_ih xi)[j] + b[j] for j in [first, last).
+    void preactivation(std::int64_t r, std::int64_t first, std::int64_t last, T* pre) const {
+        const RecurrentConfig& c = cfg(r);
+        const T s = T(c.weight_scale), u = T(c.input_scale);
+        const T* hh = hh_.data() + r * gn_;
+        const T* ih = ih_.data() + (r % batch_) * gn_;
+        const T* b = bias_.data() + config_of(r) * gn_;
+        for (std::int64_t j = first; j < last; ++j)
+            pre[j] = any_input_ ? (s * hh[j] + u * ih[j]) + b[j] : s * hh[j] + b[j];
+    }
+
+    void cell_forward(std::int64_t r, T* cache) {
+        const RecurrentConfig& c = cfg(r);
+        T* h = h_.data() + r * n_;
+        T* pre = hh_.data() + r * gn_;  // overwritten in place: this row's product is used once
+        const std::size_t n = sz(n_);
+        switch (g_.cell) {
+            case Cell::rnn: {
+                preactivation(r, 0, n_, pre);
+                T* dphi = cache;
+                T* out = cache + n_;
+                apply_activation(c.activation, c.activation_param, pre, out, dphi, n);
+                std::copy(out, out + n_, h);
+                return;
+            }
+            case Cell::lstm: {
+                preactivation(r, 0, gn_, pre);
+                T* gate = cache;         // i f g o
+                T* dgate = cache + gn_;  // their derivatives
+                T* c_prev = cache + 8 * n_;
+                T* tanh_c = cache + 9 * n_;
+                T* dtanh_c = cache + 10 * n_;
+                T* out = cache + 11 * n_;
+                apply_activation(Activation::sigmoid, 0.0, pre, gate, dgate, 2 * n);
+                apply_activation(Activation::tanh, 0.0, pre + 2 * n_, gate + 2 * n_,
+                                 dgate + 2 * n_, n);
+                apply_activation(Activation::sigmoid, 0.0, pre + 3 * n_, gate + 3 * n_,
+                                 dgate + 3 * n_, n);
+                T* cell = c_.data() + r * n_;
+                std::copy(cell, cell + n_, c_prev);
+                for (std::int64_t i = 0; i < n_; ++i)
+                    cell[i] = gate[n_ + i] * c_prev[i] + gate[i] * gate[2 * n_ + i];
+                apply_activation(Activation::tanh, 0.0, cell, tanh_c, dtanh_c, n);
+                for (std::int64_t i = 0; i < n_; ++i) out[i] = gate[3 * n_ + i] * tanh_c[i];
+                std::copy(out, out + n_, h);
+                return;
+            }
+            case Cell::gru: {
+                T* gate = cache;         // r z n
+                T* dgate = cache + gn_;  // their derivatives
+                T* hn = cache + 6 * n_;
+                T* h_prev = cache + 7 * n_;
+                T* out = cache + 8 * n_;
+                const T s = T(c.weight_scale), u = T(c.input_scale);
+                for (std::int64_t i = 0; i < n_; ++i) hn[i] = s * pre[2 * n_ + i];  // b_hn = 0
+                preactivation(r, 0, 2 * n_, pre);
+                apply_activation(Activation::sigmoid, 0.0, pre, gate, dgate, 2 * n);
+                const T* ih = ih_.data() + (r % batch_) * gn_ + 2 * n_;
+                const T* b = bias_.data() + config_of(r) * gn_ + 2 * n_;
+                T* pre_n = pre + 2 * n_;
+                for (std::int64_t i = 0; i < n_; ++i)
+                    pre_n[i] =
+                        (any_input_ ? u * ih[i] + b[i] : b[i]) + gate[i] * hn[i];
+                apply_activation(Activation::tanh, 0.0, pre_n, gate + 2 * n_, dgate + 2 * n_, n);
+                std::copy(h, h + n_, h_prev);
+                for (std::int64_t i = 0; i < n_; ++i)
+                    out[i] = (T(1) - gate[n_ + i]) * gate[2 * n_ + i] + gate[n_ + i] * h_prev[i];
+                std::copy(out, out + n_, h);
+                return;
+            }
+        }
+    }
+
+    // Units whose derivative is below kSaturated: the activation (rnn) or every gate.
+    std::int64_t saturated_units(const T* cache) const {
+        const T* d = g_.cell == Cell::rnn ? cache : cache + gn_;
+        std::int64_t count = 0;
+        for (std::int64_t j = 0; j < gn_; ++j) count += std::fabs(double(d[j])) < kSaturated;
+        return count;
+    }
+
+    void record_forward_stats(std::int64_t t, const T* cache) {
+#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+        for (std::int64_t c = 0; c < configs_; ++c) {
+            double sum_sq = 0;
+            std::int64_t saturated = 0;
+            bool has_nan = false, has_inf = false;
+            for (std::int64_t r = c * batch_; r < (c + 1) * batch_; ++r) {
+                const T* h = h_.data() + r * n_;
+                sum_sq += detail::dot(h, h, n_);
+                if (cache) saturated += saturated_units(cache + r * cw_);
+                for (std::int64_t i = 0; i < n_; ++i) {
+                    has_nan |= std::isnan(h[i]);
+                    has_inf |= std::isinf(h[i]);
+                }
+            }
+            *at(out_.q, c, t) = sum_sq / double(batch_ * n_);
+            if (cache) *at(out_.saturated_fraction, c, t) = double(saturated) / double(batch_ * gn_);
+            if ((has_nan || has_inf) && fwd_bad_step_[sz(c)] < 0) {
+                fwd_bad_step_[sz(c)] = t;
+                fwd_bad_kind_[sz(c)] = has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
+            }
+        }
+    }
+
+    T* cache_slot(std::int64_t t, std::int64_t first) {
+        return cache_.data() + (t - first) * rows_ * cw_;
+    }
+
+    // Steps first..last from the state at first - 1; caches stored when `store`.
+    bool forward_steps(std::int64_t first, std::int64_t last, bool store, bool record) {
+        for (std::int64_t t = first; t <= last; ++t) {
+            T* cache = store ? cache_slot(t, first) : scratch_.data();
+            step_forward(t, cache);
+            if (record) record_forward_stats(t, cache);
+            if (!poll()) return false;
+        }
+        return true;
+    }
+
+    bool forward_pass() {
+        load_initial_state();
+        record_forward_stats(0, nullptr);
+        const std::int64_t k = plan_.checkpoint_every;
+        for (std::int64_t first = 1; first <= steps_; first += k) {
+            const std::int64_t last = std::min(steps_, first + k - 1);
+            save_state((first - 1) / k);
+            if (!forward_steps(first, last, !segmented_, true)) return false;
+        }
+        return true;
+    }
+
+    // --- backward ----------------------------------------------------------
+
+    // Row r of [vh | vc] becomes a unit vector; its log10 norm goes to scale_.
+    void renormalize_row(std::int64_t r) {
+        T* vh = vh_.data() + r * n_;
+        T* vc = lstm() ? vc_.data() + r * n_ : nullptr;
+        double sq = detail::dot(vh, vh, n_);
+        if (vc) sq += detail::dot(vc, vc, n_);
+        const double norm = std::sqrt(sq);
+        scale_[sz(r)] += std::log10(norm);
+        if (norm > 0 && std::isfinite(norm)) {
+            const double inv = 1.0 / norm;
+            for (std::int64_t i = 0; i < n_; ++i) vh[i] = T(double(vh[i]) * inv);
+            if (vc)
+                for (std::int64_t i = 0; i < n_; ++i) vc[i] = T(double(vc[i]) * inv);
+        }
+    }
+
+    // The loss's own gradient at h_t: u_t (projection) or h_t (sum_squares).
+    void add_loss_terms(std::int64_t t, const T* cache) {
+        const bool last = t == steps_;
+        if (!last && std::none_of(cfg_.begin(), cfg_.end(), [](const RecurrentConfig& c) {
+                return c.loss_every_step;
+            }))
+            return;
+        if (g_.loss == Loss::projection) recurrent_projections(g_.seed, t, batch_, n_, proj_.data());
+#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+        for (std::int64_t r = 0; r < rows_; ++r) {
+            if (!last && !cfg(r).loss_every_step) continue;
+            const T* d = g_.loss == Loss::projection ? proj_.data() + (r % batch_) * n_
+                                                     : cache + r * cw_ + cw_ - n_;  // h_t
+            T* vh = vh_.data() + r * n_;
+            if (last) {
+                std::copy(d, d + n_, vh);
+                scale_[sz(r)] = 0.0;
+                renormalize_row(r);
+                continue;
+            }
+            // 10^s vh + d, kept as 10^m (10^(s-m) vh + 10^-m d) with m = max(s, 0).
+            const double s = scale_[sz(r)], m = std::max(s, 0.0);
+            const T keep = T(std::pow(10.0, s - m)), add = T(std::pow(10.0, -m));
+            for (std::int64_t i = 0; i < n_; ++i) vh[i] = keep * vh[i] + add * d[i];
+            if (lstm()) {
+                T* vc = vc_.data() + r * n_;
+                for (std::int64_t i = 0; i < n_; ++i) vc[i] = keep * vc[i];
+            }
+            scale_[sz(r)] = m;
+            renormalize_row(r);  // only rows that changed: grouping must not change a bit
+        }
+    }
+
+    // Per-config mean and rms of per-sample log10 norms at step t; NaN/inf marks
+    // the first non-finite step met going back.
+    void record_norms(std::int64_t t, const std::vector<double>& logs, double* mean_out,
+                      double* rms_out, bool detect) {
+        for (std::int64_t c = 0; c < configs_; ++c) {
+            const double* l = logs.data() + c * batch_;
+            *at(mean_out, c, t) = detail::mean(l, batch_);
+            if (rms_out) *at(rms_out, c, t) = detail::log10_rms(l, batch_);
+            if (!detect || bwd_bad_step_[sz(c)] >= 0) continue;
+            bool has_nan = false, has_inf = false;
+            for (std::int64_t b = 0; b < batch_; ++b) {
+                has_nan |= std::isnan(l[b]);
+                has_inf |= l[b] == std::numeric_limits<double>::infinity();
+            }
+            if (has_nan || has_inf) {
+                bwd_bad_step_[sz(c)] = t;
+                bwd_bad_kind_[sz(c)] =
+                    has_nan ? NonFinite::backward_nan : NonFinite::backward_overflow;
+            }
+        }
+    }
+
+    void record_hidden_gradient(std::int64_t t) {
+#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+        for (std::int64_t r = 0; r < rows_; ++r)
+            logs_[sz(r)] = scale_[sz(r)] + std::log10(detail::norm2(vh_.data() + r * n_, n_));
+        record_norms(t, logs_, out_.log10_grad_norm, out_.log10_grad_norm_rms, true);
+    }
+
+    // p_ = s * (gradient with respect to the pre-activations of W_hh h_{t-1});
+    // LSTM: vc_ becomes dl/dc_{t-1}; GRU: vh_ becomes the direct path z * dl/dh_t.
+    void cell_backward(std::int64_t r, const T* cache) {
+        const T s = T(cfg(r).weight_scale);
+        T* vh = vh_.data() + r * n_;
+        T* p = p_.data() + r * gn_;
+        switch (g_.cell) {
+            case Cell::rnn: {
+                for (std::int64_t i = 0; i < n_; ++i) p[i] = s * (cache[i] * vh[i]);
+                return;
+            }
+            case Cell::lstm: {
+                const T* gate = cache;
+                const T* dgate = cache + gn_;
+                const T* c_prev = cache + 8 * n_;
+                const T* tanh_c = cache + 9 * n_;
+                const T* dtanh_c = cache + 10 * n_;
+                T* vc = vc_.data() + r * n_;
+                double sq = 0;
+                for (std::int64_t i = 0; i < n_; ++i) {
+                    const T o = gate[3 * n_ + i];
+                    const T dc = vc[i] + vh[i] * o * dtanh_c[i];  // dl/dc_t, all paths
+                    sq += double(dc) * double(dc);
+                    p[i] = s * (dc * gate[2 * n_ + i] * dgate[i]);
+                    p[n_ + i] = s * (dc * c_prev[i] * dgate[n_ + i]);
+                    p[2 * n_ + i] = s * (dc * gate[i] * dgate[2 * n_ + i]);
+                    p[3 * n_ + i] = s * (vh[i] * tanh_c[i] * dgate[3 * n_ + i]);
+                    vc[i] = dc * gate[n_ + i];
+                }
+                cell_logs_[sz(r)] = scale_[sz(r)] + 0.5 * std::log10(sq);
+                return;
+            }
+            case Cell::gru: {
+                const T* gate = cache;
+                const T* dgate = cache + gn_;
+                const T* hn = cache + 6 * n_;
+                const T* h_prev = cache + 7 * n_;
+                for (std::int64_t i = 0; i < n_; ++i) {
+                    const T z = gate[n_ + i], nv = gate[2 * n_ + i];
+                    const T dpre_n = vh[i] * (T(1) - z) * dgate[2 * n_ + i];
+                    p[i] = s * (dpre_n * hn[i] * dgate[i]);
+                    p[n_ + i] = s * (vh[i] * (h_prev[i] - nv) * dgate[n_ + i]);
+                    p[2 * n_ + i] = s * (dpre_n * gate[i]);
+                    vh[i] = vh[i] * z;
+                }
+                return;
+            }
+        }
+    }
+
+    // dl/dh_t (in vh_) -> dl/dh_{t-1}.
+    void step_backward(std::int64_t t, const T* cache) {
+#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+        for (std::int64_t r = 0; r < rows_; ++r) cell_backward(r, cache + r * cw_);
+        if (lstm())
+            record_norms(t, cell_logs_, out_.log10_cell_grad_norm, nullptr, false);
+        blas::gemm_tiled<T>(false, rows_, n_, gn_, p_.data(), gn_, z_hh_.data(), n_, prev_.data(),
+                            n_, batch_, blas::kTileCols, g_.n_threads);
+        if (g_.cell == Cell::gru) {
+#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+            for (std::int64_t r = 0; r < rows_; ++r)
+                for (std::int64_t i = 0; i < n_; ++i) prev_[sz(r * n_ + i)] += vh_[sz(r * n_ + i)];
+        }
+        std::swap(vh_, prev_);
+#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+        for (std::int64_t r = 0; r < rows_; ++r) renormalize_row(r);
+    }
+
+    bool backward_pass() {
+        const std::int64_t k = plan_.checkpoint_every;
+        const std::int64_t segments = (steps_ + k - 1) / k;
+        for (std::int64_t seg = segments - 1; seg >= 0; --seg) {
+            const std::int64_t first = seg * k + 1, last = std::min(steps_, (seg + 1) * k);
+            if (segmented_) {
+                load_state(seg);
+                if (!forward_steps(first, last, true, false)) return false;
+            }
+            for (std::int64_t t = last; t >= first; --t) {
+                const T* cache = cache_slot(t, first);
+                add_loss_terms(t, cache);
+                record_hidden_gradient(t);
+                step_backward(t, cache);
+                if (!poll()) return false;
+            }
+        }
+        record_hidden_gradient(0);
+        if (lstm()) {
+#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+            for (std::int64_t r = 0; r < rows_; ++r)
+                cell_logs_[sz(r)] =
+                    scale_[sz(r)] + std::log10(detail::norm2(vc_.data() + r * n_, n_));
+            record_norms(0, cell_logs_, out_.log10_cell_grad_norm, nullptr, false);
+        }
+        return true;
+    }
+
+    void finish_nonfinite() {
+        for (std::int64_t c = 0; c < configs_; ++c) {
+            const bool forward = fwd_bad_step_[sz(c)] >= 0;
+            out_.first_nonfinite_step[c] = forward ? fwd_bad_step_[sz(c)] : bwd_bad_step_[sz(c)];
+            out_.nonfinite_kind[c] =
+                std::int32_t(forward ? fwd_bad_kind_[sz(c)] : bwd_bad_kind_[sz(c)]);
+        }
+    }
+
+    const RecurrentGroup& g_;
+    const std::vector<RecurrentConfig>& cfg_;
+    const RecurrentOutputs& out_;
+    std::int64_t n_, n_in_, gates_, gn_, steps_, batch_, configs_, rows_, cw_;
+    MemoryPlan plan_;
+    bool segmented_;
+    ProgressPoller poller_;
+    std::int64_t done_ = 0;
+    bool any_input_ = false;
+    std::vector<T> h_, c_, hh_, ih_, xi_, z_hh_, z_ih_, bias_, cache_, scratch_, checkpoints_;
+    // Backward state: [vh | vc] per row is a unit vector times 10^scale_.
+    std::vector<T> vh_, vc_, prev_, p_, proj_;
+    std::vector<double> scale_, logs_, cell_logs_;
+    std::vector<std::int64_t> fwd_bad_step_, bwd_bad_step_;
+    std::vector<NonFinite> fwd_bad_kind_, bwd_bad_kind_;
+};
+
+template <typename T>
+void fill_standard_normal(std::uint64_t seed, Stream stream, std::uint32_t id, std::int64_t count,
+                          T* out) {
+    fill_normal(seed, stream, id, 0, sz(count), out);
+}
+
+}  // namespace
+
+int gate_count(Cell cell) {
+    switch (cell) {
+        case Cell::rnn:
+            return 1;
+        case Cell::lstm:
+            return 4;
+        case Cell::gru:
+            return 3;
+    }
+    throw std::invalid_argument("unknown cell code " + std::to_string(int(cell)));
+}
+
+MemoryPlan plan_recurrent_memory(const RecurrentGroup& g, std::int64_t n_configs,
+                                 std::int64_t value_bytes) {
+    if (g.width < 1 || g.input_width < 1 || g.steps < 1 || g.batch < 1 || n_configs < 1 ||
+        value_bytes < 1)
+        throw std::invalid_argument(
+            "width, input_width, steps, batch, n_configs and value_bytes must be >= 1");
+    const std::int64_t n = g.width, gn = gate_count(g.cell) * n, rows = n_configs * g.batch;
+    const std::int64_t step = rows * cache_units(g.cell) * n * value_bytes;
+    const std::int64_t state = rows * state_units(g.cell) * n * value_bytes;
+    // Matrices, products, forward and backward state, per-row scalars.
+    const std::int64_t fixed = (gn * (n + g.input_width) + 2 * rows * gn + 5 * rows * n +
+                                g.batch * (gn + g.input_width + n) + n_configs * gn) *
+                                   value_bytes +
+                               3 * rows * 8 + step;
+    std::int64_t k = g.checkpoint_every;
+    if (k <= 0) {
+        if (g.steps * step + state <= g.store_budget_bytes) {
+            k = g.steps;
+        } else {
+            // Minimizes k * step + (T / k) * state.
+            k = std::int64_t(std::ceil(std::sqrt(double(g.steps) * double(state) / double(step))));
+        }
+    }
+    k = std::clamp<std::int64_t>(k, 1, g.steps);
+    return {k, fixed + k * step + ((g.steps + k - 1) / k) * state};
+}
+
+template <typename T>
+RunStatus run_recurrent_group(const RecurrentGroup& group,
+                              const std::vector<RecurrentConfig>& configs,
+                              const RecurrentOutputs& out, const ProgressHook& hook) {
+    check_group(group, configs);
+    RecurrentEngine<T> engine(group, configs, out, hook);
+    return engine.run();
+}
+
+template <typename T>
+void recurrent_hidden_weights(std::uint64_t seed, Cell cell, RecurrentDist dist, std::int64_t n,
+                              T* out) {
+    const std::int64_t gates = gate_count(cell), block = n * n;
+    switch (dist) {
+        case RecurrentDist::normal:
+            return fill_standard_normal(seed, Stream::recurrent, kHiddenWeights, gates * block, out);
+        case RecurrentDist::uniform:
+            return fill_uniform_unit_variance(seed, Stream::recurrent, kHiddenWeights, 0,
+                                              sz(gates * block), out);
+        case RecurrentDist::orthogonal: {
+            // One Haar orthogonal block per gate; the QR in double as for feed-forward weights.
+            std::vector<double> q(sz(block));
+            for (std::int64_t k = 0; k < gates; ++k) {
+                fill_normal(seed, Stream::recurrent, kOrthogonal, std::uint64_t(k * block),
+                            sz(block), q.data());
+                blas::orthonormalize(q.data(), n, n);
+                for (std::int64_t i = 0; i < block; ++i) out[k * block + i] = T(q[sz(i)]);
+            }
+            return;
+        }
+        case RecurrentDist::identity:
+            std::fill(out, out + gates * block, T(0));
+            for (std::int64_t k = 0; k < gates; ++k)
+                for (std::int64_t i = 0; i < n; ++i) out[k * block + i * n + i] = T(1);
+            return;
+    }
+    throw std::invalid_argument("unknown recurrent weight distribution code " +
+                                std::to_string(int(dist)));
+}
+
+template <typename T>
+void recurrent_input_weights(std::uint64_t seed, Cell cell, std::int64_t n, std::int64_t n_in,
+                             T* out) {
+    fill_standard_normal(seed, Stream::recurrent, kInputWeights, gate_count(cell) * n * n_in, out);
+}
+
+template <typename T>
+void recurrent_biases(std::uint64_t seed, Cell cell, std::int64_t n, T* out) {
+    fill_standard_normal(seed, Stream::recurrent, kBiases, gate_count(cell) * n, out);
+}
+
+template <typename T>
+void recurrent_inputs(std::uint64_t seed, std::int64_t step, std::int64_t batch,
+                      std::int64_t n_in, T* out) {
+    fill_standard_normal(seed, Stream::inputs, std::uint32_t(step), batch * n_in, out);
+}
+
+template <typename T>
+void recurrent_initial_state(std::uint64_t seed, int which, std::int64_t batch, std::int64_t n,
+                             T* out) {
+    fill_standard_normal(seed, Stream::recurrent, which == 0 ? kInitialHidden : kInitialCell,
+                         batch * n, out);
+}
+
+template <typename T>
+void recurrent_projections(std::uint64_t seed, std::int64_t step, std::int64_t batch,
+                           std::int64_t n, T* out) {
+    fill_standard_normal(seed, Stream::projections, std::uint32_t(step), batch * n, out);
+}
+
+#define GRADATLAS_INSTANTIATE(T)                                                                \
+    template RunStatus run_recurrent_group<T>(const RecurrentGroup&,                            \
+                                              const std::vector<RecurrentConfig>&,              \
+                                              const RecurrentOutputs&, const ProgressHook&);    \
+    template void recurrent_hidden_weights<T>(std::uint64_t, Cell, RecurrentDist, std::int64_t, \
+                                              T*);                                              \
+    template void recurrent_input_weights<T>(std::uint64_t, Cell, std::int64_t, std::int64_t,   \
+                                             T*);                                               \
+    template void recurrent_biases<T>(std::uint64_t, Cell, std::int64_t, T*);                   \
+    template void recurrent_inputs<T>(std::uint64_t, std::int64_t, std::int64_t, std::int64_t,  \
+                                      T*);                                                      \
+    template void recurrent_initial_state<T>(std::uint64_t, int, std::int64_t, std::int64_t,    \
+                                             T*);                                               \
+    template void recurrent_projections<T>(std::uint64_t, std::int64_t, std::int64_t,           \
+                                           std::int64_t, T*);
+GRADATLAS_INSTANTIATE(float)
+GRADATLAS_INSTANTIATE(double)
+#undef GRADATLAS_INSTANTIATE
+
+}  // namespace gradatlas
