@@ -3,6 +3,7 @@ architecture, batch, dtype and seeds, run in groups that share random matrices."
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import warnings
@@ -12,9 +13,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import _core, _runner
+from . import _assemble, _core, _recurrent, _runner
 from . import _validate as v
-from ._assemble import gather, to_dataset
+from .cells import CELLS, SPEC_CLASSES
 from .definitions import LOSSES
 from .specs import MLP
 
@@ -23,6 +24,14 @@ AXES = ("depth", "width", "activation", "init", "norm", "residual", "alpha", "ne
         "batch", "dtype", "sigma_b", "sigma_w")
 SPEC_FIELDS = ("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
                "sigma_b", "sigma_w")
+# The same for recurrent sweeps (cell given). Settings a cell does not have
+# (activation for LSTM and GRU, forget_bias for RNN and GRU) are ignored by it.
+RECURRENT_AXES = ("cell", "steps", "width", "input_width", "activation", "init", "negative_slope", "forget_bias",
+                  "h0_std", "loss_at", "batch", "dtype", "sigma_u", "sigma_b", "sigma_w")
+# Settings of one kind of sweep that the other does not take, with their defaults.
+MLP_ONLY = {"depth": 100, "residual": False, "alpha": 1.0, "norm": None, "q0": 1.0}
+RECURRENT_ONLY = {"steps": 100, "input_width": None, "sigma_u": 1.0, "h0_std": 0.0, "forget_bias": 1.0,
+                  "loss_at": "last"}
 DTYPES = ("float32", "float64")
 MAX_SEED = 2**64 - 1
 
@@ -66,30 +75,33 @@ def _seeds(seeds: Any) -> list[int]:
     return list(range(n))
 
 
-def _check_value(name: str, value: Any, base: dict[str, Any]) -> Any:
+def _check_value(name: str, value: Any, recurrent: bool) -> Any:
     """Validate one setting alone (with the others at safe defaults); errors name the axis."""
     if name == "batch":
         return v.integer("batch", value, minimum=1, maximum=1 << 20)
     if name == "dtype":
         return _check_dtype(value)
-    trial = {**base, name: value}
+    if name == "cell":
+        return v.choice("cell", value, list(CELLS))
+    trial = {"steps": 2, "width": 2} if recurrent else {"depth": 2, "width": 2}
+    trial[name] = value
     if name == "init" and value is None:
         trial["sigma_w"] = 1.0  # init=None is valid with a sigma_w, checked per point
-    spec = MLP(**trial)
-    return getattr(spec, name)
+    kind = (SPEC_CLASSES["lstm"] if name == "forget_bias" else SPEC_CLASSES["rnn"]) if recurrent else MLP
+    return getattr(kind(**trial), name)
 
 
 def expand(settings: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """Split settings into axes (ordered lists, validated) and fixed values."""
     axes: dict[str, list[Any]] = {}
     fixed: dict[str, Any] = {}
-    base = {"depth": 2, "width": 2}
-    for name in AXES:
+    recurrent = settings.get("cell") is not None
+    for name in RECURRENT_AXES if recurrent else AXES:
         value = settings[name]
         if _is_axis(value):
-            axes[name] = [_check_value(name, x, base) for x in _axis_values(name, value)]
+            axes[name] = [_check_value(name, x, recurrent) for x in _axis_values(name, value)]
         else:
-            fixed[name] = _check_value(name, value, base)
+            fixed[name] = _check_value(name, value, recurrent)
     return axes, fixed
 
 
@@ -99,7 +111,12 @@ def _points(axes: dict[str, list[Any]], fixed: dict[str, Any], seeds: list[int])
     for combo in itertools.product(*axes.values()):
         setting = {**fixed, **dict(zip(names, combo))}
         try:
-            spec = MLP(**{k: setting[k] for k in SPEC_FIELDS})
+            if "cell" in setting:
+                cls = SPEC_CLASSES[setting["cell"]]
+                fields = {f.name for f in dataclasses.fields(cls)}
+                spec = cls(**{k: setting[k] for k in RECURRENT_AXES if k in fields})
+            else:
+                spec = MLP(**{k: setting[k] for k in SPEC_FIELDS})
         except (TypeError, ValueError) as exc:
             point = {k: setting[k] for k in names}
             raise type(exc)(f"sweep point {point}: {exc}") from exc
@@ -108,7 +125,25 @@ def _points(axes: dict[str, list[Any]], fixed: dict[str, Any], seeds: list[int])
     return points
 
 
+def _check_kind(settings: dict[str, Any]) -> None:
+    """Feed-forward settings need cell=None; recurrent ones need a cell."""
+    if settings.get("cell") is None:
+        extra = [k for k, default in RECURRENT_ONLY.items() if not _same(settings[k], default)]
+        if extra:
+            raise ValueError(f"{extra} apply to recurrent sweeps only; give cell ('rnn', 'lstm', 'gru' or a list)")
+    else:
+        extra = [k for k, default in MLP_ONLY.items() if not _same(settings[k], default)]
+        if extra:
+            raise ValueError(f"{extra} apply to feed-forward sweeps only (cell={settings['cell']!r}); "
+                             "use steps for the length of the unroll")
+
+
+def _same(value: Any, default: Any) -> bool:
+    return not _is_axis(value) and (value is default or (default is not None and value == default))
+
+
 def _prepare(settings: dict[str, Any], seeds: Any, loss: Any, common_random_numbers: Any, n_threads: Any):
+    _check_kind(settings)
     loss = v.choice("loss", loss, list(LOSSES))
     crn = v.boolean("common_random_numbers", common_random_numbers)
     n_threads = _core.max_threads() if n_threads is None else v.integer("n_threads", n_threads, minimum=1, maximum=1024)
@@ -118,15 +153,18 @@ def _prepare(settings: dict[str, Any], seeds: Any, loss: Any, common_random_numb
         raise ValueError(f"batch must be >= 2 with norm='batch', got {fixed['batch']}")
     points = _points(axes, fixed, seed_list)
     for p in points:
-        if p.spec.norm == "batch" and p.batch < 2:
+        if getattr(p.spec, "norm", None) == "batch" and p.batch < 2:
             raise ValueError(f"batch must be >= 2 with norm='batch', got batch={p.batch}")
-    groups, where = _runner.make_groups(points, crn)
+    recurrent = settings.get("cell") is not None
+    groups, where = (_recurrent.make_groups if recurrent else _runner.make_groups)(points, crn)
     return loss, crn, n_threads, axes, fixed, seed_list, points, groups, where
 
 
 def plan_sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init: Any = "xavier_normal",
                sigma_w: Any = None, sigma_b: Any = 0.0, residual: Any = False, alpha: Any = 1.0, norm: Any = None,
                negative_slope: Any = 0.01, q0: Any = 1.0, batch: Any = 16, dtype: Any = "float32",
+               cell: Any = None, steps: Any = 100, input_width: Any = None, sigma_u: Any = 1.0,
+               h0_std: Any = 0.0, forget_bias: Any = 1.0, loss_at: Any = "last",
                seeds: Any = 1, loss: str = "projection", common_random_numbers: bool = True,
                n_threads: int | None = None) -> _runner.Plan:
     """What ``sweep`` with these arguments would run: points, groups, memory and a time estimate.
@@ -137,7 +175,8 @@ def plan_sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", 
     """
     settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w=sigma_w,
                     sigma_b=sigma_b, residual=residual, alpha=alpha, norm=norm, negative_slope=negative_slope,
-                    q0=q0, batch=batch, dtype=dtype)
+                    q0=q0, batch=batch, dtype=dtype, cell=cell, steps=steps, input_width=input_width,
+                    sigma_u=sigma_u, h0_std=h0_std, forget_bias=forget_bias, loss_at=loss_at)
     loss, _, n_threads, _, _, _, points, groups, _ = _prepare(settings, seeds, loss, common_random_numbers, n_threads)
     return _runner.plan(groups, len(points), loss, n_threads)
 
@@ -145,6 +184,8 @@ def plan_sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", 
 def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init: Any = "xavier_normal",
           sigma_w: Any = None, sigma_b: Any = 0.0, residual: Any = False, alpha: Any = 1.0, norm: Any = None,
           negative_slope: Any = 0.01, q0: Any = 1.0, batch: Any = 16, dtype: Any = "float32",
+          cell: Any = None, steps: Any = 100, input_width: Any = None, sigma_u: Any = 1.0, h0_std: Any = 0.0,
+          forget_bias: Any = 1.0, loss_at: Any = "last",
           seeds: Any = 1, loss: str = "projection", common_random_numbers: bool = True,
           n_threads: int | None = None, progress: ProgressArg = True) -> xr.Dataset:
     """Run a grid of configurations and return one labelled Dataset.
@@ -152,6 +193,18 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
     Every setting of ``gradatlas.MLP`` plus ``batch`` and ``dtype`` takes either a
     single value (fixed) or a list, tuple, range or 1-d array (an axis: one
     dimension of the result, in the order of ``gradatlas.sweep.AXES``).
+
+    With ``cell`` given (``"rnn"``, ``"lstm"``, ``"gru"`` or a list of them) the
+    sweep is over recurrent networks: the settings of ``gradatlas.RNN`` /
+    ``LSTM`` / ``GRU`` (``steps``, ``width``, ``input_width``, ``activation``,
+    ``init``, ``sigma_w``, ``sigma_b``, ``sigma_u``, ``h0_std``, ``forget_bias``,
+    ``loss_at``) plus ``batch`` and ``dtype``, in the order of
+    ``gradatlas.sweep.RECURRENT_AXES``, with a ``step`` dimension instead of
+    ``layer``. A cell ignores the settings it does not have (``activation`` is
+    the vanilla RNN's, ``forget_bias`` the LSTM's), so ``cell=["rnn", "lstm",
+    "gru"]`` with ``sigma_w`` as a second axis is a (cell, sigma_w) phase diagram.
+    The feed-forward settings ``depth``, ``residual``, ``alpha``, ``norm`` and
+    ``q0`` are refused there, as the recurrent ones are without ``cell``.
 
     Parameters
     ----------
@@ -187,7 +240,8 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
     """
     settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w=sigma_w,
                     sigma_b=sigma_b, residual=residual, alpha=alpha, norm=norm, negative_slope=negative_slope,
-                    q0=q0, batch=batch, dtype=dtype)
+                    q0=q0, batch=batch, dtype=dtype, cell=cell, steps=steps, input_width=input_width,
+                    sigma_u=sigma_u, h0_std=h0_std, forget_bias=forget_bias, loss_at=loss_at)
     if not (isinstance(progress, bool) or progress is None or callable(progress)):
         raise TypeError(f"progress must be True, False or a callable(done, total), got {progress!r}")
     loss, crn, n_threads, axes, fixed, seed_list, points, groups, where = _prepare(
@@ -201,19 +255,22 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
     finally:
         if bar is not None:
             bar.close()
-    max_depth = max(p.spec.depth for p in points)
-    arrays = gather(points, where, results, max_depth)
+    recurrent = cell is not None
+    assemble = _recurrent if recurrent else _assemble
+    length = max(p.spec.steps if recurrent else p.spec.depth for p in points)
+    arrays = assemble.gather(points, where, results, length)
     shape = tuple(len(a) for a in axes.values()) + (len(seed_list),)
     coords: dict[str, Any] = {name: _coord(values) for name, values in axes.items()}
     coords["seed"] = np.array(seed_list, dtype=np.uint64)
     attrs = {
         "fixed": json.dumps({k: fixed[k] for k in fixed}, sort_keys=True),
+        "network": "recurrent" if recurrent else "feedforward",
         "axes": json.dumps(list(axes)),
         "loss": loss,
         "common_random_numbers": int(crn),
         "complete": int(not interrupted),
     }
-    ds = to_dataset(points, arrays, shape, coords, attrs)
+    ds = assemble.to_dataset(points, arrays, shape, coords, attrs)
     point_seed = [g_seed for g_seed in (groups[gi].seed for gi, _, _ in where)]
     ds["point_seed"] = (list(coords), np.array(point_seed, dtype=np.uint64).reshape(shape))
     ds["point_seed"].attrs["description"] = (
