@@ -79,9 +79,12 @@ class RecurrentGroup:
     def check_limits(self) -> None:
         rows = self.batch * len(self.configs)
         gn = GATES[self.cell] * self.width
-        if rows * gn >= 2**31 or gn * max(self.width, self.input_width) >= 2**31:
-            raise ValueError(f"batch x configurations x gates x width = {rows * gn} exceeds the 32-bit BLAS "
-                             "index range; reduce batch, width or the number of configurations")
+        for what, size in ((f"batch x configurations x gates x width = {rows * gn}", rows * gn),
+                           (f"W_hh and W_ih ({gn} x {max(self.width, self.input_width)})",
+                            gn * max(self.width, self.input_width))):
+            if size >= 2**31:
+                raise ValueError(f"{what} exceeds the 32-bit BLAS index range; reduce batch, width or the "
+                                 "number of configurations")
 
     def run(self, loss: str, n_threads: int, hook: Callable[[int, int], Any] | None,
             checkpoint_every: int | None = None) -> dict[str, np.ndarray]:
@@ -141,16 +144,17 @@ def gather(points: Sequence[Point], where: Sequence[tuple[int, int, int]], resul
     return out
 
 
-def memory_horizon(g: np.ndarray, decades: float = STABLE_DECADES) -> np.ndarray:
-    """Steps back from the last state until log10 |dl/dh_t| is first more than
-    ``decades`` below its value at t = T; inf when it never is within the unroll.
-    Rows are per point, columns the steps 0..T."""
-    steps = g.shape[-1] - 1
-    with np.errstate(invalid="ignore"):
-        below = g < g[..., -1:] - decades
-    # The latest step t with the gradient below the threshold.
-    latest = np.where(below.any(axis=-1), steps - np.argmax(below[..., ::-1], axis=-1), -1)
-    return np.where(latest >= 0, steps - latest, np.inf).astype(float)
+def memory_horizon(log10_rate: np.ndarray, decades: float = STABLE_DECADES) -> np.ndarray:
+    """Steps over which the fitted gradient norm falls by ``decades`` going back
+    in time: decades / -log10_rate where it decays, inf where it does not.
+
+    From the fit over the whole unroll rather than from the first step below a
+    threshold: the first step back from the loss often drops by a fixed factor
+    (an LSTM's output gate and tanh'), which says nothing about memory.
+    """
+    rate = np.asarray(log10_rate, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(rate < 0, decades / -rate, np.where(np.isnan(rate), np.nan, np.inf))
 
 
 def _theory(points: Sequence[Point]) -> np.ndarray:
@@ -181,7 +185,7 @@ def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[st
         with np.errstate(invalid="ignore"):
             out["total_log10_ratio"][idx] = gt[:, 0] - gt[:, -1]
         out["log10_rate"][idx] = fitted_log10_rate(gt)
-        out["memory_horizon"][idx] = memory_horizon(gt)
+    out["memory_horizon"] = memory_horizon(out["log10_rate"])
     out["chi1"] = _theory(points)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["predicted_log10_rate"] = 0.5 * np.log10(out["chi1"])

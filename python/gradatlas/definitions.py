@@ -92,8 +92,8 @@ RECURRENT_QUANTITIES: dict[str, str] = {
     ),
     "time_scale": "1 / |2 ln(10) log10_rate|: steps over which the squared gradient norm changes by e.",
     "memory_horizon": (
-        "steps back from the last state until log10_grad_norm first falls more than 1 decade below its "
-        "value at step T; inf when it never does within the unroll."
+        "steps over which the gradient norm falls by 1 decade going back in time at the fitted rate: "
+        "1 / -log10_rate where it decays, inf where it does not. How far back the loss still reaches."
     ),
     "regime": (
         "'nonfinite' when first_nonfinite_step >= 0; otherwise 'vanishing' / 'exploding' when "
