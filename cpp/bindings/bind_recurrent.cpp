@@ -6,8 +6,8 @@ namespace {
 
 RecurrentGroup make_group(std::uint64_t seed, int cell, int dist, std::int64_t width,
                           std::int64_t input_width, std::int64_t steps, std::int64_t batch,
-                          int loss, std::int64_t checkpoint_every,
-                          std::int64_t store_budget_bytes, int n_threads) {
+                          int loss, std::int64_t checkpoint_every, std::int64_t store_budget_bytes,
+                          int n_threads) {
     if (cell < 0 || cell > int(Cell::gru))
         throw py::value_error("cell code must be 0 (rnn), 1 (lstm) or 2 (gru)");
     if (dist < 0 || dist > int(RecurrentDist::identity))

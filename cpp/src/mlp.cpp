@@ -6,8 +6,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "gradatlas/blas.hpp"
 #include "flush_denormals.hpp"
+#include "gradatlas/blas.hpp"
 #include "log_space.hpp"
 #include "normalization.hpp"
 

@@ -227,8 +227,8 @@ private:
                 T* dtanh_c = cache + 10 * n_;
                 T* out = cache + 11 * n_;
                 apply_activation(Activation::sigmoid, 0.0, pre, gate, dgate, 2 * n);
-                apply_activation(Activation::tanh, 0.0, pre + 2 * n_, gate + 2 * n_,
-                                 dgate + 2 * n_, n);
+                apply_activation(Activation::tanh, 0.0, pre + 2 * n_, gate + 2 * n_, dgate + 2 * n_,
+                                 n);
                 apply_activation(Activation::sigmoid, 0.0, pre + 3 * n_, gate + 3 * n_,
                                  dgate + 3 * n_, n);
                 T* cell = c_.data() + r * n_;
@@ -254,8 +254,7 @@ private:
                 const T* b = bias_.data() + config_of(r) * gn_ + 2 * n_;
                 T* pre_n = pre + 2 * n_;
                 for (std::int64_t i = 0; i < n_; ++i)
-                    pre_n[i] =
-                        (any_input_ ? u * ih[i] + b[i] : b[i]) + gate[i] * hn[i];
+                    pre_n[i] = (any_input_ ? u * ih[i] + b[i] : b[i]) + gate[i] * hn[i];
                 apply_activation(Activation::tanh, 0.0, pre_n, gate + 2 * n_, dgate + 2 * n_, n);
                 std::copy(h, h + n_, h_prev);
                 for (std::int64_t i = 0; i < n_; ++i)
@@ -290,10 +289,12 @@ private:
                 }
             }
             *at(out_.q, c, t) = sum_sq / double(batch_ * n_);
-            if (cache) *at(out_.saturated_fraction, c, t) = double(saturated) / double(batch_ * gn_);
+            if (cache)
+                *at(out_.saturated_fraction, c, t) = double(saturated) / double(batch_ * gn_);
             if ((has_nan || has_inf) && fwd_bad_step_[sz(c)] < 0) {
                 fwd_bad_step_[sz(c)] = t;
-                fwd_bad_kind_[sz(c)] = has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
+                fwd_bad_kind_[sz(c)] =
+                    has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
             }
         }
     }
@@ -346,11 +347,11 @@ private:
     // The loss's own gradient at h_t: u_t (projection) or h_t (sum_squares).
     void add_loss_terms(std::int64_t t, const T* cache) {
         const bool last = t == steps_;
-        if (!last && std::none_of(cfg_.begin(), cfg_.end(), [](const RecurrentConfig& c) {
-                return c.loss_every_step;
-            }))
+        if (!last && std::none_of(cfg_.begin(), cfg_.end(),
+                                  [](const RecurrentConfig& c) { return c.loss_every_step; }))
             return;
-        if (g_.loss == Loss::projection) recurrent_projections(g_.seed, t, batch_, n_, proj_.data());
+        if (g_.loss == Loss::projection)
+            recurrent_projections(g_.seed, t, batch_, n_, proj_.data());
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) {
             if (!last && !cfg(r).loss_every_step) continue;
@@ -459,8 +460,7 @@ private:
     void step_backward(std::int64_t t, const T* cache) {
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) cell_backward(r, cache + r * cw_);
-        if (lstm())
-            record_norms(t, cell_logs_, out_.log10_cell_grad_norm, nullptr, false);
+        if (lstm()) record_norms(t, cell_logs_, out_.log10_cell_grad_norm, nullptr, false);
         blas::gemm_tiled<T>(false, rows_, n_, gn_, p_.data(), gn_, z_hh_.data(), n_, prev_.data(),
                             n_, batch_, blas::kTileCols, g_.n_threads);
         if (g_.cell == Cell::gru) {
@@ -589,7 +589,8 @@ void recurrent_hidden_weights(std::uint64_t seed, Cell cell, RecurrentDist dist,
     const std::int64_t gates = gate_count(cell), block = n * n;
     switch (dist) {
         case RecurrentDist::normal:
-            return fill_standard_normal(seed, Stream::recurrent, kHiddenWeights, gates * block, out);
+            return fill_standard_normal(seed, Stream::recurrent, kHiddenWeights, gates * block,
+                                        out);
         case RecurrentDist::uniform:
             return fill_uniform_unit_variance(seed, Stream::recurrent, kHiddenWeights, 0,
                                               sz(gates * block), out);
@@ -626,8 +627,8 @@ void recurrent_biases(std::uint64_t seed, Cell cell, std::int64_t n, T* out) {
 }
 
 template <typename T>
-void recurrent_inputs(std::uint64_t seed, std::int64_t step, std::int64_t batch,
-                      std::int64_t n_in, T* out) {
+void recurrent_inputs(std::uint64_t seed, std::int64_t step, std::int64_t batch, std::int64_t n_in,
+                      T* out) {
     fill_standard_normal(seed, Stream::inputs, std::uint32_t(step), batch * n_in, out);
 }
 
@@ -644,20 +645,18 @@ void recurrent_projections(std::uint64_t seed, std::int64_t step, std::int64_t b
     fill_standard_normal(seed, Stream::projections, std::uint32_t(step), batch * n, out);
 }
 
-#define GRADATLAS_INSTANTIATE(T)                                                                \
-    template RunStatus run_recurrent_group<T>(const RecurrentGroup&,                            \
-                                              const std::vector<RecurrentConfig>&,              \
-                                              const RecurrentOutputs&, const ProgressHook&);    \
-    template void recurrent_hidden_weights<T>(std::uint64_t, Cell, RecurrentDist, std::int64_t, \
-                                              T*);                                              \
-    template void recurrent_input_weights<T>(std::uint64_t, Cell, std::int64_t, std::int64_t,   \
-                                             T*);                                               \
-    template void recurrent_biases<T>(std::uint64_t, Cell, std::int64_t, T*);                   \
-    template void recurrent_inputs<T>(std::uint64_t, std::int64_t, std::int64_t, std::int64_t,  \
-                                      T*);                                                      \
-    template void recurrent_initial_state<T>(std::uint64_t, int, std::int64_t, std::int64_t,    \
-                                             T*);                                               \
-    template void recurrent_projections<T>(std::uint64_t, std::int64_t, std::int64_t,           \
+#define GRADATLAS_INSTANTIATE(T)                                                                   \
+    template RunStatus run_recurrent_group<T>(const RecurrentGroup&,                               \
+                                              const std::vector<RecurrentConfig>&,                 \
+                                              const RecurrentOutputs&, const ProgressHook&);       \
+    template void recurrent_hidden_weights<T>(std::uint64_t, Cell, RecurrentDist, std::int64_t,    \
+                                              T*);                                                 \
+    template void recurrent_input_weights<T>(std::uint64_t, Cell, std::int64_t, std::int64_t, T*); \
+    template void recurrent_biases<T>(std::uint64_t, Cell, std::int64_t, T*);                      \
+    template void recurrent_inputs<T>(std::uint64_t, std::int64_t, std::int64_t, std::int64_t,     \
+                                      T*);                                                         \
+    template void recurrent_initial_state<T>(std::uint64_t, int, std::int64_t, std::int64_t, T*);  \
+    template void recurrent_projections<T>(std::uint64_t, std::int64_t, std::int64_t,              \
                                            std::int64_t, T*);
 GRADATLAS_INSTANTIATE(float)
 GRADATLAS_INSTANTIATE(double)

@@ -64,3 +64,45 @@ def run_mlp_group(
     norm: npt.NDArray[np.int32],
     progress: Callable[[int, int], Any] | None = None,
 ) -> dict[str, npt.NDArray[Any]]: ...
+
+class RecurrentGroup:
+    def __init__(
+        self,
+        seed: int,
+        cell: int,
+        dist: int,
+        width: int,
+        input_width: int,
+        steps: int,
+        batch: int,
+        loss: int,
+        checkpoint_every: int,
+        store_budget_bytes: int,
+        n_threads: int,
+    ) -> None: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def n_threads(self) -> int: ...
+
+def plan_recurrent_memory(group: RecurrentGroup, n_configs: int, value_bytes: int) -> tuple[int, int]: ...
+def run_recurrent_group(
+    dtype: str,
+    group: RecurrentGroup,
+    activation: npt.NDArray[np.int32],
+    activation_param: npt.NDArray[np.float64],
+    weight_scale: npt.NDArray[np.float64],
+    input_scale: npt.NDArray[np.float64],
+    bias_scale: npt.NDArray[np.float64],
+    forget_bias: npt.NDArray[np.float64],
+    h0_scale: npt.NDArray[np.float64],
+    loss_every_step: npt.NDArray[np.bool_],
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, npt.NDArray[Any]]: ...
+def recurrent_standard_arrays(dtype: str, group: RecurrentGroup) -> dict[str, npt.NDArray[Any]]: ...

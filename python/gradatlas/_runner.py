@@ -36,7 +36,7 @@ FORWARD_KEYS = ("q", "c", "saturated_fraction", "dead_fraction")
 
 @dataclasses.dataclass(frozen=True)
 class Point:
-    spec: MLP
+    spec: Any  # an MLP, or a recurrent spec (gradatlas.cells) run by gradatlas._recurrent
     seed: int
     batch: int
     dtype: str

@@ -13,9 +13,9 @@ from . import _core, _recurrent, _runner
 from . import _validate as v
 from ._assemble import gather, to_dataset
 from ._memory import check_fits
+from .cells import GRU, LSTM, RNN
 from .definitions import LOSSES
 from .initializers import WEIGHT_DISTS
-from .cells import GRU, LSTM, RNN
 from .specs import MLP
 from .sweep import MAX_SEED, _check_dtype
 
@@ -53,7 +53,7 @@ def run_specs(specs: list[MLP], *, batch: int = 16, seed: int = 0, dtype: Any = 
     For tests and benchmarks; ``simulate`` and ``sweep`` are the public way in.
     """
     batch, seed, dtype, loss, n_threads = _check_run_args(batch, seed, dtype, loss, n_threads, progress)
-    for i, s in enumerate(specs):
+    for s in specs:
         _check_spec(s)
     first = specs[0]
     if isinstance(first, RECURRENT_TYPES):

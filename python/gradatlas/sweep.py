@@ -83,11 +83,11 @@ def _check_value(name: str, value: Any, recurrent: bool) -> Any:
         return _check_dtype(value)
     if name == "cell":
         return v.choice("cell", value, list(CELLS))
-    trial = {"steps": 2, "width": 2} if recurrent else {"depth": 2, "width": 2}
+    trial: dict[str, Any] = {"steps": 2, "width": 2} if recurrent else {"depth": 2, "width": 2}
     trial[name] = value
     if name == "init" and value is None:
         trial["sigma_w"] = 1.0  # init=None is valid with a sigma_w, checked per point
-    kind = (SPEC_CLASSES["lstm"] if name == "forget_bias" else SPEC_CLASSES["rnn"]) if recurrent else MLP
+    kind: Any = (SPEC_CLASSES["lstm"] if name == "forget_bias" else SPEC_CLASSES["rnn"]) if recurrent else MLP
     return getattr(kind(**trial), name)
 
 
@@ -110,6 +110,7 @@ def _points(axes: dict[str, list[Any]], fixed: dict[str, Any], seeds: list[int])
     points = []
     for combo in itertools.product(*axes.values()):
         setting = {**fixed, **dict(zip(names, combo))}
+        spec: Any
         try:
             if "cell" in setting:
                 cls = SPEC_CLASSES[setting["cell"]]

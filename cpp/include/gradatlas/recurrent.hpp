@@ -41,11 +41,11 @@ int gate_count(Cell cell);
 struct RecurrentConfig {
     Activation activation = Activation::tanh;  // rnn only
     double activation_param = 0.0;
-    double weight_scale = 0.0;  // s: W_hh = s Z_hh
-    double input_scale = 0.0;   // u: W_ih x_t = u Z_ih xi_t (input weight scale times sigma_u)
-    double bias_scale = 0.0;    // t: b_ih = t z_b (+ forget_bias on the f slice)
-    double forget_bias = 0.0;   // lstm only
-    double h0_scale = 0.0;      // h_0 = h0_scale * z_h (and c_0 = h0_scale * z_c)
+    double weight_scale = 0.0;     // s: W_hh = s Z_hh
+    double input_scale = 0.0;      // u: W_ih x_t = u Z_ih xi_t (input weight scale times sigma_u)
+    double bias_scale = 0.0;       // t: b_ih = t z_b (+ forget_bias on the f slice)
+    double forget_bias = 0.0;      // lstm only
+    double h0_scale = 0.0;         // h_0 = h0_scale * z_h (and c_0 = h0_scale * z_c)
     bool loss_every_step = false;  // loss on every h_t, not only on h_T
 };
 
@@ -98,8 +98,8 @@ template <typename T>
 void recurrent_biases(std::uint64_t seed, Cell cell, std::int64_t n, T* out);
 // xi_t (B x n_in) for step t >= 1, standard normal.
 template <typename T>
-void recurrent_inputs(std::uint64_t seed, std::int64_t step, std::int64_t batch,
-                      std::int64_t n_in, T* out);
+void recurrent_inputs(std::uint64_t seed, std::int64_t step, std::int64_t batch, std::int64_t n_in,
+                      T* out);
 // z_h (which = 0) or z_c (which = 1), (B x n), standard normal.
 template <typename T>
 void recurrent_initial_state(std::uint64_t seed, int which, std::int64_t batch, std::int64_t n,
