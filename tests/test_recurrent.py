@@ -262,3 +262,45 @@ def test_progress_callback_can_stop_a_long_run():
     with pytest.raises(RuntimeError, match="stop here"):
         ga.simulate(ga.LSTM(steps=20000, width=64), batch=4, progress=stop)
     assert len(calls) == 1
+
+
+def test_plots_of_recurrent_results(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from gradatlas import plot
+
+    ds = ga.sweep(cell=["rnn", "lstm"], steps=40, width=16, init=None, sigma_w=[0.5, 1.0, 1.5], batch=4,
+                  progress=False)
+    fig = plot.phase_diagram(ds, x="sigma_w", y="cell")
+    assert "40 steps" in fig._suptitle.get_text()
+    plt.close(fig)
+    fig = plot.gradient_flow(ds)
+    ax = fig.axes[0]
+    assert ax.get_xlabel().startswith("time step")
+    # one measured line per configuration, plus dashed mean-field lines for the RNN only
+    assert len(ax.lines) == 6 + 3
+    plt.close(fig)
+    with pytest.raises(ValueError, match="recurrent"):
+        plot.grad_flow_bars(ds.isel(cell=0, sigma_w=0))
+    with pytest.raises(ValueError, match="step"):
+        plot.phase_diagram(ds, x="sigma_w", y="step")
+
+
+def test_cli_recurrent_sweep(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from gradatlas.cli import main
+
+    out = tmp_path / "run"
+    code = main(["sweep", "--cell", "rnn,gru", "--steps", "30", "--width", "8", "--sigma-w", "0.5:1.5:3",
+                 "--batch", "2", "--out", str(out), "--no-progress"])
+    assert code == 0
+    assert (out / "phase_diagram.png").exists() and (out / "gradient_flow.png").exists()
+    import xarray as xr
+
+    with xr.open_dataset(out / "results.nc") as ds:
+        assert dict(ds.sizes) == {"sigma_w": 3, "cell": 2, "seed": 1, "step": 31}
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", "--cell", "rnn", "--norm", "batch", "--dry-run"])
+    assert exc.value.code == 2
+    assert "feed-forward sweeps only" in capsys.readouterr().err

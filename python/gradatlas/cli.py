@@ -2,6 +2,7 @@
 
     gradatlas sweep --activation tanh,relu --sigma-w 0.5:3:26 --sigma-b 0,0.05,0.3 --depth 200 --out run1
     gradatlas sweep --config sweep.toml
+    gradatlas sweep --cell rnn,lstm,gru --steps 1000 --sigma-w 0.5:2:16 --out rnn1
     gradatlas plot run1/results.nc
     gradatlas theory --activation tanh --sigma-w 1.0:2.0:5 --sigma-b 0.05
 """
@@ -17,12 +18,14 @@ from typing import Any
 import numpy as np
 
 # Sweep options: flag -> (setting, parser of one value)
-INT_SETTINGS = {"depth", "width", "batch"}
-FLOAT_SETTINGS = {"sigma_w", "sigma_b", "alpha", "negative_slope", "q0"}
+INT_SETTINGS = {"depth", "width", "batch", "steps", "input_width"}
+FLOAT_SETTINGS = {"sigma_w", "sigma_b", "alpha", "negative_slope", "q0", "sigma_u", "h0_std", "forget_bias"}
 BOOL_SETTINGS = {"residual"}
-NAME_SETTINGS = {"activation", "init", "norm", "dtype"}
+NAME_SETTINGS = {"activation", "init", "norm", "dtype", "cell", "loss_at"}
 SETTINGS = ("depth", "width", "activation", "init", "sigma_w", "sigma_b", "residual", "alpha", "norm",
-            "negative_slope", "q0", "batch", "dtype")
+            "negative_slope", "q0", "batch", "dtype",
+            # recurrent sweeps (with --cell)
+            "cell", "steps", "input_width", "sigma_u", "h0_std", "forget_bias", "loss_at")
 
 
 class UsageError(Exception):
@@ -44,7 +47,7 @@ def _one(name: str, text: str) -> Any:
             return int(text)
         except ValueError:
             raise UsageError(f"--{name.replace('_', '-')}: expected an integer, got {text!r}") from None
-    if text.lower() == "none" and name == "sigma_w":
+    if text.lower() == "none" and name in ("sigma_w", "input_width"):
         return None
     try:
         return float(text)
@@ -113,10 +116,10 @@ def _sweep_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _axes_for_plot(ds: Any, x: str | None, y: str | None) -> tuple[str, str] | None:
-    axes = [d for d in ds.dims if d not in ("layer", "seed")]
+    axes = [d for d in ds.dims if d not in ("layer", "step", "seed")]
     if x and y:
         return x, y
-    preferred = [a for a in ("sigma_w", "sigma_b", "depth", "alpha", "width") if a in axes]
+    preferred = [a for a in ("sigma_w", "sigma_b", "cell", "steps", "depth", "alpha", "width") if a in axes]
     rest = [a for a in axes if a not in preferred]
     ordered = preferred + rest
     if len(ordered) < 2:
@@ -252,7 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="run a grid of configurations, write results and a phase diagram",
                         description="Values: a single value, a comma list (tanh,relu) or start:stop:count "
-                                    "(0.5:3:26, inclusive). Lists become axes of the result.")
+                                    "(0.5:3:26, inclusive). Lists become axes of the result. With --cell "
+                                    "(rnn, lstm, gru or a list) the sweep is over recurrent networks "
+                                    "unrolled --steps times; --depth, --residual, --alpha, --norm and --q0 "
+                                    "are then refused.")
     sw.add_argument("--config", help="TOML file with the settings (a [sweep] table or top-level keys); "
                                      "flags override it")
     for name in SETTINGS:

@@ -17,6 +17,15 @@ VALUES = {
     "total_log10_ratio": "log10 |dl/dh_1| / |dl/dh_L|  (decades, input vs output)",
     "log10_rate": "decades per layer (fitted)",
 }
+RECURRENT_VALUES = {
+    "total_log10_ratio": "log10 |dl/dh_0| / |dl/dh_T|  (decades, first vs last step)",
+    "log10_rate": "decades per step (fitted)",
+}
+
+
+def _profile_dim(ds: xr.Dataset) -> str:
+    """'step' for recurrent results, 'layer' for feed-forward ones."""
+    return "step" if "step" in ds.dims else "layer"
 MAX_PANELS = 16
 
 
@@ -85,9 +94,10 @@ def phase_diagram(ds: xr.Dataset, x: str = "sigma_w", y: str = "sigma_b", value:
     for name in (x, y):
         if name not in ds.dims:
             raise ValueError(f"{name!r} is not a swept axis of this Dataset; its axes are "
-                             f"{[d for d in ds.dims if d not in ('layer', 'seed')]}")
-    if value not in VALUES:
-        raise ValueError(f"value must be one of {list(VALUES)}, got {value!r}")
+                             f"{[d for d in ds.dims if d not in ('layer', 'step', 'seed')]}")
+    labels = RECURRENT_VALUES if _profile_dim(ds) == "step" else VALUES
+    if value not in labels:
+        raise ValueError(f"value must be one of {list(labels)}, got {value!r}")
     regime = ds["regime"]
     nonfinite = regime == "nonfinite"
     vanishing = regime == "vanishing"
@@ -137,16 +147,21 @@ def phase_diagram(ds: xr.Dataset, x: str = "sigma_w", y: str = "sigma_b", value:
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     cbar = fig.colorbar(mesh, ax=axes, shrink=0.9)
-    cbar.set_label(VALUES[value] + "\nblue: vanishing   red: exploding")
-    depth = ds["layer"].size
-    fig.suptitle(f"Gradient phase diagram (depth {depth}; mean over {ds.sizes.get('seed', 1)} seed(s))")
+    cbar.set_label(labels[value] + "\nblue: vanishing   red: exploding")
+    if _profile_dim(ds) == "step":
+        length = "steps" if "steps" in ds.dims else f"{ds.sizes['step'] - 1} steps"
+    else:
+        length = f"depth {ds.sizes['layer']}"
+    fig.suptitle(f"Gradient phase diagram ({length}; mean over {ds.sizes.get('seed', 1)} seed(s))")
     return fig
 
 
 def _draw_critical_line(ax: Any, ds: xr.Dataset, da: xr.DataArray, chi1: np.ndarray, x: str, y: str,
                         xe: np.ndarray, ye: np.ndarray, title: str) -> None:
     activation = _single(ds, da, "activation")
-    if {x, y} == {"sigma_w", "sigma_b"} and activation is not None and ds["chi1"].notnull().any():
+    # The analytic line is the feed-forward map's; recurrent results contour their own chi1.
+    feedforward = _profile_dim(ds) == "layer"
+    if feedforward and {x, y} == {"sigma_w", "sigma_b"} and activation is not None and ds["chi1"].notnull().any():
         sb = np.linspace(float(da["sigma_b"].min()), float(da["sigma_b"].max()), 60)
         sw = theory.critical_line(activation, sb, negative_slope=float(_single(ds, da, "negative_slope") or 0.01))
         xs, ys = (sw, sb) if x == "sigma_w" else (sb, sw)
@@ -193,25 +208,33 @@ def _layer_index(depth: int, max_points: int = 1500) -> np.ndarray:
 
 
 def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = True) -> Any:
-    """log10 gradient norm against layer, one line per configuration (mean over seeds).
+    """log10 gradient norm against layer (or time step), one line per configuration (mean over seeds).
 
     Deep networks are drawn on a logarithmic layer axis at about 1500 log-spaced
     layers, so 100,000 layers stay readable; dashed lines are the mean-field
-    prediction. At most ``max_lines`` configurations (select first for more).
+    prediction. Recurrent results are drawn against the step t = 0..T (dashed:
+    the mean-field rate from the last step, for vanilla RNNs). At most
+    ``max_lines`` configurations (select first for more).
     """
     plt = _pyplot()
+    dim = _profile_dim(ds)
     grad = _mean_over_seed(ds["log10_grad_norm"])
-    pred = _mean_over_seed(ds["predicted_log10_grad_norm"])
-    others = [d for d in grad.dims if d != "layer"]
+    if dim == "layer":
+        pred = _mean_over_seed(ds["predicted_log10_grad_norm"])
+    else:  # g_t = g_T + (T - t) * rate, the mean-field rate per step going back
+        back = ds["step"].max() - ds["step"]
+        pred = grad.isel(step=-1) + back * _mean_over_seed(ds["predicted_log10_rate"])
+        pred = pred.where(grad.notnull()).transpose(*grad.dims)
+    others = [d for d in grad.dims if d != dim]
     if others:
         grad, pred = grad.stack(_config=others), pred.stack(_config=others)
         n = grad.sizes["_config"]
         if n > max_lines:
             pick = np.unique(np.linspace(0, n - 1, max_lines).round().astype(int))
             grad, pred = grad.isel(_config=pick), pred.isel(_config=pick)
-    depth = ds.sizes["layer"]
-    idx = _layer_index(depth)
-    layers = ds["layer"].values[idx]
+    length = ds.sizes[dim]
+    idx = _layer_index(length) if dim == "layer" else np.arange(length)
+    positions = ds[dim].values[idx]
     fig, ax = plt.subplots(figsize=(8, 4.8), constrained_layout=True)
     lines = [(grad, pred, "")] if not others else [
         (grad.isel(_config=i), pred.isel(_config=i),
@@ -219,14 +242,19 @@ def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = T
         for i in range(grad.sizes["_config"])]
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.92, len(lines)))  # ordered, no repeats
     for (g, p, label), color in zip(lines, colors):
-        ax.plot(layers, g.values[idx], lw=1.4, color=color, label=label or None)
+        ax.plot(positions, g.values[idx], lw=1.4, color=color, label=label or None)
         if theory_lines and np.isfinite(p.values).any():
-            ax.plot(layers, p.values[idx], lw=1.0, ls="--", color=color, alpha=0.7)
-    if depth >= 1000:
-        ax.set_xscale("log")
-    ax.set_xlabel("layer (1 = input side)")
-    ax.set_ylabel("log10 |dl/dh_l|  (mean over batch)")
-    ax.set_title("Gradient norm through depth (dashed: mean field)")
+            ax.plot(positions, p.values[idx], lw=1.0, ls="--", color=color, alpha=0.7)
+    if dim == "layer":
+        if length >= 1000:
+            ax.set_xscale("log")
+        ax.set_xlabel("layer (1 = input side)")
+        ax.set_ylabel("log10 |dl/dh_l|  (mean over batch)")
+        ax.set_title("Gradient norm through depth (dashed: mean field)")
+    else:
+        ax.set_xlabel("time step t (0 = initial state; the loss is at the last step)")
+        ax.set_ylabel("log10 |dl/dh_t|  (mean over batch)")
+        ax.set_title("Gradient norm back through time (dashed: mean-field rate, vanilla RNN)")
     ax.grid(alpha=0.3)
     if others:
         ax.legend(fontsize=8, ncol=2 if len(lines) > 6 else 1, loc="best")
@@ -245,6 +273,8 @@ def grad_flow_bars(ds: xr.Dataset, *, max_bars: int = 80) -> Any:
     layers when there are more than ``max_bars`` layers.
     """
     plt = _pyplot()
+    if _profile_dim(ds) == "step":
+        raise ValueError("grad_flow_bars draws feed-forward layers; use gradient_flow for recurrent results")
     grad = _mean_over_seed(ds["log10_grad_norm"])
     weight = _mean_over_seed(ds["log10_weight_grad_norm"])
     extra = [d for d in grad.dims if d != "layer" and grad.sizes[d] > 1]
