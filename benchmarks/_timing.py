@@ -20,10 +20,11 @@ def median_time(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
-def numpy_sgemm_gflops(rows: int, n: int, repeats: int) -> float:
-    """numpy's float32 matmul throughput for (rows x n) @ (n x n), in GFLOP/s."""
+def numpy_sgemm_gflops(rows: int, n: int, repeats: int, cols: int | None = None) -> float:
+    """numpy's float32 matmul throughput for (rows x n) @ (n x cols), cols = n by default, in GFLOP/s."""
+    cols = n if cols is None else cols
     rng = np.random.default_rng(0)
     x = rng.standard_normal((rows, n), dtype=np.float32)
-    z = rng.standard_normal((n, n), dtype=np.float32)
-    reps = max(1, int(2e9 / (2 * rows * n * n)))
-    return 2 * rows * n * n * reps / median_time(lambda: [np.matmul(x, z.T) for _ in range(reps)], repeats) / 1e9
+    z = rng.standard_normal((cols, n), dtype=np.float32)
+    reps = max(1, int(2e9 / (2 * rows * n * cols)))
+    return 2 * rows * n * cols * reps / median_time(lambda: [np.matmul(x, z.T) for _ in range(reps)], repeats) / 1e9
