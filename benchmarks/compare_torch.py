@@ -24,9 +24,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _timing import median_time
 
 import gradatlas as ga
+from gradatlas.bench import median_time, torch_mlp_log10_norms, torch_mlp_loop
 
 try:
     import torch
@@ -34,40 +34,14 @@ except ImportError:  # pragma: no cover
     torch = None
 
 
-def torch_grad_log10_norms(weights, biases, x, u, activation=None):
-    """log10 of mean-over-batch per-sample |dl/dh_l| from explicit arrays (any dtype)."""
-    activation = activation or torch.tanh
-    a = x.clone().requires_grad_(True)
-    hs = []
-    for w, b in zip(weights, biases):
-        h = a @ w.T + b
-        h.retain_grad()
-        hs.append(h)
-        a = activation(h)
-    (u * a).sum().backward()
-    return torch.stack([torch.log10(h.grad.norm(dim=1)).mean() for h in hs])
-
-
 def check_agreement() -> float:
     spec = ga.MLP(depth=20, width=32, activation="tanh", init=None, sigma_w=1.3, sigma_b=0.2)
     arrays = ga.materialize(spec, batch=4, seed=3)
     t = lambda a: torch.tensor(a, dtype=torch.float64)
-    theirs = torch_grad_log10_norms([t(w) for w in arrays["weights"]], [t(b) for b in arrays["biases"]],
+    theirs = torch_mlp_log10_norms(torch, [t(w) for w in arrays["weights"]], [t(b) for b in arrays["biases"]],
                                     t(arrays["inputs"]), t(arrays["projections"])).numpy()
     ours = ga.simulate(spec, batch=4, seed=3, dtype="float64").log10_grad_norm.values
     return float(np.max(np.abs(theirs - ours)))
-
-
-def torch_loop(configs, depth, width, batch, seed):
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for sigma_w, sigma_b in configs:
-        x = torch.randn(batch, width, generator=gen)
-        u = torch.randn(batch, width, generator=gen)
-        weights = [torch.randn(width, width, generator=gen) * (sigma_w / width**0.5) for _ in range(depth)]
-        biases = [torch.randn(width, generator=gen) * sigma_b for _ in range(depth)]
-        out.append(torch_grad_log10_norms(weights, biases, x, u))
-    return out
 
 
 def torch_bmm(configs, depth, width, batch, seed):
@@ -113,7 +87,7 @@ def main() -> None:
         "gradatlas, independent weights": median_time(
             lambda: ga.sweep(sigma_w=list(sws), sigma_b=list(sbs), common_random_numbers=False, **common),
             args.repeats),
-        "torch loop (retain_grad)": median_time(lambda: torch_loop(configs, d, n, b, 0), args.repeats),
+        "torch loop (retain_grad)": median_time(lambda: torch_mlp_loop(torch, configs, d, n, b, 0), args.repeats),
         "torch bmm (one autograd call)": median_time(lambda: torch_bmm(configs, d, n, b, 0), args.repeats),
     }
     fastest_torch = min(times["torch loop (retain_grad)"], times["torch bmm (one autograd call)"])

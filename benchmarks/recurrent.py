@@ -23,40 +23,15 @@ import argparse
 import os
 
 import numpy as np
-from _timing import median_time, numpy_sgemm_gflops
 
 import gradatlas as ga
+from gradatlas.bench import median_time, numpy_sgemm_gflops, torch_cell_loop
 
 CELLS = {"lstm": (ga.LSTM, 4), "gru": (ga.GRU, 3)}
 
 
 def gradatlas_run(cell: str, steps: int, width: int, batch: int, threads: int) -> None:
     ga.simulate(CELLS[cell][0](steps=steps, width=width), batch=batch, n_threads=threads)
-
-
-def torch_cell_loop(torch, cell: str, steps: int, width: int, batch: int, weights=None):
-    """Per-step log10 |dl/dh_t| with PyTorch's cell in a Python loop (retain_grad)."""
-    dtype = torch.float64 if weights is not None else torch.float32
-    module = (torch.nn.LSTMCell if cell == "lstm" else torch.nn.GRUCell)(width, width).to(dtype)
-    if weights is not None:
-        with torch.no_grad():
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                getattr(module, name).copy_(torch.from_numpy(weights[name]))
-        inputs = torch.from_numpy(weights["inputs"])
-        u = torch.from_numpy(weights["projections"][-1])
-    else:
-        inputs = torch.randn(steps, batch, width, dtype=dtype)
-        u = torch.randn(batch, width, dtype=dtype)
-    h = torch.zeros(batch, width, dtype=dtype, requires_grad=True)
-    state = (h, torch.zeros(batch, width, dtype=dtype)) if cell == "lstm" else h
-    hs = [h]
-    for t in range(steps):
-        state = module(inputs[t], state)
-        out = state[0] if cell == "lstm" else state
-        out.retain_grad()
-        hs.append(out)
-    (hs[-1] * u).sum().backward()
-    return np.array([np.log10(x.grad.norm(dim=1).numpy()).mean() for x in hs])
 
 
 def torch_fused(torch, cell: str, steps: int, width: int, batch: int) -> None:
@@ -97,19 +72,20 @@ def main() -> None:
         print(f"torch {torch.__version__}; agreement with the cell loop (float64): "
               f"{check_agreement(torch):.1e} decades")
     n, b = args.width, args.batch
-    header = f"{'cell':5s} {'T':>6s} {'seconds':>8s} {'steps/s':>8s} {'useful GF/s':>11s} {'numpy GF/s':>10s} {'ratio':>6s}"
+    header = (f"{'cell':5s} {'T':>6s} {'seconds':>8s} {'steps/s':>8s} {'useful GF/s':>11s} {'numpy GF/s':>10s} "
+              f"{'ratio':>6s}")
     if torch is not None:
         header += f" {'torch loop s':>12s} {'x loop':>7s} {'torch fused s':>13s} {'x fused':>7s}"
     print(header)
     for cell, (_, gates) in CELLS.items():
         ref = numpy_sgemm_gflops(b, n, args.repeats, cols=gates * n)
         for steps in (int(s) for s in args.steps.split(",")):
-            t = median_time(lambda: gradatlas_run(cell, steps, n, b, args.threads), args.repeats)
+            t = median_time(lambda c=cell, s=steps: gradatlas_run(c, s, n, b, args.threads), args.repeats)
             useful = (4 * b * gates * n * n + 2 * b * gates * n * n) * steps / t / 1e9
             line = f"{cell:5s} {steps:6d} {t:8.2f} {steps / t:8.0f} {useful:11.1f} {ref:10.1f} {useful / ref:6.2f}"
             if torch is not None:
-                loop = median_time(lambda: torch_cell_loop(torch, cell, steps, n, b), args.repeats)
-                fused = median_time(lambda: torch_fused(torch, cell, steps, n, b), args.repeats)
+                loop = median_time(lambda c=cell, s=steps: torch_cell_loop(torch, c, s, n, b), args.repeats)
+                fused = median_time(lambda c=cell, s=steps: torch_fused(torch, c, s, n, b), args.repeats)
                 line += f" {loop:12.2f} {loop / t:7.2f} {fused:13.2f} {fused / t:7.2f}"
             print(line, flush=True)
 

@@ -15,9 +15,9 @@ import argparse
 import os
 
 import numpy as np
-from _timing import median_time, numpy_sgemm_gflops
 
 import gradatlas as ga
+from gradatlas.bench import median_time, numpy_sgemm_gflops
 
 
 def main() -> None:

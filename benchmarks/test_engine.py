@@ -47,3 +47,10 @@ def test_numpy_sgemm_reference(benchmark):
     x = rng.standard_normal((256, 256), dtype=np.float32)
     z = rng.standard_normal((256, 256), dtype=np.float32)
     benchmark(np.matmul, x, z.T)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_recurrent_unroll(benchmark, cell):
+    """One LSTM or GRU, width 256, batch 16, T = 1000 (every step kept)."""
+    spec = (ga.LSTM if cell == "lstm" else ga.GRU)(steps=1000, width=256)
+    benchmark.pedantic(run_group, args=([spec],), kwargs=dict(batch=16, seed=0), rounds=3, iterations=1)

@@ -17,9 +17,9 @@ import argparse
 import os
 
 import numpy as np
-from _timing import median_time, numpy_sgemm_gflops
 
 import gradatlas as ga
+from gradatlas.bench import median_time, numpy_sgemm_gflops
 from gradatlas.simulate import run_specs as run_group
 
 WORKLOADS = {

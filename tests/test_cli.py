@@ -95,3 +95,18 @@ def test_bad_input_gives_a_clear_message_and_exit_2(args, message):
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_bench_prints_the_table(capsys):
+    from gradatlas.cli import main
+
+    assert main(["bench", "--only", "R1", "--quick", "--no-torch", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "of sgemm" in out
+    row = [line for line in out.splitlines() if line.startswith("R1 ")]
+    assert len(row) == 1 and "T=1000" in row[0]
+    ratio = float(row[0].split()[-1])
+    assert 0 < ratio < 100
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--only", "W9", "--no-torch"])
+    assert exc.value.code == 2

@@ -5,6 +5,7 @@
     gradatlas sweep --cell rnn,lstm,gru --steps 1000 --sigma-w 0.5:2:16 --out rnn1
     gradatlas plot run1/results.nc
     gradatlas theory --activation tanh --sigma-w 1.0:2.0:5 --sigma-b 0.05
+    gradatlas bench [--only W1,R1] [--quick]
 """
 
 from __future__ import annotations
@@ -245,13 +246,34 @@ def cmd_theory(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import os
+
+    import gradatlas as ga
+
+    from . import bench
+
+    names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    print(f"gradatlas {ga.__version__}; {ga.blas_config()}")
+    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; "
+          f"threads={args.threads or ga.max_threads()}; median of {args.repeats} run(s)"
+          + ("; quick (lengths / 10)" if args.quick else ""))
+    torch = None if args.no_torch else bench._torch(args.threads or ga.max_threads())
+    print("PyTorch: " + (f"{torch.__version__} (CPU loop with retain_grad, fresh weights)" if torch
+                         else "not installed (pip install torch==2.13.0 adds the comparison)"))
+    print(bench.HEADER, flush=True)
+    bench.run_benchmarks(names, repeats=args.repeats, n_threads=args.threads, quick=args.quick,
+                         with_torch=torch is not None, report=lambda r: print(bench.format_row(r), flush=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = argparse.ArgumentParser(
         prog="gradatlas", description="Exact maps of vanishing and exploding gradients in very deep networks.")
     parser.add_argument("--version", action="version", version=f"gradatlas {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{sweep,plot,theory}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{sweep,plot,theory,bench}")
 
     sw = sub.add_parser("sweep", help="run a grid of configurations, write results and a phase diagram",
                         description="Values: a single value, a comma list (tanh,relu) or start:stop:count "
@@ -288,6 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--negative-slope", type=float, default=0.01)
     th.add_argument("--critical-line", action="store_true", help="print sigma_w on chi1 = 1 for each sigma_b")
     th.set_defaults(func=cmd_theory)
+
+    be = sub.add_parser("bench", help="time the standard workloads: ratios to numpy's sgemm and PyTorch",
+                        description="W1-W3: feed-forward tanh sweeps; R1: an LSTM of 10,000 steps. Ratios "
+                                    "measured in one run; PyTorch columns only where PyTorch is installed.")
+    be.add_argument("--only", default=None, help="comma list of workloads (W1,W2,W3,R1)")
+    be.add_argument("--repeats", type=int, default=3)
+    be.add_argument("--threads", type=int, default=None)
+    be.add_argument("--quick", action="store_true", help="lengths divided by 10 (a smoke run)")
+    be.add_argument("--no-torch", action="store_true", help="skip the PyTorch columns")
+    be.set_defaults(func=cmd_bench)
     return parser
 
 

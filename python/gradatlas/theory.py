@@ -104,20 +104,26 @@ def q_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q
     only power-law (at the critical point).
     """
     sw, sb = np.broadcast_arrays(np.asarray(sigma_w, float), np.asarray(sigma_b, float))
+    shape = sw.shape
+    sw, sb = sw.ravel(), sb.ravel()
     q = np.square(sw) * q0 + np.square(sb)
-    # Converged elements are frozen, so each element's value does not depend on
-    # which others it is computed with (a sweep point equals its simulate).
-    frozen = np.zeros(q.shape, dtype=bool)
+    # Only elements still moving are iterated: most converge in tens of steps,
+    # critical ones (power-law convergence) take all _MAX_ITER. Each element's
+    # value depends on nothing else (a sweep point equals its simulate).
+    active = np.ones(q.shape, dtype=bool)
     for _ in range(_MAX_ITER):
-        with np.errstate(over="ignore", invalid="ignore"):
-            q_next = length_map(activation, np.minimum(q, _Q_OVERFLOW), sw, sb, negative_slope=negative_slope)
-            q_next = np.where(q >= _Q_OVERFLOW, np.inf, q_next)
-            converged = (np.abs(q_next - q) <= 1e-13 * np.maximum(q, 1e-300)) | ~np.isfinite(q_next)
-        q = np.where(frozen, q, q_next)
-        frozen |= converged
-        if frozen.all():
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
             break
-    return q
+        qa = q[idx]
+        with np.errstate(over="ignore", invalid="ignore"):
+            q_next = length_map(activation, np.minimum(qa, _Q_OVERFLOW), sw[idx], sb[idx],
+                                negative_slope=negative_slope)
+            q_next = np.where(qa >= _Q_OVERFLOW, np.inf, q_next)
+            converged = (np.abs(q_next - qa) <= 1e-13 * np.maximum(qa, 1e-300)) | ~np.isfinite(q_next)
+        q[idx] = q_next
+        active[idx[converged]] = False
+    return q.reshape(shape)
 
 
 def chi1(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q=None, q0: float = 1.0) -> np.ndarray:
