@@ -20,6 +20,7 @@ products), and 4 B G n^2 + 2 B G n n_in per recurrent step (G = 4 for LSTM).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -147,7 +148,7 @@ class Workload:
     def run(self, n_threads: int) -> Any:
         from .sweep import sweep
 
-        common = dict(width=self.width, batch=self.batch, sigma_w=list(self.sigma_w), init=None,
+        common: dict[str, Any] = dict(width=self.width, batch=self.batch, sigma_w=list(self.sigma_w), init=None,
                       sigma_b=list(self.sigma_b), progress=False, n_threads=n_threads)
         if self.cell is None:
             return sweep(depth=self.length, **common)
@@ -212,10 +213,10 @@ def run_benchmarks(names: list[str] | None = None, *, repeats: int = 3, n_thread
     results = []
     for name in chosen:
         w = WORKLOADS[name].scaled(10) if quick else WORKLOADS[name]
-        seconds = median_time(lambda w=w: w.run(n_threads), repeats)
+        seconds = median_time(functools.partial(w.run, n_threads), repeats)
         result = Result(w, seconds, w.useful_flops() / seconds / 1e9, w.numpy_reference(repeats))
         if torch is not None:
-            result.torch_seconds = median_time(lambda w=w: w.run_torch(torch), repeats)
+            result.torch_seconds = median_time(functools.partial(w.run_torch, torch), repeats)
         results.append(result)
         if report is not None:
             report(result)
