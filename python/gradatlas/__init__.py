@@ -33,7 +33,7 @@ from .definitions import LOSSES, QUANTITIES, RECURRENT_QUANTITIES
 from .initializers import INITS
 from .simulate import materialize, simulate
 from .specs import MLP
-from .sweep import plan_sweep, sweep
+from .sweep import open_results, plan_sweep, sweep
 
 try:
     __version__ = version("gradatlas")
@@ -78,6 +78,7 @@ __all__ = [
     "blas_config",
     "has_openmp",
     "materialize",
+    "open_results",
     "max_threads",
     "plan_sweep",
     "plot",

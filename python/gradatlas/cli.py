@@ -3,6 +3,7 @@
     gradatlas sweep --activation tanh,relu --sigma-w 0.5:3:26 --sigma-b 0,0.05,0.3 --depth 200 --out run1
     gradatlas sweep --config sweep.toml
     gradatlas sweep --cell rnn,lstm,gru --steps 1000 --sigma-w 0.5:2:16 --out rnn1
+    gradatlas sweep ... --store run.zarr [--resume] [--workers 4 | --scheduler tcp://host:8786]
     gradatlas plot run1/results.nc
     gradatlas theory --activation tanh --sigma-w 1.0:2.0:5 --sigma-b 0.05
     gradatlas bench [--only W1,R1] [--quick]
@@ -159,7 +160,8 @@ def _save(ds: Any, out: Path) -> list[Path]:
         import zarr  # noqa: F401
     except ImportError:
         return written
-    ds.to_zarr(out / "results.zarr", mode="w")
+    # Zarr format 2: its fixed-width strings (regime labels) are specified; v3 warns they are not yet.
+    ds.to_zarr(out / "results.zarr", mode="w", zarr_format=2)
     written.append(out / "results.zarr")
     return written
 
@@ -168,7 +170,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     import gradatlas as ga
 
     settings = _sweep_settings(args)
-    run_args = {k: settings.pop(k) for k in ("seeds", "loss", "common_random_numbers", "n_threads") if k in settings}
+    run_keys = ("seeds", "loss", "common_random_numbers", "n_threads")
+    run_args: dict[str, Any] = {k: settings.pop(k) for k in run_keys if k in settings}
     out = Path(args.out)
     axes = {k: v for k, v in settings.items() if isinstance(v, list)}
     fixed = {k: v for k, v in settings.items() if not isinstance(v, list)}
@@ -183,12 +186,56 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     out.mkdir(parents=True, exist_ok=True)
-    ds = ga.sweep(**settings, **run_args, progress=not args.no_progress)
+    if args.store:
+        from .store import MARKERS
+
+        exists = Path(args.store).exists() and (Path(args.store) / MARKERS).exists()
+        if exists and not (args.resume or args.overwrite):
+            raise UsageError(f"--store {args.store} exists: pass --resume to continue it or --overwrite to replace it")
+        run_args.update(store=args.store, overwrite=args.overwrite)
+    if args.chunk_size is not None:
+        run_args["chunk_size"] = args.chunk_size
+    with _executor(args) as executor:
+        if executor is not None:
+            run_args["executor"] = executor
+        ds = ga.sweep(**settings, **run_args, progress=not args.no_progress)
     written = _save(ds, out)
     written += write_plots(ds, out, args.x, args.y)
     for path in written:
         print(path)
     return 0 if ds.attrs.get("complete", 1) else 130
+
+
+class _executor:
+    """A Dask executor for --scheduler or --workers, closed on exit; None without them."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.closers: list[Any] = []
+
+    def __enter__(self) -> Any:
+        if not self.args.scheduler and not self.args.workers:
+            return None
+        try:
+            import distributed
+        except ImportError:
+            raise UsageError("--scheduler and --workers need Dask: pip install 'gradatlas[distributed]'") from None
+        if self.args.scheduler:
+            client = distributed.Client(self.args.scheduler)
+        else:
+            if self.args.workers < 1:
+                raise UsageError(f"--workers must be >= 1, got {self.args.workers}")
+            # One task per worker process at a time; the core's threads come from --threads.
+            cluster = distributed.LocalCluster(n_workers=self.args.workers, threads_per_worker=1, processes=True,
+                                               dashboard_address=None)
+            self.closers.append(cluster)
+            client = distributed.Client(cluster)
+        self.closers.insert(0, client)
+        return client.get_executor()
+
+    def __exit__(self, *exc: Any) -> None:
+        for thing in self.closers:
+            thing.close()
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -197,8 +244,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
     path = Path(args.results)
     if not path.exists():
         raise UsageError(f"no such results file or store: {path}")
+    from .store import MARKERS
+
     try:
-        ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
+        if (path / MARKERS).exists():  # a store written by sweep(store=...)
+            from .sweep import open_results
+
+            ds = open_results(path)
+        else:
+            ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
     except Exception as exc:
         raise UsageError(f"cannot read {path} as gradatlas results: {exc}") from None
     with ds:
@@ -292,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", default="gradatlas-results", help="output directory (default %(default)s)")
     sw.add_argument("--x", default=None, help="phase-diagram x axis (default sigma_w when swept)")
     sw.add_argument("--y", default=None, help="phase-diagram y axis (default sigma_b when swept)")
+    sw.add_argument("--store", default=None, help="stream results into this Zarr store as chunks finish "
+                                                   "(needs gradatlas[distributed])")
+    sw.add_argument("--resume", action="store_true", help="continue the sweep in --store: run only what is missing")
+    sw.add_argument("--overwrite", action="store_true", help="replace --store if it holds another sweep")
+    sw.add_argument("--scheduler", default=None, help="a Dask scheduler address (tcp://host:port) to run chunks on")
+    sw.add_argument("--workers", type=int, default=None, help="run chunks on a local Dask cluster of N processes")
+    sw.add_argument("--chunk-size", type=int, default=None, help="points per task and store chunk (default 256)")
     sw.add_argument("--no-progress", action="store_true")
     sw.add_argument("--dry-run", action="store_true", help="print the grid and the estimate, run nothing")
     sw.set_defaults(func=cmd_sweep)

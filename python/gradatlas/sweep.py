@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import _assemble, _core, _recurrent, _runner
+from . import _assemble, _chunked, _core, _recurrent, _runner
 from . import _validate as v
 from .cells import CELLS, SPEC_CLASSES
 from .definitions import LOSSES
 from .specs import MLP
+from .store import ResultStore, open_store_attrs
 
 # Swept or fixed settings, in the order their dimensions appear in the Dataset.
 AXES = ("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
@@ -188,7 +189,8 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
           cell: Any = None, steps: Any = 100, input_width: Any = None, sigma_u: Any = 1.0, h0_std: Any = 0.0,
           forget_bias: Any = 1.0, loss_at: Any = "last",
           seeds: Any = 1, loss: str = "projection", common_random_numbers: bool = True,
-          n_threads: int | None = None, progress: ProgressArg = True) -> xr.Dataset:
+          n_threads: int | None = None, progress: ProgressArg = True, store: Any = None, overwrite: bool = False,
+          executor: Any = None, chunk_size: int | None = None) -> xr.Dataset:
     """Run a grid of configurations and return one labelled Dataset.
 
     Every setting of ``gradatlas.MLP`` plus ``batch`` and ``dtype`` takes either a
@@ -227,6 +229,27 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
         run concurrently, one thread each; otherwise one after another.
     progress : bool or callable(done, total)
         A tqdm bar (True, the default), nothing (False), or a callback.
+    store : str or path, optional
+        A directory for a Zarr store (needs ``gradatlas[distributed]``): every
+        finished chunk of ``chunk_size`` points is written there as it completes,
+        with the grid, the settings and the library version. Running the same
+        sweep with the same store again skips the chunks already done and runs
+        only the rest, so a sweep killed at any moment (even SIGKILL) resumes to
+        the same final Dataset; ``gradatlas.open_results(store)`` loads it. A
+        store made by another sweep or version is refused unless ``overwrite``.
+    overwrite : bool
+        Replace an existing store instead of resuming it.
+    executor : concurrent.futures.Executor, optional
+        Run chunks of ``chunk_size`` points as tasks of this executor, e.g. a
+        Dask ``Client(...).get_executor()`` or a ``ProcessPoolExecutor`` with the
+        'spawn' start method (the OpenMP runtime is not fork-safe). The numbers
+        are identical to a local run. Each task runs the core with ``n_threads``
+        threads (default 1 with an executor): give each worker process one task
+        at a time (Dask: ``threads_per_worker=1``) and ``n_threads`` = cores per
+        worker process, so threads never outnumber cores. Results stream back to
+        this process, which alone writes the store.
+    chunk_size : int, optional
+        Points per task and per store chunk (default 256).
 
     Returns
     -------
@@ -245,21 +268,62 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
                     sigma_u=sigma_u, h0_std=h0_std, forget_bias=forget_bias, loss_at=loss_at)
     if not (isinstance(progress, bool) or progress is None or callable(progress)):
         raise TypeError(f"progress must be True, False or a callable(done, total), got {progress!r}")
+    if executor is not None:
+        _chunked.check_executor(executor)
+        if n_threads is None:
+            n_threads = 1
+    overwrite = v.boolean("overwrite", overwrite)
+    chunk = _chunked.DEFAULT_CHUNK if chunk_size is None else v.integer("chunk_size", chunk_size, minimum=1,
+                                                                         maximum=1 << 24)
     loss, crn, n_threads, axes, fixed, seed_list, points, groups, where = _prepare(
         settings, seeds, loss, common_random_numbers, n_threads)
     estimate = _runner.plan(groups, len(points), loss, n_threads, calibrate=False)
     _runner.fits(estimate)
+    recurrent = cell is not None
+    length = max(p.spec.steps if recurrent else p.spec.depth for p in points)
+    described = _describe(axes, fixed, seed_list, loss, crn)
 
     bar, callback = _progress(progress, len(points))
     try:
-        results, interrupted = _runner.run_groups(groups, loss, n_threads, callback)
+        if store is None and executor is None:
+            results, interrupted = _runner.run_groups(groups, loss, n_threads, callback)
+            arrays = (_recurrent if recurrent else _assemble).gather(points, where, results, length)
+        else:
+            result_store = None
+            if store is not None:
+                result_store = ResultStore(store, described, _chunked.layout(recurrent, length), len(points), chunk)
+                result_store.open(overwrite)
+            arrays, interrupted, _ = _chunked.run(
+                points, common_random_numbers=crn, loss=loss, n_threads=n_threads, length=length,
+                recurrent=recurrent, store=result_store, executor=executor, progress=callback)
     finally:
         if bar is not None:
             bar.close()
-    recurrent = cell is not None
-    assemble = _recurrent if recurrent else _assemble
-    length = max(p.spec.steps if recurrent else p.spec.depth for p in points)
-    arrays = assemble.gather(points, where, results, length)
+    ds = _result(points, groups, where, arrays, axes, fixed, seed_list, loss, crn, not interrupted, recurrent)
+    if store is not None:
+        ds.attrs["store"] = str(store)
+    if interrupted:
+        done = int(arrays["finished"].sum())
+        warnings.warn(f"sweep interrupted: {done} of {len(points)} points finished; the others are NaN"
+                      + (f" (run again with store={str(store)!r} to finish)" if store is not None else ""),
+                      RuntimeWarning, stacklevel=2)
+    return ds
+
+
+def _describe(axes: dict[str, list[Any]], fixed: dict[str, Any], seeds: list[int], loss: str,
+              crn: bool) -> dict[str, Any]:
+    """What identifies a sweep in its store: enough to rebuild every point."""
+    from . import __version__
+
+    sweep = {"axes": axes, "fixed": fixed, "seeds": seeds, "loss": loss, "common_random_numbers": crn}
+    return {"gradatlas_version": __version__, "network": "recurrent" if "cell" in {**axes, **fixed}
+            else "feedforward", "sweep": json.dumps(sweep, sort_keys=True)}
+
+
+def _result(points: list[_runner.Point], groups: list[Any], where: list[tuple[int, int, int]],
+            arrays: dict[str, np.ndarray], axes: dict[str, list[Any]], fixed: dict[str, Any], seed_list: list[int],
+            loss: str, crn: bool, complete: bool, recurrent: bool) -> xr.Dataset:
+    """The labelled Dataset of a sweep from its points' raw arrays."""
     shape = tuple(len(a) for a in axes.values()) + (len(seed_list),)
     coords: dict[str, Any] = {name: _coord(values) for name, values in axes.items()}
     coords["seed"] = np.array(seed_list, dtype=np.uint64)
@@ -269,17 +333,38 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
         "axes": json.dumps(list(axes)),
         "loss": loss,
         "common_random_numbers": int(crn),
-        "complete": int(not interrupted),
+        "complete": int(complete),
     }
-    ds = assemble.to_dataset(points, arrays, shape, coords, attrs)
-    point_seed = [g_seed for g_seed in (groups[gi].seed for gi, _, _ in where)]
+    ds = (_recurrent if recurrent else _assemble).to_dataset(points, arrays, shape, coords, attrs)
+    point_seed = [groups[gi].seed for gi, _, _ in where]
     ds["point_seed"] = (list(coords), np.array(point_seed, dtype=np.uint64).reshape(shape))
     ds["point_seed"].attrs["description"] = (
         "the generator key each point ran with (the seed unless common_random_numbers is off)")
-    if interrupted:
-        done = int(arrays["finished"].sum())
-        warnings.warn(f"sweep interrupted: {done} of {len(points)} points finished; the others are NaN",
-                      RuntimeWarning, stacklevel=2)
+    return ds
+
+
+def open_results(path: Any) -> xr.Dataset:
+    """The Dataset of a sweep stored with ``sweep(..., store=path)``, finished or not.
+
+    Identical to what the sweep returned (or will return once resumed); points
+    not yet run are NaN and ``attrs['complete']`` is 0.
+    """
+    attrs = open_store_attrs(path)
+    described = json.loads(attrs["sweep"])
+    axes, fixed, seed_list = described["axes"], described["fixed"], described["seeds"]
+    loss, crn = described["loss"], described["common_random_numbers"]
+    recurrent = attrs["network"] == "recurrent"
+    points = _points(axes, fixed, seed_list)
+    groups, where = (_recurrent if recurrent else _runner).make_groups(points, crn)
+    length = max(p.spec.steps if recurrent else p.spec.depth for p in points)
+    result_store = ResultStore(path, {k: attrs[k] for k in ("gradatlas_version", "network", "sweep")},
+                               _chunked.layout(recurrent, length), len(points), int(attrs["chunk_size"]))
+    result_store.open()
+    done = result_store.done_chunks(verify=False)
+    arrays = result_store.read_done(list(done))
+    complete = len(done) == result_store.n_chunks
+    ds = _result(points, groups, where, arrays, axes, fixed, seed_list, loss, crn, complete, recurrent)
+    ds.attrs["store"] = str(path)
     return ds
 
 

@@ -1,0 +1,110 @@
+"""Sweeps run as chunks of points: on an executor (a process pool, Dask), into a store, or both.
+
+Any subset of a sweep's points runs to the same bits as the whole sweep (the
+core's grouping contract), so a chunk is simply the next ``chunk_size`` points
+of the grid, grouped again inside the worker that runs it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _assemble, _recurrent, _runner
+from .store import ResultStore, chunk_ranges
+
+DEFAULT_CHUNK = 256  # points per task: hundreds, so a task is long next to its scheduling cost
+
+
+def layout(recurrent: bool, length: int) -> dict[str, tuple[tuple[int, ...], str, Any]]:
+    """The raw arrays of a sweep: name -> (shape after the point axis, dtype, value when not run)."""
+    if recurrent:
+        per = {k: ((length + 1,), "float64", np.nan) for k in _recurrent.PER_STEP}
+        bad = "first_nonfinite_step"
+    else:
+        per = {k: ((length,), "float64", np.nan) for k in _assemble.PER_LAYER}
+        bad = "first_nonfinite_layer"
+    return {**per, bad: ((), "int64", -1), "nonfinite_kind": ((), "int32", 0), "finished": ((), "bool", False)}
+
+
+def run_chunk(points: Sequence[_runner.Point], common_random_numbers: bool, loss: str, n_threads: int,
+              length: int, recurrent: bool,
+              progress: Callable[[int, int], Any] | None = None) -> dict[str, np.ndarray]:
+    """Run one chunk of points and return its raw arrays (in this process or in a worker)."""
+    groups, where = (_recurrent if recurrent else _runner).make_groups(points, common_random_numbers)
+    results, interrupted = _runner.run_groups(groups, loss, n_threads, progress)
+    if interrupted:
+        raise KeyboardInterrupt
+    return (_recurrent if recurrent else _assemble).gather(points, where, results, length)
+
+
+def check_executor(executor: Any) -> None:
+    if not callable(getattr(executor, "submit", None)):
+        raise TypeError(f"executor must be a concurrent.futures.Executor (or a Dask Client's get_executor()), "
+                        f"got {type(executor).__name__}")
+    context = getattr(executor, "_mp_context", None)
+    if isinstance(executor, cf.ProcessPoolExecutor) and context is not None \
+            and context.get_start_method() == "fork":
+        raise ValueError("a ProcessPoolExecutor must use the 'spawn' start method: the OpenMP runtime is not "
+                         "fork-safe. Use ProcessPoolExecutor(mp_context=multiprocessing.get_context('spawn'))")
+
+
+def run(points: Sequence[_runner.Point], *, common_random_numbers: bool, loss: str, n_threads: int, length: int,
+        recurrent: bool, store: ResultStore | None, executor: Any, progress: Callable[[int, int], Any] | None
+        ) -> tuple[dict[str, np.ndarray], bool, dict[int, str]]:
+    """All points' raw arrays, whether it was interrupted, and {chunk: run} of the chunks in the store."""
+    shapes = layout(recurrent, length)
+    n = len(points)
+    arrays = {k: np.full((n, *shape), fill, dtype=dtype) for k, (shape, dtype, fill) in shapes.items()}
+    chunks = chunk_ranges(n, store.chunk_size if store is not None else DEFAULT_CHUNK)
+    done: dict[int, str] = store.done_chunks() if store is not None else {}
+    for i in done:
+        for k, a in store.read_chunk(i).items():  # type: ignore[union-attr]
+            arrays[k][chunks[i].start:chunks[i].stop] = a
+    finished = sum(len(chunks[i]) for i in done)
+
+    def report(points_done: int) -> None:
+        if progress is not None:
+            progress(points_done, n)
+
+    def finish(i: int, result: dict[str, np.ndarray]) -> None:
+        nonlocal finished
+        for k in shapes:
+            arrays[k][chunks[i].start:chunks[i].stop] = result[k]
+        if store is not None:
+            store.write_chunk(i, result)
+            done[i] = store.run_id
+        finished += len(chunks[i])
+        report(finished)
+
+    report(finished)
+    pending = [i for i in range(len(chunks)) if i not in done]
+    interrupted = False
+    if executor is None:
+        for i in pending:
+            r = chunks[i]
+
+            def inner(d: int, total: int, base: int = finished, size: int = len(r)) -> None:
+                report(base + int(size * d / max(total, 1)))
+
+            try:
+                result = run_chunk([points[j] for j in r], common_random_numbers, loss, n_threads, length,
+                                   recurrent, inner if progress is not None else None)
+            except KeyboardInterrupt:
+                interrupted = True
+                break
+            finish(i, result)
+        return arrays, interrupted, done
+    futures = {executor.submit(run_chunk, [points[j] for j in chunks[i]], common_random_numbers, loss, n_threads,
+                               length, recurrent): i for i in pending}
+    try:
+        for future in cf.as_completed(futures):
+            finish(futures[future], future.result())
+    except KeyboardInterrupt:
+        interrupted = True
+        for future in futures:
+            future.cancel()
+    return arrays, interrupted, done
