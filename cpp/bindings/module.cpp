@@ -8,6 +8,7 @@ void bind_random(py::module_& m);
 void bind_activations(py::module_& m);
 void bind_mlp(py::module_& m);
 void bind_recurrent(py::module_& m);
+void bind_train(py::module_& m);
 }  // namespace gradatlas::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -18,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
     bind_activations(m);
     bind_mlp(m);
     bind_recurrent(m);
+    bind_train(m);
 }

@@ -34,6 +34,7 @@ from .initializers import INITS
 from .simulate import materialize, simulate
 from .specs import MLP
 from .sweep import open_results, plan_sweep, sweep
+from .train import train, train_sweep
 
 try:
     __version__ = version("gradatlas")
@@ -85,4 +86,6 @@ __all__ = [
     "simulate",
     "sweep",
     "theory",
+    "train",
+    "train_sweep",
 ]

@@ -106,3 +106,31 @@ def run_recurrent_group(
     progress: Callable[[int, int], Any] | None = None,
 ) -> dict[str, npt.NDArray[Any]]: ...
 def recurrent_standard_arrays(dtype: str, group: RecurrentGroup) -> dict[str, npt.NDArray[Any]]: ...
+def train_mlp(
+    dtype: str,
+    widths: list[int],
+    seed: int,
+    batch: int,
+    input_std: float,
+    dist: int,
+    activation: int,
+    activation_param: float,
+    weight_scale: list[float],
+    bias_scale: list[float],
+    residual: bool,
+    alpha: float,
+    steps: int,
+    lr: float,
+    optimizer: int,
+    momentum: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    clip: int,
+    clip_threshold: float,
+    n_threads: int,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...
+def training_arrays(
+    dtype: str, seed: int, n_out: int, n_in: int, steps: int, batch: int
+) -> dict[str, npt.NDArray[Any]]: ...

@@ -106,3 +106,22 @@ RECURRENT_QUANTITIES: dict[str, str] = {
     ),
     "predicted_log10_rate": "log10(chi1) / 2: mean-field decades per step (NaN where chi1 is).",
 }
+
+TRAINING_QUANTITIES: dict[str, str] = {
+    "task": (
+        "teacher-student regression: x ~ N(0, q0) fresh each step (stream 'training'), y = T x with "
+        "T = Z_T / sqrt(n_0) fixed, loss L = (1/B) sum_b 1/2 |a_L^(b) - y^(b)|^2"
+    ),
+    "loss": "the batch loss L before the step's update.",
+    "log10_global_grad_norm": (
+        "log10 of the norm of the gradient over all weights and biases, before clipping (what "
+        "torch.nn.utils.clip_grad_norm_ compares with max_norm), exact in log space."
+    ),
+    "clipped": "whether clipping changed the gradient at this step.",
+    "log10_grad_norm": "log10 |dL/dW_l|_F before clipping, exact in log space.",
+    "update_ratio": (
+        "|Delta W_l|_F / |W_l|_F: the relative change of layer l's weights made by this step (W_l before "
+        "the update). Orders of magnitude below the last layers' in the first layers: those barely learn."
+    ),
+    "first_nonfinite_step": "the step whose loss was inf/NaN (training stopped there); -1 when it stayed finite.",
+}

@@ -18,6 +18,7 @@ enum class Stream : std::uint32_t {
     projections = 3,  // loss projections u_b
     orthogonal = 4,   // Gaussian matrices fed to the QR of the orthogonal init
     recurrent = 5,    // recurrent cells' matrices, biases and initial states
+    training = 6,     // training runs: the teacher and each step's inputs
 };
 
 using PhiloxBlock = std::array<std::uint32_t, 4>;

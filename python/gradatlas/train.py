@@ -1,0 +1,228 @@
+"""Short training runs: what vanishing and exploding gradients do to learning.
+
+The task is a teacher-student regression drawn from the same generator as
+everything else: at step k the inputs are ``x ~ N(0, q0)`` (fresh each step),
+the targets ``y = T x`` with a fixed random linear teacher
+``T = Z_T / sqrt(n_0)``, and the loss is ``L = (1/B) sum_b 1/2 |a_L^(b) - y^(b)|^2``.
+The network starts from exactly the weights ``simulate`` uses for the same
+seed. Gradients are computed exactly in log space and clipped before they are
+materialized, so clipping by norm applies the exact clipped gradient even when
+the unclipped one would overflow the float type.
+
+Clipping follows PyTorch:
+
+- ``{"norm": max_norm}``: ``torch.nn.utils.clip_grad_norm_`` over all weights and
+  biases: ``g <- g * min(1, max_norm / (|g|_2 + 1e-6))`` with ``|g|_2`` the global norm;
+- ``{"value": v}``: ``torch.nn.utils.clip_grad_value_``: each element clamped to [-v, v].
+
+Optimizers follow ``torch.optim``: ``"sgd"`` (W <- W - lr g), ``"momentum"``
+(SGD with momentum, buf <- mu buf + g, W <- W - lr buf, no dampening or Nesterov)
+and ``"adam"`` (betas, eps, bias correction as ``torch.optim.Adam``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from . import _core
+from . import _validate as v
+from ._memory import check_fits
+from .activations import ACTIVATIONS
+from .definitions import TRAINING_QUANTITIES
+from .initializers import WEIGHT_DISTS
+from .specs import MLP
+
+OPTIMIZERS: dict[str, int] = {"sgd": 0, "momentum": 1, "adam": 2}
+CLIP_MODES: dict[str, int] = {"none": 0, "norm": 1, "value": 2}
+MAX_STEPS = 1_000_000
+
+
+def parse_clip(clip: Any) -> tuple[str, float]:
+    """None, {"norm": x}, {"value": x}, or the strings "none", "norm=x", "value=x"."""
+    if clip is None or (isinstance(clip, str) and clip.strip().lower() == "none"):
+        return "none", 0.0
+    if isinstance(clip, str) and "=" in clip:
+        mode, _, text = clip.partition("=")
+        try:
+            clip = {mode.strip().lower(): float(text)}
+        except ValueError:
+            raise ValueError(f"clip must be None, {{'norm': x}}, {{'value': x}}, 'norm=x' or 'value=x', "
+                             f"got {clip!r}") from None
+    if not isinstance(clip, dict) or len(clip) != 1 or next(iter(clip)) not in ("norm", "value"):
+        raise ValueError(f"clip must be None, {{'norm': x}}, {{'value': x}}, 'norm=x' or 'value=x', got {clip!r}")
+    mode, threshold = next(iter(clip.items()))
+    return mode, v.real(f"clip[{mode!r}]", threshold, strictly_positive=True)
+
+
+def clip_label(mode: str, threshold: float) -> str:
+    return "none" if mode == "none" else f"{mode}={threshold:g}"
+
+
+def _check(spec: Any, steps: Any, lr: Any, optimizer: Any, batch: Any, seed: Any, clip: Any, dtype: Any,
+           momentum: Any, betas: Any, eps: Any, n_threads: Any, progress: Any) -> dict[str, Any]:
+    from .sweep import MAX_SEED, _check_dtype
+
+    if not isinstance(spec, MLP):
+        raise TypeError(f"spec must be a gradatlas.MLP (training recurrent cells is not implemented), "
+                        f"got {type(spec).__name__}")
+    if spec.norm is not None:
+        raise ValueError(f"train supports norm=None only (training with {spec.norm} norm is not implemented), "
+                         f"got norm={spec.norm!r}")
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    mode, threshold = parse_clip(clip)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be None or a callable(done, total), got {progress!r}")
+    return dict(
+        steps=v.integer("steps", steps, minimum=1, maximum=MAX_STEPS),
+        lr=v.real("lr", lr, strictly_positive=True),
+        optimizer=v.choice("optimizer", optimizer, list(OPTIMIZERS)),
+        batch=v.integer("batch", batch, minimum=1, maximum=1 << 20),
+        seed=v.integer("seed", seed, minimum=0, maximum=MAX_SEED),
+        clip=(mode, threshold),
+        dtype=_check_dtype(dtype),
+        momentum=v.real("momentum", momentum, minimum=0.0, maximum=1.0),
+        beta1=v.real("betas[0]", betas[0], minimum=0.0, maximum=0.999999),
+        beta2=v.real("betas[1]", betas[1], minimum=0.0, maximum=0.999999),
+        eps=v.real("eps", eps, strictly_positive=True),
+        n_threads=_core.max_threads() if n_threads is None else v.integer("n_threads", n_threads, minimum=1,
+                                                                           maximum=1024),
+    )
+
+
+def train(spec: MLP, *, steps: int = 100, lr: float = 0.01, optimizer: str = "sgd", batch: int = 16,
+          seed: int = 0, clip: Any = None, dtype: Any = "float32", momentum: float = 0.9,
+          betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8, n_threads: int | None = None,
+          progress: Callable[[int, int], Any] | None = None) -> xr.Dataset:
+    """Train ``spec`` for ``steps`` steps on the teacher-student task and record its gradients and updates.
+
+    Parameters
+    ----------
+    spec : MLP
+        The network (plain or residual, no normalization), initialized exactly
+        as ``simulate`` initializes it for the same seed.
+    steps, lr, optimizer, batch, seed
+        Optimizer steps, learning rate, ``"sgd"`` / ``"momentum"`` / ``"adam"``,
+        samples per step and the generator key.
+    clip : None, {"norm": max_norm} or {"value": v}
+        Gradient clipping as ``torch.nn.utils.clip_grad_norm_`` /
+        ``clip_grad_value_`` (see the module docstring for the formulas).
+    dtype : {"float32", "float64"}
+        Arithmetic of the network, its gradients and the updates.
+    momentum, betas, eps
+        Optimizer constants (PyTorch's defaults).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions ``step`` (1..steps) and ``layer`` (1..L): ``loss``,
+        ``log10_global_grad_norm`` and ``clipped`` per step; ``log10_grad_norm``
+        (of dL/dW_l, before clipping, exact in log space) and ``update_ratio``
+        (|Delta W_l|_F / |W_l|_F) per step and layer. ``attrs["first_nonfinite_step"]``
+        is the step whose loss was inf/NaN (training stops there; later steps are
+        NaN), or None when training stayed finite.
+    """
+    a = _check(spec, steps, lr, optimizer, batch, seed, clip, dtype, momentum, betas, eps, n_threads, progress)
+    n = np.asarray(spec.layer_widths, dtype=np.int64)
+    params = int(np.sum(n[1:] * n[:-1]) + np.sum(n[1:]))
+    states = {"sgd": 0, "momentum": 1, "adam": 2}[a["optimizer"]]
+    item = np.dtype(a["dtype"]).itemsize
+    estimate = params * item * (2 + states) + a["batch"] * int(np.sum(n)) * item * 4
+    check_fits(estimate, f"training (depth {spec.depth}, width {max(spec.layer_widths)}, {a['optimizer']})",
+               "reduce depth or width")
+    mode, threshold = a["clip"]
+    raw = _core.train_mlp(
+        a["dtype"], list(spec.layer_widths), a["seed"], a["batch"], float(np.sqrt(spec.q0)),
+        WEIGHT_DISTS[spec.weight_dist], ACTIVATIONS[spec.activation], spec.negative_slope,
+        spec.weight_scales().tolist(), [spec.sigma_b] * spec.depth, spec.residual, spec.alpha,
+        a["steps"], a["lr"], OPTIMIZERS[a["optimizer"]], a["momentum"], a["beta1"], a["beta2"], a["eps"],
+        CLIP_MODES[mode], threshold, a["n_threads"], progress)
+    return _dataset(raw, spec, a)
+
+
+def _dataset(raw: dict[str, Any], spec: MLP, a: dict[str, Any]) -> xr.Dataset:
+    from . import __version__
+
+    step = np.arange(1, a["steps"] + 1)
+    layer = np.arange(1, spec.depth + 1)
+    ds = xr.Dataset(
+        {
+            "loss": ("step", raw["loss"]),
+            "log10_global_grad_norm": ("step", raw["log10_global_grad_norm"]),
+            "clipped": ("step", raw["clipped"].astype(bool)),
+            "log10_grad_norm": (("step", "layer"), raw["log10_grad_norm"]),
+            "update_ratio": (("step", "layer"), raw["update_ratio"]),
+        },
+        coords={"step": step, "layer": layer},
+    )
+    for var in ds.data_vars.values():
+        var.attrs["description"] = TRAINING_QUANTITIES[str(var.name)]
+    bad = int(raw["first_nonfinite_step"])
+    mode, threshold = a["clip"]
+    ds.attrs.update({
+        "first_nonfinite_step": None if bad < 0 else bad,
+        "spec": spec.to_json(), "seed": a["seed"], "batch": a["batch"], "dtype": a["dtype"],
+        "optimizer": a["optimizer"], "lr": a["lr"], "clip": clip_label(mode, threshold),
+        "task": TRAINING_QUANTITIES["task"], "gradatlas_version": __version__,
+    })
+    return ds
+
+
+TRAIN_AXES = ("lr", "optimizer", "clip", "steps", "batch")
+
+
+def train_sweep(spec: MLP, *, seeds: Any = 1, progress: bool = False, **axes: Any) -> xr.Dataset:
+    """``train`` over a grid: every keyword is a fixed value or a list (an axis).
+
+    Keywords are ``train`` arguments (``lr``, ``optimizer``, ``clip``, ``steps``,
+    ``batch``, ``dtype``, ...) or ``MLP`` settings replacing those of ``spec``
+    (``sigma_w``, ``activation``, ``depth``...). Returns one Dataset with a
+    dimension per list (clip values labelled "none", "norm=1", "value=0.5"),
+    ``seed``, ``step`` and ``layer`` (NaN past a run's steps or depth);
+    ``first_nonfinite_step`` becomes a variable (-1: stayed finite).
+    """
+    from .sweep import _axis_values, _coord, _is_axis, _seeds
+
+    seed_list = _seeds(seeds)
+    spec_fields = set(spec.to_dict())
+    grid = {k: _axis_values(k, val) for k, val in axes.items() if _is_axis(val)}
+    fixed = {k: val for k, val in axes.items() if not _is_axis(val)}
+    labels = {k: [clip_label(*parse_clip(c)) for c in vals] if k == "clip" else vals for k, vals in grid.items()}
+    runs = []
+    for combo in itertools.product(*grid.values()):
+        setting = {**fixed, **dict(zip(grid, combo))}
+        run_spec = spec.replace(**{k: val for k, val in setting.items() if k in spec_fields})
+        kwargs = {k: val for k, val in setting.items() if k not in spec_fields}
+        for seed in seed_list:
+            runs.append(train(run_spec, seed=seed, **kwargs))
+    steps = max(r.sizes["step"] for r in runs)
+    depth = max(r.sizes["layer"] for r in runs)
+    shape = tuple(len(val) for val in grid.values()) + (len(seed_list),)
+    data: dict[str, Any] = {}
+    for name in ("loss", "log10_global_grad_norm", "clipped", "log10_grad_norm", "update_ratio"):
+        per_layer = "layer" in runs[0][name].dims
+        out = np.full((len(runs), steps, *((depth,) if per_layer else ())), np.nan)
+        for i, r in enumerate(runs):
+            values = r[name].values.astype(float)
+            index = (i, slice(0, values.shape[0])) + ((slice(0, values.shape[1]),) if per_layer else ())
+            out[index] = values
+        dims = [*grid, "seed", "step", *(["layer"] if per_layer else [])]
+        data[name] = (dims, out.reshape(*shape, *out.shape[1:]))
+    bad = np.array([-1 if r.attrs["first_nonfinite_step"] is None else r.attrs["first_nonfinite_step"]
+                    for r in runs])
+    data["first_nonfinite_step"] = ([*grid, "seed"], bad.reshape(shape))
+    coords: dict[str, Any] = {k: _coord(vals) for k, vals in labels.items()}
+    coords.update(seed=np.array(seed_list, dtype=np.uint64), step=np.arange(1, steps + 1),
+                  layer=np.arange(1, depth + 1))
+    ds = xr.Dataset(data, coords=coords)
+    for var in ds.data_vars.values():
+        var.attrs["description"] = TRAINING_QUANTITIES[str(var.name)]
+    ds.attrs.update({"spec": spec.to_json(), "fixed": json.dumps({k: str(val) for k, val in fixed.items()}),
+                     "task": TRAINING_QUANTITIES["task"], "gradatlas_version": runs[0].attrs["gradatlas_version"]})
+    return ds
