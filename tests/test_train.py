@@ -88,3 +88,25 @@ def test_bad_specs():
         ga.train(SPEC.replace(norm="batch"))
     with pytest.raises(TypeError, match="MLP"):
         ga.train(ga.RNN(steps=3))
+
+
+def test_training_and_spectrum_plots():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from gradatlas import plot
+
+    spec = ga.MLP(depth=40, width=32, activation="leaky_relu", negative_slope=0.2, init=None, sigma_w=2.5)
+    fig = plot.training(ga.train(spec, steps=6, lr=0.01))
+    assert "non-finite" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    plt.close(fig)
+    fig = plot.training(ga.train(spec, steps=6, lr=0.01, clip={"norm": 1.0}))
+    assert fig.axes[1].get_ylabel().startswith("layer")
+    plt.close(fig)
+    spectra = {init: ga.jacobian_spectrum(ga.MLP(depth=10, width=32, activation="tanh", init=init))
+               for init in ("orthogonal", "xavier_normal")}
+    fig = plot.spectrum_density(spectra)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["orthogonal", "xavier_normal"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one run"):
+        plot.training(ga.train_sweep(ga.MLP(depth=3, width=4), lr=[0.1, 0.2], steps=2))

@@ -33,6 +33,7 @@ from .definitions import LOSSES, QUANTITIES, RECURRENT_QUANTITIES
 from .initializers import INITS
 from .simulate import materialize, simulate
 from .specs import MLP
+from .spectrum import jacobian_spectrum
 from .sweep import open_results, plan_sweep, sweep
 from .train import train, train_sweep
 
@@ -78,6 +79,7 @@ __all__ = [
     "__version__",
     "blas_config",
     "has_openmp",
+    "jacobian_spectrum",
     "materialize",
     "open_results",
     "max_threads",

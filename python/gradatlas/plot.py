@@ -303,3 +303,78 @@ def grad_flow_bars(ds: xr.Dataset, *, max_bars: int = 80) -> Any:
     ax.legend(fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+def training(ds: xr.Dataset) -> Any:
+    """A training run (``gradatlas.train``): the loss curve, and log10 update ratio as a layer x step heatmap.
+
+    In a vanishing regime the first layers' relative updates sit orders of
+    magnitude below the last layers' (dark rows at the bottom); a run that went
+    non-finite ends where the loss curve stops, marked in red.
+    """
+    plt = _pyplot()
+    if "update_ratio" not in ds or "loss" not in ds:
+        raise ValueError("training() draws a Dataset from gradatlas.train (loss and update_ratio)")
+    extra = [d for d in ds["update_ratio"].dims if d not in ("step", "layer") and ds.sizes[d] > 1]
+    if extra:
+        raise ValueError(f"training() draws one run; select one value of {extra} first")
+    ds = ds.squeeze()
+    fig, (ax_loss, ax_map) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True,
+                                          gridspec_kw={"width_ratios": [1, 1.4]})
+    steps = ds["step"].values
+    loss = ds["loss"].values
+    ax_loss.plot(steps, loss, color="k", lw=1.4)
+    ax_loss.set_yscale("log")
+    bad = ds.attrs.get("first_nonfinite_step")
+    if bad is not None and bad >= 1:
+        ax_loss.axvline(bad, color="tab:red", lw=1.2, ls="--", label=f"non-finite at step {bad}")
+        ax_loss.legend(fontsize=8)
+    if "clipped" in ds and ds["clipped"].any():
+        clipped = ds["clipped"].values.astype(bool)
+        ax_loss.scatter(steps[clipped], loss[clipped], s=8, color="tab:orange", label="clipped", zorder=3)
+        ax_loss.legend(fontsize=8)
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("loss")
+    ax_loss.set_title(f"loss ({ds.attrs.get('optimizer', '')}, lr {ds.attrs.get('lr', '')}, "
+                      f"clip {ds.attrs.get('clip', '')})", fontsize=10)
+    ax_loss.grid(alpha=0.3)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log10(ds["update_ratio"].transpose("layer", "step").values)
+    layers = ds["layer"].values
+    mesh = ax_map.pcolormesh(_edges(steps)[0], _edges(layers)[0], np.ma.masked_invalid(ratio),
+                             cmap="magma", shading="flat")
+    fig.colorbar(mesh, ax=ax_map, label="log10 |dW_l| / |W_l|")
+    ax_map.set_xlabel("step")
+    ax_map.set_ylabel("layer (1 = input side)")
+    ax_map.set_title("relative update per layer", fontsize=10)
+    return fig
+
+
+def spectrum_density(results: Any, *, bins: int = 60) -> Any:
+    """Histograms of log10 singular values of input-output Jacobians (``gradatlas.jacobian_spectrum``).
+
+    ``results`` is one Dataset or a dict {label: Dataset}. A dynamically isometric
+    network has all its mass near 0 (singular values near 1); the dashed line
+    marks each result's mean-field log10 sqrt(chi1^L).
+    """
+    plt = _pyplot()
+    if isinstance(results, xr.Dataset):
+        results = {"": results}
+    if not isinstance(results, dict) or not results:
+        raise TypeError("results must be a Dataset from jacobian_spectrum or a non-empty dict of them")
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(results)))
+    for (label, ds), color in zip(results.items(), colors):
+        values = ds["log10_singular_values"].values
+        values = values[np.isfinite(values)]
+        ax.hist(values, bins=bins, density=True, histtype="step", lw=1.6, color=color, label=label or None)
+        predicted = ds["predicted_log10_mean_squared_singular_value"].item()
+        if np.isfinite(predicted):
+            ax.axvline(predicted / 2, color=color, ls="--", lw=1.0, alpha=0.8)
+    ax.set_xlabel("log10 singular value of the input-output Jacobian")
+    ax.set_ylabel("density")
+    ax.set_title("Jacobian spectrum (dashed: mean field, log10 sqrt(chi1^L))")
+    ax.grid(alpha=0.3)
+    if len(results) > 1 or next(iter(results)):
+        ax.legend(fontsize=8)
+    return fig
