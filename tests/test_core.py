@@ -199,3 +199,20 @@ def test_build_facts():
 def test_bad_groups_raise_instead_of_crashing(widths):
     with pytest.raises(ValueError, match="width"):
         _core.plan_mlp_memory(_group(widths=widths), 1, 4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_deterministic_products(dtype):
+    # The engines' products: correct to rounding, and every element identical
+    # whatever rows, columns or threads it is computed with.
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((37, 70)).astype(dtype)
+    b = rng.standard_normal((70, 45)).astype(dtype)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    nn = _core.det_gemm(a, b, False, 2)
+    nt = _core.det_gemm(a, np.ascontiguousarray(b.T), True, 2)
+    np.testing.assert_allclose(nn, a @ b, rtol=0, atol=tol)
+    np.testing.assert_allclose(nt, a @ b, rtol=0, atol=tol)
+    np.testing.assert_array_equal(_core.det_gemm(a[5:6], b, False, 1), nn[5:6])
+    np.testing.assert_array_equal(_core.det_gemm(a[9:30], np.ascontiguousarray(b[:, 3:40]), False, 1), nn[9:30, 3:40])
+    np.testing.assert_array_equal(_core.det_gemm(a[2:3], np.ascontiguousarray(b.T[7:9]), True, 1), nt[2:3, 7:9])

@@ -49,33 +49,6 @@ void gemm<double>(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
                       to_blasint(ldb, "ldb"), beta, c, to_blasint(ldc, "ldc"));
 }
 
-template <typename T>
-void gemm_tiled(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
-                std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc,
-                std::int64_t tile_rows, std::int64_t tile_cols, int n_threads) {
-    if (tile_rows < 1 || m % tile_rows != 0 || tile_cols < 1)
-        throw std::invalid_argument("gemm_tiled: rows must be a multiple of tile_rows");
-    const std::int64_t row_tiles = m / tile_rows;
-    const std::int64_t col_tiles = (n + tile_cols - 1) / tile_cols;
-    const std::int64_t tasks = row_tiles * col_tiles;
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (tasks > 1)
-    for (std::int64_t t = 0; t < tasks; ++t) {
-        const std::int64_t i = t / col_tiles, j0 = (t % col_tiles) * tile_cols;
-        const std::int64_t cols = std::min(tile_cols, n - j0);
-        // Columns [j0, j0 + cols) of op(B) are rows of B when it is transposed.
-        const T* b_part = trans_b ? b + j0 * ldb : b + j0;
-        gemm<T>(false, trans_b, tile_rows, cols, k, T(1), a + i * tile_rows * lda, lda, b_part, ldb,
-                T(0), c + i * tile_rows * ldc + j0, ldc);
-    }
-}
-
-template void gemm_tiled<float>(bool, std::int64_t, std::int64_t, std::int64_t, const float*,
-                                std::int64_t, const float*, std::int64_t, float*, std::int64_t,
-                                std::int64_t, std::int64_t, int);
-template void gemm_tiled<double>(bool, std::int64_t, std::int64_t, std::int64_t, const double*,
-                                 std::int64_t, const double*, std::int64_t, double*, std::int64_t,
-                                 std::int64_t, std::int64_t, int);
-
 void orthonormalize(double* a, std::int64_t rows, std::int64_t cols) {
     // Row-major (rows x cols) is column-major (cols x rows) = A^T. When
     // rows <= cols, A^T is tall: its QR gives orthonormal columns of A^T, that

@@ -26,19 +26,11 @@ inline double mean(const double* x, std::int64_t n) {
 }
 
 // Dot product accumulated in double with 8 independent partial sums combined
-// in a fixed order: the compiler vectorizes it (a single running sum is a
-// serial chain of additions), and the result does not depend on anything but
-// the two vectors.
-template <typename T>
-double dot(const T* a, const T* b, std::int64_t n) {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    std::int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) acc[j] += double(a[i + j]) * double(b[i + j]);
-    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; ++i) s += double(a[i]) * double(b[i]);
-    return s;
-}
+// in a fixed order: vectorizable (a single running sum is a serial chain of
+// additions), and the result depends only on the two vectors, on any ISA (no
+// FMA; log_space.cpp compiles it once per instruction set, for speed only).
+double dot(const float* a, const float* b, std::int64_t n);
+double dot(const double* a, const double* b, std::int64_t n);
 
 template <typename T>
 double norm2(const T* x, std::int64_t n) {

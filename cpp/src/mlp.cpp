@@ -8,6 +8,7 @@
 
 #include "flush_denormals.hpp"
 #include "gradatlas/blas.hpp"
+#include "gradatlas/det_gemm.hpp"
 #include "log_space.hpp"
 #include "normalization.hpp"
 
@@ -15,7 +16,6 @@ namespace gradatlas {
 namespace {
 
 constexpr double kSaturated = 1e-3;  // |phi'| below this counts as saturated
-using blas::kTileCols;
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::int64_t kMaxBatchOnStack = 256;
@@ -113,7 +113,7 @@ public:
     RunStatus run() {
         const detail::FlushDenormals flush(g_.n_threads);
         allocate();
-        blas::set_num_threads(1);  // threads come from OpenMP (see gemm_tiled)
+        blas::set_num_threads(1);  // threads come from OpenMP; BLAS only for the orthogonal init
         if (!forward_pass()) return RunStatus::cancelled;
         if (!backward_pass()) return RunStatus::cancelled;
         finish_nonfinite();
@@ -133,6 +133,7 @@ private:
     void allocate() {
         const std::int64_t work = rows_ * nmax_, grad_work = grad_rows_ * nmax_;
         x_.assign(sz(work), T(0));
+        zt_.assign(sz(nmax_ * nmax_), T(0));
         x_next_.assign(sz(work), T(0));
         h_tmp_.assign(sz(work), T(0));
         phi_.assign(sz(work), T(0));
@@ -184,11 +185,12 @@ private:
         standard_biases(g_.seed, std::uint32_t(l), width(l), bias);
     }
 
-    // h = s_l Z_l a + t_l z_l for every configuration, from x (rows x n_in).
+    // h = s_l Z_l a + t_l z_l for every configuration, from x (rows x n_in):
+    // one product for the group with Z_l^T (transposed once per layer).
     void affine(std::int64_t l, const T* z, const T* bias, const T* x, T* h) {
         const std::int64_t n_in = width(l - 1), n_out = width(l);
-        blas::gemm_tiled<T>(true, rows_, n_out, n_in, x, n_in, z, n_in, h, n_out, batch_, kTileCols,
-                            g_.n_threads);
+        detail::transpose(z, n_out, n_in, zt_.data());
+        detail::gemm_nn(rows_, n_out, n_in, x, n_in, zt_.data(), n_out, h, n_out, g_.n_threads);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) {
             const MlpConfig& c = cfg(r);
@@ -579,9 +581,8 @@ private:
             for (std::int64_t i = 0; i < n_out; ++i) g[r * n_out + i] *= s;
         }
         T* prev = grad_prev_.data();
-        blas::gemm_tiled<T>(false, grad_rows_ - r0, n_in, n_out, g + r0 * n_out, n_out,
-                            store_.z_of(l), n_in, prev + r0 * n_in, n_in, batch_, kTileCols,
-                            g_.n_threads);
+        detail::gemm_nn(grad_rows_ - r0, n_in, n_out, g + r0 * n_out, n_out, store_.z_of(l), n_in,
+                        prev + r0 * n_in, n_in, g_.n_threads);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = r0; r < grad_rows_; ++r)
             if (cfg(r).residual)
@@ -633,7 +634,7 @@ private:
     ProgressPoller poller_;
     std::int64_t done_ = 0;
     bool segmented_ = false;
-    std::vector<T> x_, x_next_, h_tmp_, phi_, dphi_, checkpoints_, head_outputs_;
+    std::vector<T> x_, x_next_, h_tmp_, phi_, dphi_, checkpoints_, head_outputs_, zt_;
     std::vector<T> grad_, grad_prev_, g_work_;
     std::vector<double> inv_std_rows_, inv_std_units_, scale_, logs_, gram_;
     // Positively homogeneous networks (linear/relu/leaky_relu, no bias, no norm)
@@ -669,7 +670,8 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
     // the drawn layer with a QR copy.
     const std::int64_t heads_out = g.loss == Loss::sum_squares ? heads * row_block : 0;
     const std::int64_t fixed = 5 * row_block + rows * nmax * 8 + 3 * heads * row_block + heads_out +
-                               heads * rows * (g.batch + 2) * 8 + 3 * nmax * nmax * 8;
+                               heads * rows * (g.batch + 2) * 8 + 3 * nmax * nmax * 8 +
+                               nmax * nmax * value_bytes;
     std::int64_t k = g.checkpoint_every;
     if (k <= 0) {
         if (depth * per_layer + row_block <= g.store_budget_bytes) {

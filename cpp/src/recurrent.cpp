@@ -8,6 +8,7 @@
 
 #include "flush_denormals.hpp"
 #include "gradatlas/blas.hpp"
+#include "gradatlas/det_gemm.hpp"
 #include "gradatlas/rng.hpp"
 #include "log_space.hpp"
 
@@ -93,7 +94,7 @@ public:
     RunStatus run() {
         const detail::FlushDenormals flush(g_.n_threads);
         allocate();
-        blas::set_num_threads(1);  // threads come from OpenMP (see gemm_tiled)
+        blas::set_num_threads(1);  // threads come from OpenMP; BLAS only for the orthogonal init
         if (!forward_pass()) return RunStatus::cancelled;
         if (!backward_pass()) return RunStatus::cancelled;
         finish_nonfinite();
@@ -120,6 +121,11 @@ private:
         z_ih_.assign(sz(gn_ * n_in_), T(0));
         recurrent_hidden_weights(g_.seed, g_.cell, g_.dist, n_, z_hh_.data());
         recurrent_input_weights(g_.seed, g_.cell, n_, n_in_, z_ih_.data());
+        // The forward products use Z^T (see det_gemm.hpp): transposed once per run.
+        zt_hh_.assign(sz(gn_ * n_), T(0));
+        zt_ih_.assign(sz(gn_ * n_in_), T(0));
+        detail::transpose(z_hh_.data(), gn_, n_, zt_hh_.data());
+        detail::transpose(z_ih_.data(), gn_, n_in_, zt_ih_.data());
         cache_.assign(sz(k * rows_ * cw_), T(0));
         scratch_.assign(segmented_ ? sz(rows_ * cw_) : 0, T(0));
         checkpoints_.assign(sz(((steps_ + k - 1) / k) * state * state_units(g_.cell)), T(0));
@@ -186,8 +192,8 @@ private:
     // (rows x cw_).
     void step_forward(std::int64_t t, T* cache) {
         if (any_input_) load_input_product(t);
-        blas::gemm_tiled<T>(true, rows_, gn_, n_, h_.data(), n_, z_hh_.data(), n_, hh_.data(), gn_,
-                            batch_, blas::kTileCols, g_.n_threads);
+        detail::gemm_nn(rows_, gn_, n_, h_.data(), n_, zt_hh_.data(), gn_, hh_.data(), gn_,
+                        g_.n_threads);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) cell_forward(r, cache + r * cw_);
     }
@@ -201,8 +207,8 @@ private:
             for (std::int64_t j = 0; j < kInputBlock; ++j)
                 recurrent_inputs(g_.seed, block * kInputBlock + j + 1, batch_, n_in_,
                                  xi_.data() + j * batch_ * n_in_);
-            blas::gemm_tiled<T>(true, rows, gn_, n_in_, xi_.data(), n_in_, z_ih_.data(), n_in_,
-                                ih_.data(), gn_, rows, blas::kTileCols, g_.n_threads);
+            detail::gemm_nn(rows, gn_, n_in_, xi_.data(), n_in_, zt_ih_.data(), gn_, ih_.data(),
+                            gn_, g_.n_threads);
             ih_block_ = block;
         }
         ih_step_ = ih_.data() + ((t - 1) % kInputBlock) * batch_ * gn_;
@@ -476,8 +482,8 @@ private:
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) cell_backward(r, cache + r * cw_);
         if (lstm()) record_norms(t, cell_logs_, out_.log10_cell_grad_norm, nullptr, false);
-        blas::gemm_tiled<T>(false, rows_, n_, gn_, p_.data(), gn_, z_hh_.data(), n_, prev_.data(),
-                            n_, batch_, blas::kTileCols, g_.n_threads);
+        detail::gemm_nn(rows_, n_, gn_, p_.data(), gn_, z_hh_.data(), n_, prev_.data(), n_,
+                        g_.n_threads);
         if (g_.cell == Cell::gru) {
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
             for (std::int64_t r = 0; r < rows_; ++r)
@@ -534,7 +540,8 @@ private:
     ProgressPoller poller_;
     std::int64_t done_ = 0;
     bool any_input_ = false;
-    std::vector<T> h_, c_, hh_, ih_, xi_, z_hh_, z_ih_, bias_, cache_, scratch_, checkpoints_;
+    std::vector<T> h_, c_, hh_, ih_, xi_, z_hh_, z_ih_, zt_hh_, zt_ih_, bias_, cache_, scratch_,
+        checkpoints_;
     std::int64_t ih_block_ = -1;  // the block of steps whose input products ih_ holds
     const T* ih_step_ = nullptr;
     // Backward state: [vh | vc] per row is a unit vector times 10^scale_.

@@ -134,3 +134,6 @@ def train_mlp(
 def training_arrays(
     dtype: str, seed: int, n_out: int, n_in: int, steps: int, batch: int
 ) -> dict[str, npt.NDArray[Any]]: ...
+def det_gemm(
+    a: npt.NDArray[Any], b: npt.NDArray[Any], transpose_b: bool, n_threads: int = 1
+) -> npt.NDArray[Any]: ...

@@ -29,7 +29,7 @@ from .initializers import WEIGHT_DISTS
 from .specs import MLP, NORMS
 
 NORM_EPS = 1e-5  # batch/layer norm epsilon, as PyTorch's default
-STORE_BUDGET = 512 << 20  # keep every layer for the backward pass below this
+STORE_BUDGET = 1024 << 20  # keep every layer (or step) for the backward pass below this
 GRAD_KEYS = ("log10_grad_norm", "log10_grad_norm_rms", "log10_weight_grad_norm")
 FORWARD_KEYS = ("q", "c", "saturated_fraction", "dead_fraction")
 

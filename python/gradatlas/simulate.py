@@ -125,7 +125,7 @@ def simulate(
 
     Notes
     -----
-    Every layer is kept for the backward pass when that fits in 512 MiB;
+    Every layer is kept for the backward pass when that fits in 1 GiB;
     otherwise activations are checkpointed every ~sqrt(L) layers and each
     segment recomputed once, so memory grows like sqrt(depth). Recurrent
     unrolls do the same with the state every ~sqrt(T) steps.

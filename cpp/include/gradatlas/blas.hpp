@@ -14,22 +14,6 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
           const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
           std::int64_t ldc);
 
-// Output columns per call of gemm_tiled (measured best of 16..256 on W1).
-constexpr std::int64_t kTileCols = 64;
-
-// C = A op(B) (alpha = 1, beta = 0) issued as independent single-threaded BLAS
-// calls of one fixed shape: tiles of `tile_rows` rows of A (one configuration's
-// batch) times `tile_cols` columns of op(B), spread over n_threads OpenMP
-// threads. OpenBLAS chooses its kernel by shape, so an element's rounding
-// depends on the shape of the call that computed it; fixed tiles make every
-// configuration's numbers bit-identical whatever the group it runs in and the
-// thread count. BLAS's own thread pool stays unused: two pools spinning on two
-// cores slow each other down many times over.
-template <typename T>
-void gemm_tiled(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
-                std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc,
-                std::int64_t tile_rows, std::int64_t tile_cols, int n_threads);
-
 // Orthonormalize a row-major (rows x cols) Gaussian matrix in place, in double:
 // Q from the QR of the taller orientation with signs fixed by diag(R) (Mezzadri,
 // "How to generate random matrices from the classical compact groups", 2007),

@@ -49,7 +49,7 @@ struct MlpGroup {
     std::int64_t checkpoint_every = 0;
     // Bytes the engine may use to keep every layer for the backward pass
     // (no recomputation) before it falls back to sqrt(L) checkpointing.
-    std::int64_t store_budget_bytes = std::int64_t(512) << 20;
+    std::int64_t store_budget_bytes = std::int64_t(1) << 30;
     int n_threads = 1;
 };
 

@@ -60,7 +60,7 @@ struct RecurrentGroup {
     Loss loss = Loss::projection;
     // Steps between stored state checkpoints; 0 lets plan_recurrent_memory choose.
     std::int64_t checkpoint_every = 0;
-    std::int64_t store_budget_bytes = std::int64_t(512) << 20;
+    std::int64_t store_budget_bytes = std::int64_t(1) << 30;
     int n_threads = 1;
 };
 

@@ -1,0 +1,192 @@
+#include "gradatlas/det_gemm.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace gradatlas::detail {
+namespace {
+
+#define GRADATLAS_INLINE inline __attribute__((always_inline))
+
+// 64-byte vectors whatever the ISA: the lane count fixes the order of the
+// additions, so it must not depend on the machine.
+template <typename T>
+struct Lanes;
+template <>
+struct Lanes<float> {
+    typedef float V __attribute__((vector_size(64)));
+    static constexpr int W = 16;
+};
+template <>
+struct Lanes<double> {
+    typedef double V __attribute__((vector_size(64)));
+    static constexpr int W = 8;
+};
+
+template <typename T>
+GRADATLAS_INLINE typename Lanes<T>::V load(const T* p) {
+    typename Lanes<T>::V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+constexpr int kRows = 4;       // rows of A per block (8 with AVX-512)
+constexpr int kNnVectors = 2;  // vectors of C columns per block
+
+// R rows of C, NV vectors of columns: c[r][x] = sum_p a[r][p] b[p][x], p in order.
+template <typename T, int R, int NV>
+GRADATLAS_INLINE void nn_block(const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
+                               std::int64_t ldc, std::int64_t k) {
+    using V = typename Lanes<T>::V;
+    constexpr int W = Lanes<T>::W;
+    V acc[R][NV];
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) acc[r][v] = V{};
+    for (std::int64_t p = 0; p < k; ++p) {
+        V bv[NV];
+        for (int v = 0; v < NV; ++v) bv[v] = load(b + p * ldb + v * W);
+        for (int r = 0; r < R; ++r) {
+            const T s = a[r * lda + p];
+            for (int v = 0; v < NV; ++v) acc[r][v] = acc[r][v] + s * bv[v];
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) std::memcpy(c + r * ldc + v * W, &acc[r][v], sizeof(V));
+}
+
+// Columns not filling a vector: the same operations one lane at a time. The
+// vector code is compiled with FMA contraction where the ISA has FMA, so the
+// scalar code fuses explicitly there (Fused) and never elsewhere.
+template <typename T, int R, bool Fused>
+GRADATLAS_INLINE void nn_scalar(const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
+                                std::int64_t ldc, std::int64_t k) {
+    for (int r = 0; r < R; ++r) {
+        T s = T(0);
+        for (std::int64_t p = 0; p < k; ++p) {
+            if constexpr (Fused)
+                s = std::fma(a[r * lda + p], b[p * ldb], s);
+            else
+                s = s + a[r * lda + p] * b[p * ldb];
+        }
+        c[r * ldc] = s;
+    }
+}
+
+template <typename T, int R, bool Fused>
+GRADATLAS_INLINE void nn_rows(std::int64_t x0, std::int64_t x1, std::int64_t k, const T* a,
+                              std::int64_t lda, const T* b, std::int64_t ldb, T* c,
+                              std::int64_t ldc) {
+    constexpr int W = Lanes<T>::W;
+    std::int64_t x = x0;
+    for (; x + kNnVectors * W <= x1; x += kNnVectors * W)
+        nn_block<T, R, kNnVectors>(a, lda, b + x, ldb, c + x, ldc, k);
+    for (; x + W <= x1; x += W) nn_block<T, R, 1>(a, lda, b + x, ldb, c + x, ldc, k);
+    for (; x < x1; ++x) nn_scalar<T, R, Fused>(a, lda, b + x, ldb, c + x, ldc, k);
+}
+
+// Rows in blocks of R (more accumulators where the ISA has the registers);
+// the block size never changes an element's operations.
+template <typename T, int R, bool Fused>
+GRADATLAS_INLINE void nn_panel(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_t k,
+                               const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
+                               std::int64_t ldc) {
+    std::int64_t i = 0;
+    for (; i + R <= m; i += R)
+        nn_rows<T, R, Fused>(x0, x1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc);
+    for (; i < m; ++i) nn_rows<T, 1, Fused>(x0, x1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc);
+}
+
+// The cloned entry points hold only serial loops: OpenMP regions are outlined
+// before cloning and would run the default ISA.
+// AVX-512 has 32 vector registers: 8 rows x 2 vectors of accumulators fit.
+// Elsewhere 4 rows (a 64-byte vector is two AVX2 registers).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define GRADATLAS_DISPATCH 1
+template <typename T>
+__attribute__((target("avx512f,fma"))) void nn_panel_avx512(std::int64_t x0, std::int64_t x1,
+                                                            std::int64_t m, std::int64_t k,
+                                                            const T* a, std::int64_t lda,
+                                                            const T* b, std::int64_t ldb, T* c,
+                                                            std::int64_t ldc) {
+    nn_panel<T, 8, true>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
+}
+template <typename T>
+__attribute__((target("avx2,fma"))) void nn_panel_avx2(std::int64_t x0, std::int64_t x1,
+                                                       std::int64_t m, std::int64_t k, const T* a,
+                                                       std::int64_t lda, const T* b,
+                                                       std::int64_t ldb, T* c, std::int64_t ldc) {
+    nn_panel<T, kRows, true>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
+}
+#endif
+
+template <typename T>
+void nn_panel_dispatch(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_t k, const T* a,
+                       std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
+#ifdef GRADATLAS_DISPATCH
+    static const bool fma = __builtin_cpu_supports("fma");
+    static const int isa = fma && __builtin_cpu_supports("avx512f") ? 2
+                           : fma && __builtin_cpu_supports("avx2")  ? 1
+                                                                    : 0;
+    if (isa == 2) return nn_panel_avx512<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
+    if (isa == 1) return nn_panel_avx2<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
+#endif
+    nn_panel<T, kRows, false>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
+}
+
+template <typename T>
+void panel_nn(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_t k, const T* a,
+              std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
+    nn_panel_dispatch<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
+}
+
+// Columns are split into panels, one task each: a panel of B is reused by
+// every row of A while it sits in cache.
+template <typename T>
+void run_nn(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
+            const T* b, std::int64_t ldb, T* c, std::int64_t ldc, int n_threads) {
+    constexpr std::int64_t panel = kNnVectors * Lanes<T>::W;
+    const std::int64_t panels = (n + panel - 1) / panel;
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (std::int64_t q = 0; q < panels; ++q)
+        panel_nn(q * panel, std::min(n, (q + 1) * panel), m, k, a, lda, b, ldb, c, ldc);
+}
+
+}  // namespace
+
+template <typename T>
+void transpose(const T* b, std::int64_t rows, std::int64_t cols, T* out) {
+    constexpr std::int64_t tile = 32;  // tiles keep both sides in cache
+    for (std::int64_t i0 = 0; i0 < rows; i0 += tile)
+        for (std::int64_t j0 = 0; j0 < cols; j0 += tile)
+            for (std::int64_t i = i0; i < std::min(rows, i0 + tile); ++i)
+                for (std::int64_t j = j0; j < std::min(cols, j0 + tile); ++j)
+                    out[j * rows + i] = b[i * cols + j];
+}
+template void transpose<float>(const float*, std::int64_t, std::int64_t, float*);
+template void transpose<double>(const double*, std::int64_t, std::int64_t, double*);
+
+template <typename T>
+void gemm_nt(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
+             const T* b, std::int64_t ldb, T* c, std::int64_t ldc, int n_threads) {
+    std::vector<T> bt(static_cast<std::size_t>(k * n));
+    for (std::int64_t j = 0; j < n; ++j)
+        for (std::int64_t p = 0; p < k; ++p)
+            bt[static_cast<std::size_t>(p * n + j)] = b[j * ldb + p];
+    run_nn(m, n, k, a, lda, bt.data(), n, c, ldc, n_threads);
+}
+template void gemm_nt<float>(std::int64_t, std::int64_t, std::int64_t, const float*, std::int64_t,
+                             const float*, std::int64_t, float*, std::int64_t, int);
+template void gemm_nt<double>(std::int64_t, std::int64_t, std::int64_t, const double*, std::int64_t,
+                              const double*, std::int64_t, double*, std::int64_t, int);
+void gemm_nn(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda,
+             const float* b, std::int64_t ldb, float* c, std::int64_t ldc, int n_threads) {
+    run_nn(m, n, k, a, lda, b, ldb, c, ldc, n_threads);
+}
+void gemm_nn(std::int64_t m, std::int64_t n, std::int64_t k, const double* a, std::int64_t lda,
+             const double* b, std::int64_t ldb, double* c, std::int64_t ldc, int n_threads) {
+    run_nn(m, n, k, a, lda, b, ldb, c, ldc, n_threads);
+}
+
+}  // namespace gradatlas::detail
