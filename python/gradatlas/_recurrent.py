@@ -10,7 +10,6 @@ bit-identical however it is grouped and on any number of threads.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from . import _core, theory
-from ._runner import STORE_BUDGET, Point
+from ._runner import STORE_BUDGET, Point, hashed_seed
 from .cells import CELLS, GATES, RECURRENT_DISTS, RNN
 from .definitions import LOSSES, RECURRENT_QUANTITIES, STABLE_DECADES
 from .summary import NONFINITE_KINDS, depth_scale, fitted_log10_rate, regime
@@ -29,8 +28,7 @@ PER_STEP = ("log10_grad_norm", "log10_grad_norm_rms", "log10_cell_grad_norm", "q
 
 def independent_seed(seed: int, spec: Any) -> int:
     """The seed of a configuration when common random numbers are off (steps excluded)."""
-    digest = hashlib.sha256(f"{seed}:{spec.replace(steps=1).to_json()}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
+    return hashed_seed(seed, spec.replace(steps=1))
 
 
 @dataclasses.dataclass

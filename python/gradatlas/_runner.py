@@ -52,8 +52,12 @@ def independent_seed(seed: int, spec: MLP) -> int:
     A hash of the seed and the configuration (without its depth, so that depths
     of one network stay one network): stable across grids and runs.
     """
-    key = spec.replace(depth=1, widths=None if spec.widths is None else spec.widths[:2]).to_json()
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return hashed_seed(seed, spec.replace(depth=1, widths=None if spec.widths is None else spec.widths[:2]))
+
+
+def hashed_seed(seed: int, spec: Any) -> int:
+    """64 bits of SHA-256 of the seed and a spec's JSON: a key stable across grids, runs and machines."""
+    digest = hashlib.sha256(f"{seed}:{spec.to_json()}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
 
 

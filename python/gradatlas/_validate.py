@@ -66,3 +66,14 @@ def choice(name: str, value: Any, accepted: Iterable[str]) -> str:
     if key not in accepted:
         raise ValueError(f"{name} must be one of {accepted}, got {value!r}")
     return key
+
+
+def init_and_sigma_w(init: Any, sigma_w: Any, names: Iterable[str], aliases: dict[str, str],
+                     where: str) -> tuple[str | None, float | None]:
+    """A weight scheme (a name, an alias, or None) and an optional sigma_w overriding its variance."""
+    if init is not None:
+        key = choice("init", init, sorted([*names, *aliases]))
+        init = aliases.get(key, key)
+    if sigma_w is None and init is None:
+        raise ValueError(f"give init (a name from {where}) or sigma_w; both are None")
+    return init, None if sigma_w is None else real("sigma_w", sigma_w, minimum=0.0)

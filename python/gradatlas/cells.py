@@ -75,13 +75,10 @@ class _Recurrent:
         set_("width", v.integer("width", self.width, minimum=1, maximum=MAX_WIDTH))
         if self.input_width is not None:
             set_("input_width", v.integer("input_width", self.input_width, minimum=1, maximum=MAX_WIDTH))
-        if self.init is not None:
-            init = v.choice("init", self.init, sorted([*RECURRENT_INITS, *INIT_ALIASES]))
-            set_("init", INIT_ALIASES.get(init, init))
-        if self.sigma_w is None and self.init is None:
-            raise ValueError("give init (one of gradatlas.RECURRENT_INITS) or sigma_w; both are None")
-        if self.sigma_w is not None:
-            set_("sigma_w", v.real("sigma_w", self.sigma_w, minimum=0.0))
+        init, sigma_w = v.init_and_sigma_w(self.init, self.sigma_w, RECURRENT_INITS, INIT_ALIASES,
+                                           "gradatlas.RECURRENT_INITS")
+        set_("init", init)
+        set_("sigma_w", sigma_w)
         for name in ("sigma_b", "sigma_u", "h0_std"):
             set_(name, v.real(name, getattr(self, name), minimum=0.0))
         set_("loss_at", v.choice("loss_at", self.loss_at, LOSS_AT))

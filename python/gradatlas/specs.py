@@ -90,13 +90,9 @@ class MLP:
             )
         set_("activation", act)
         set_("negative_slope", v.real("negative_slope", self.negative_slope))
-        if self.init is not None:
-            init = v.choice("init", self.init, sorted([*INITS, *INIT_ALIASES]))
-            set_("init", INIT_ALIASES.get(init, init))
-        if self.sigma_w is None and self.init is None:
-            raise ValueError("give init (a name from gradatlas.INITS) or sigma_w; both are None")
-        if self.sigma_w is not None:
-            set_("sigma_w", v.real("sigma_w", self.sigma_w, minimum=0.0))
+        init, sigma_w = v.init_and_sigma_w(self.init, self.sigma_w, INITS, INIT_ALIASES, "gradatlas.INITS")
+        set_("init", init)
+        set_("sigma_w", sigma_w)
         set_("sigma_b", v.real("sigma_b", self.sigma_b, minimum=0.0))
         set_("residual", v.boolean("residual", self.residual))
         set_("alpha", v.real("alpha", self.alpha))
