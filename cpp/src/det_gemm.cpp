@@ -156,25 +156,47 @@ void run_nn(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int
 }  // namespace
 
 template <typename T>
-void transpose(const T* b, std::int64_t rows, std::int64_t cols, T* out) {
-    constexpr std::int64_t tile = 32;  // tiles keep both sides in cache
-    for (std::int64_t i0 = 0; i0 < rows; i0 += tile)
-        for (std::int64_t j0 = 0; j0 < cols; j0 += tile)
-            for (std::int64_t i = i0; i < std::min(rows, i0 + tile); ++i)
-                for (std::int64_t j = j0; j < std::min(cols, j0 + tile); ++j)
-                    out[j * rows + i] = b[i * cols + j];
+void transpose(const T* b, std::int64_t rows, std::int64_t cols, T* out, int n_threads) {
+    constexpr std::int64_t tile = 32;  // a tile of each side stays in L1
+    const std::int64_t tiles = (cols + tile - 1) / tile;
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (std::int64_t t = 0; t < tiles; ++t) {
+        const std::int64_t j0 = t * tile, j1 = std::min(cols, j0 + tile);
+        for (std::int64_t i0 = 0; i0 < rows; i0 += tile) {
+            const std::int64_t i1 = std::min(rows, i0 + tile);
+            for (std::int64_t j = j0; j < j1; ++j)
+                for (std::int64_t i = i0; i < i1; ++i) out[j * rows + i] = b[i * cols + j];
+        }
+    }
 }
-template void transpose<float>(const float*, std::int64_t, std::int64_t, float*);
-template void transpose<double>(const double*, std::int64_t, std::int64_t, double*);
+template void transpose<float>(const float*, std::int64_t, std::int64_t, float*, int);
+template void transpose<double>(const double*, std::int64_t, std::int64_t, double*, int);
 
+// Either C = A (B^T) with B transposed, or C^T = B (A^T) with A transposed and
+// the result transposed back, whichever copies less: both are the same
+// fused multiply-add chain over k for every element (a*b = b*a exactly), so
+// the choice never changes a bit. C^T needs m to fill whole vectors.
 template <typename T>
 void gemm_nt(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
              const T* b, std::int64_t ldb, T* c, std::int64_t ldc, int n_threads) {
-    std::vector<T> bt(static_cast<std::size_t>(k * n));
-    for (std::int64_t j = 0; j < n; ++j)
-        for (std::int64_t p = 0; p < k; ++p)
-            bt[static_cast<std::size_t>(p * n + j)] = b[j * ldb + p];
-    run_nn(m, n, k, a, lda, bt.data(), n, c, ldc, n_threads);
+    thread_local std::vector<T> left, right;
+    const auto size = [](std::int64_t v) { return static_cast<std::size_t>(v); };
+    if (m < n && m % Lanes<T>::W == 0 && lda == k && ldc == n) {
+        left.resize(size(k * m));
+        right.resize(size(n * m));
+        transpose(a, m, k, left.data(), n_threads);
+        run_nn(n, m, k, b, ldb, left.data(), m, right.data(), m, n_threads);
+        transpose(right.data(), n, m, c, n_threads);
+        return;
+    }
+    left.resize(size(k * n));
+    if (ldb == k) {
+        transpose(b, n, k, left.data(), n_threads);
+    } else {
+        for (std::int64_t j = 0; j < n; ++j)
+            for (std::int64_t p = 0; p < k; ++p) left[size(p * n + j)] = b[j * ldb + p];
+    }
+    run_nn(m, n, k, a, lda, left.data(), n, c, ldc, n_threads);
 }
 template void gemm_nt<float>(std::int64_t, std::int64_t, std::int64_t, const float*, std::int64_t,
                              const float*, std::int64_t, float*, std::int64_t, int);

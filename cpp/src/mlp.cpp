@@ -133,7 +133,6 @@ private:
     void allocate() {
         const std::int64_t work = rows_ * nmax_, grad_work = grad_rows_ * nmax_;
         x_.assign(sz(work), T(0));
-        zt_.assign(sz(nmax_ * nmax_), T(0));
         x_next_.assign(sz(work), T(0));
         h_tmp_.assign(sz(work), T(0));
         phi_.assign(sz(work), T(0));
@@ -186,11 +185,10 @@ private:
     }
 
     // h = s_l Z_l a + t_l z_l for every configuration, from x (rows x n_in):
-    // one product for the group with Z_l^T (transposed once per layer).
+    // one product for the group.
     void affine(std::int64_t l, const T* z, const T* bias, const T* x, T* h) {
         const std::int64_t n_in = width(l - 1), n_out = width(l);
-        detail::transpose(z, n_out, n_in, zt_.data());
-        detail::gemm_nn(rows_, n_out, n_in, x, n_in, zt_.data(), n_out, h, n_out, g_.n_threads);
+        detail::gemm_nt(rows_, n_out, n_in, x, n_in, z, n_in, h, n_out, g_.n_threads);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = 0; r < rows_; ++r) {
             const MlpConfig& c = cfg(r);
@@ -634,7 +632,7 @@ private:
     ProgressPoller poller_;
     std::int64_t done_ = 0;
     bool segmented_ = false;
-    std::vector<T> x_, x_next_, h_tmp_, phi_, dphi_, checkpoints_, head_outputs_, zt_;
+    std::vector<T> x_, x_next_, h_tmp_, phi_, dphi_, checkpoints_, head_outputs_;
     std::vector<T> grad_, grad_prev_, g_work_;
     std::vector<double> inv_std_rows_, inv_std_units_, scale_, logs_, gram_;
     // Positively homogeneous networks (linear/relu/leaky_relu, no bias, no norm)

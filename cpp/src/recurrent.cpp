@@ -124,8 +124,8 @@ private:
         // The forward products use Z^T (see det_gemm.hpp): transposed once per run.
         zt_hh_.assign(sz(gn_ * n_), T(0));
         zt_ih_.assign(sz(gn_ * n_in_), T(0));
-        detail::transpose(z_hh_.data(), gn_, n_, zt_hh_.data());
-        detail::transpose(z_ih_.data(), gn_, n_in_, zt_ih_.data());
+        detail::transpose(z_hh_.data(), gn_, n_, zt_hh_.data(), g_.n_threads);
+        detail::transpose(z_ih_.data(), gn_, n_in_, zt_ih_.data(), g_.n_threads);
         cache_.assign(sz(k * rows_ * cw_), T(0));
         scratch_.assign(segmented_ ? sz(rows_ * cw_) : 0, T(0));
         checkpoints_.assign(sz(((steps_ + k - 1) / k) * state * state_units(g_.cell)), T(0));

@@ -12,8 +12,8 @@
 
 namespace gradatlas::detail {
 
-// C (m x n) = A (m x k) B^T, with B (n x k) row-major: B transposed into a
-// temporary, then gemm_nn (engines transpose once and call gemm_nn).
+// C (m x n) = A (m x k) B^T, with B (n x k) row-major, through gemm_nn and a
+// transposed copy of B (or of A, when that is smaller). Same bits either way.
 template <typename T>
 void gemm_nt(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
              const T* b, std::int64_t ldb, T* c, std::int64_t ldc, int n_threads);
@@ -27,6 +27,6 @@ void gemm_nn(std::int64_t m, std::int64_t n, std::int64_t k, const double* a, st
 // out (cols x rows) = b^T for b (rows x cols) row-major: turns a product with
 // B^T into the gemm_nn form (its per-element order is a plain sum over k).
 template <typename T>
-void transpose(const T* b, std::int64_t rows, std::int64_t cols, T* out);
+void transpose(const T* b, std::int64_t rows, std::int64_t cols, T* out, int n_threads = 1);
 
 }  // namespace gradatlas::detail
