@@ -32,8 +32,9 @@ GRADATLAS_INLINE typename Lanes<T>::V load(const T* p) {
     return v;
 }
 
-constexpr int kRows = 4;       // rows of A per block (8 with AVX-512)
-constexpr int kNnVectors = 2;  // vectors of C columns per block
+constexpr int kRows = 4;                 // rows of A per block (8 with AVX-512)
+constexpr int kNnVectors = 2;            // vectors of C columns per block
+constexpr std::int64_t kRowBlock = 128;  // rows of A per task
 
 // R rows of C, NV vectors of columns: c[r][x] = sum_p a[r][p] b[p][x], p in order.
 template <typename T, int R, int NV>
@@ -141,16 +142,21 @@ void panel_nn(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_t k, 
     nn_panel_dispatch<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
 }
 
-// Columns are split into panels, one task each: a panel of B is reused by
-// every row of A while it sits in cache.
+// Tasks are (block of rows, panel of columns), row-block major: a panel of B
+// (k x 32) stays in L1 across a block's rows, and a block of A (kRowBlock x k)
+// stays in L2 across the panels a thread runs for it.
 template <typename T>
 void run_nn(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
             const T* b, std::int64_t ldb, T* c, std::int64_t ldc, int n_threads) {
     constexpr std::int64_t panel = kNnVectors * Lanes<T>::W;
     const std::int64_t panels = (n + panel - 1) / panel;
+    const std::int64_t row_blocks = (m + kRowBlock - 1) / kRowBlock;
 #pragma omp parallel for schedule(static) num_threads(n_threads)
-    for (std::int64_t q = 0; q < panels; ++q)
-        panel_nn(q * panel, std::min(n, (q + 1) * panel), m, k, a, lda, b, ldb, c, ldc);
+    for (std::int64_t t = 0; t < row_blocks * panels; ++t) {
+        const std::int64_t i0 = (t / panels) * kRowBlock, q = t % panels;
+        panel_nn(q * panel, std::min(n, (q + 1) * panel), std::min(kRowBlock, m - i0), k,
+                 a + i0 * lda, lda, b, ldb, c + i0 * ldc, ldc);
+    }
 }
 
 }  // namespace
