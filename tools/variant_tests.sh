@@ -48,5 +48,5 @@ if gradatlas.has_openmp is not $expect_openmp:
     sys.exit('has_openmp is %s, expected $expect_openmp' % gradatlas.has_openmp)
 print('$variant build: has_openmp =', gradatlas.has_openmp, 'max_threads =', gradatlas.max_threads())"
 env "${run_env[@]}" PYTHONPATH="$pkg" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-  tests/test_core.py tests/test_reference.py tests/test_determinism.py tests/test_errors.py tests/test_sweep.py tests/test_recurrent.py \
+  tests/test_core.py tests/test_reference.py tests/test_determinism.py tests/test_errors.py tests/test_sweep.py tests/test_recurrent.py tests/test_train.py \
   -k "not ctrl_c" "$@"

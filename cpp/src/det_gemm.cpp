@@ -103,7 +103,11 @@ GRADATLAS_INLINE void nn_panel(std::int64_t x0, std::int64_t x1, std::int64_t m,
 // before cloning and would run the default ISA.
 // AVX-512 has 32 vector registers: 8 rows x 2 vectors of accumulators fit.
 // Elsewhere 4 rows (a 64-byte vector is two AVX2 registers).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+// The FMA variants rely on GCC contracting the vector `acc + s * b` (this file
+// is compiled with -ffp-contract=fast on x86-64) while the scalar tails call
+// std::fma; contraction needs an optimized build, so -O0 builds use the
+// unfused code everywhere instead (consistent, but not bit-equal to release).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__OPTIMIZE__)
 #define GRADATLAS_DISPATCH 1
 template <typename T>
 __attribute__((target("avx512f,fma"))) void nn_panel_avx512(std::int64_t x0, std::int64_t x1,
@@ -182,17 +186,25 @@ template void transpose<double>(const double*, std::int64_t, std::int64_t, doubl
 // the result transposed back, whichever copies less: both are the same
 // fused multiply-add chain over k for every element (a*b = b*a exactly), so
 // the choice never changes a bit. C^T needs m to fill whole vectors.
+// Scratch kept between calls (one per calling thread) unless it is large.
+template <typename T>
+void release_if_large(std::vector<T>& v) {
+    if (v.capacity() * sizeof(T) > (std::size_t(16) << 20)) std::vector<T>().swap(v);
+}
+
 template <typename T>
 void gemm_nt(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
              const T* b, std::int64_t ldb, T* c, std::int64_t ldc, int n_threads) {
     thread_local std::vector<T> left, right;
     const auto size = [](std::int64_t v) { return static_cast<std::size_t>(v); };
-    if (m < n && m % Lanes<T>::W == 0 && lda == k && ldc == n) {
+    if ((k + n) * m < k * n && m % Lanes<T>::W == 0 && lda == k && ldc == n) {
         left.resize(size(k * m));
         right.resize(size(n * m));
         transpose(a, m, k, left.data(), n_threads);
         run_nn(n, m, k, b, ldb, left.data(), m, right.data(), m, n_threads);
         transpose(right.data(), n, m, c, n_threads);
+        release_if_large(left);
+        release_if_large(right);
         return;
     }
     left.resize(size(k * n));
@@ -203,6 +215,7 @@ void gemm_nt(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::in
             for (std::int64_t p = 0; p < k; ++p) left[size(p * n + j)] = b[j * ldb + p];
     }
     run_nn(m, n, k, a, lda, left.data(), n, c, ldc, n_threads);
+    release_if_large(left);
 }
 template void gemm_nt<float>(std::int64_t, std::int64_t, std::int64_t, const float*, std::int64_t,
                              const float*, std::int64_t, float*, std::int64_t, int);

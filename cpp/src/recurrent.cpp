@@ -219,7 +219,7 @@ private:
         const RecurrentConfig& c = cfg(r);
         const T s = T(c.weight_scale), u = T(c.input_scale);
         const T* hh = hh_.data() + r * gn_;
-        const T* ih = ih_step_ + (r % batch_) * gn_;
+        const T* ih = any_input_ ? ih_step_ + (r % batch_) * gn_ : nullptr;
         const T* b = bias_.data() + config_of(r) * gn_;
         for (std::int64_t j = first; j < last; ++j)
             pre[j] = any_input_ ? (s * hh[j] + u * ih[j]) + b[j] : s * hh[j] + b[j];
@@ -271,7 +271,7 @@ private:
                 for (std::int64_t i = 0; i < n_; ++i) hn[i] = s * pre[2 * n_ + i];  // b_hn = 0
                 preactivation(r, 0, 2 * n_, pre);
                 apply_activation(Activation::sigmoid, 0.0, pre, gate, dgate, 2 * n);
-                const T* ih = ih_step_ + (r % batch_) * gn_ + 2 * n_;
+                const T* ih = any_input_ ? ih_step_ + (r % batch_) * gn_ + 2 * n_ : nullptr;
                 const T* b = bias_.data() + config_of(r) * gn_ + 2 * n_;
                 T* pre_n = pre + 2 * n_;
                 for (std::int64_t i = 0; i < n_; ++i)
@@ -582,10 +582,10 @@ MemoryPlan plan_recurrent_memory(const RecurrentGroup& g, std::int64_t n_configs
     const std::int64_t state = rows * state_units(g.cell) * n * value_bytes;
     // Matrices, products, forward and backward state, per-row scalars.
     const std::int64_t fixed =
-        (gn * (n + g.input_width) + 2 * rows * gn + 5 * rows * n +
+        (2 * gn * (n + g.input_width) + 2 * rows * gn + 5 * rows * n +
          kInputBlock * g.batch * (gn + g.input_width) + g.batch * n + n_configs * gn) *
             value_bytes +
-        3 * rows * 8 + step;
+        3 * rows * 8 + step + n * n * 8;  // + the orthogonal init's QR copy
     std::int64_t k = g.checkpoint_every;
     if (k <= 0) {
         if (g.steps * step + state <= g.store_budget_bytes) {

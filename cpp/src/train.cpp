@@ -37,6 +37,8 @@ void check(const TrainSetup& s) {
             if (w != s.widths[0]) fail("a residual network needs equal widths");
     if (int(s.optimizer) < 0 || int(s.optimizer) > int(Optimizer::adam)) fail("unknown optimizer");
     if (int(s.clip) < 0 || int(s.clip) > int(ClipMode::value)) fail("unknown clip mode");
+    if (s.clip != ClipMode::none && !(s.clip_threshold > 0))
+        fail("the clip threshold must be > 0, got " + std::to_string(s.clip_threshold));
     if (int(s.activation) < 0 || int(s.activation) >= activation_count) fail("unknown activation");
 }
 
@@ -268,7 +270,7 @@ private:
         for (double v : s) top = std::max(top, v);
         T* gw = gw_[sz(l)].data();
         T* gb = gb_[sz(l)].data();
-        if (!std::isfinite(top)) {  // every per-sample gradient is exactly zero
+        if (top == kNegInf) {  // every per-sample gradient is exactly zero (+inf/NaN go through)
             std::fill(gw, gw + weights_of(l), T(0));
             std::fill(gb, gb + n(l), T(0));
             return false;

@@ -1,11 +1,12 @@
 // Deterministic matrix products for the engines.
 //
 // Every element of C is one fixed sequence of operations: c_ij = sum_p a_ip b_pj
-// accumulated in order of p, as fused multiply-adds on CPUs with FMA (x86-64
-// with AVX2 or AVX-512, every aarch64) and as a multiplication and an addition
-// elsewhere. It does not depend on the shape of the call, the blocking, the
-// thread count or the vector width, so a configuration's numbers do not depend
-// on the group it runs in, and they are the same on every machine with FMA.
+// accumulated in order of p: as fused multiply-adds on x86-64 CPUs with FMA
+// (AVX2, AVX-512) in optimized GCC builds, and as a multiplication and an
+// addition elsewhere (other CPUs and compilers, -O0 builds). It does not depend on the shape of the
+// call, the blocking, the thread count or the vector width, so a configuration's numbers do not
+// depend on the group it runs in, and they are the same on every x86-64 machine with FMA (and,
+// separately, on every machine without).
 #pragma once
 
 #include <cstdint>
