@@ -110,3 +110,11 @@ def test_training_and_spectrum_plots():
     plt.close(fig)
     with pytest.raises(ValueError, match="one run"):
         plot.training(ga.train_sweep(ga.MLP(depth=3, width=4), lr=[0.1, 0.2], steps=2))
+
+
+def test_training_is_bit_identical_on_any_thread_count():
+    spec = ga.MLP(depth=8, width=48, activation="tanh", residual=True, alpha=0.5)
+    one = ga.train(spec, steps=4, optimizer="adam", clip={"norm": 1.0}, n_threads=1)
+    two = ga.train(spec, steps=4, optimizer="adam", clip={"norm": 1.0}, n_threads=2)
+    for name in ("loss", "log10_grad_norm", "update_ratio", "log10_global_grad_norm"):
+        np.testing.assert_array_equal(one[name].values, two[name].values, err_msg=name)

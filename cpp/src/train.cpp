@@ -8,6 +8,7 @@
 
 #include "flush_denormals.hpp"
 #include "gradatlas/blas.hpp"
+#include "gradatlas/det_gemm.hpp"
 #include "gradatlas/rng.hpp"
 #include "log_space.hpp"
 
@@ -65,7 +66,7 @@ public:
 
     RunStatus run() {
         const detail::FlushDenormals flush(s_.n_threads);
-        blas::set_num_threads(1);  // one BLAS thread: the bits do not depend on n_threads
+        blas::set_num_threads(1);  // BLAS only draws orthogonal inits; products are det_gemm's
         init();
         *out_.first_nonfinite_step = -1;
         for (std::int64_t k = 0; k < s_.steps; ++k) {
@@ -133,6 +134,7 @@ private:
         gram_g_.assign(sz(batch_ * batch_), 0.0);
         gram_a_.assign(sz(batch_ * batch_), 0.0);
         rows_.assign(sz(batch_ * nmax_), T(0));
+        rows_t_.assign(sz(batch_ * nmax_), T(0));
     }
 
     // --- one step --------------------------------------------------------------
@@ -144,8 +146,8 @@ private:
         training_inputs(s_.seed, k + 1, batch_, n(0), x);
         const T in_std = T(s_.input_std);
         for (std::int64_t i = 0; i < batch_ * n(0); ++i) x[i] *= in_std;
-        blas::gemm<T>(false, true, batch_, n(L), n(0), T(1), x, n(0), teacher_.data(), n(0), T(0),
-                      y_.data(), n(L));
+        detail::gemm_nt(batch_, n(L), n(0), x, n(0), teacher_.data(), n(0), y_.data(), n(L),
+                        s_.n_threads);
         forward();
         double loss = 0;
         const T* out = a_[sz(L)].data();
@@ -169,8 +171,8 @@ private:
         for (std::int64_t l = 1; l <= depth_; ++l) {
             const T* prev = a_[sz(l - 1)].data();
             T* h = rows_.data();
-            blas::gemm<T>(false, true, batch_, n(l), n(l - 1), T(1), prev, n(l - 1),
-                          w_[sz(l)].data(), n(l - 1), T(0), h, n(l));
+            detail::gemm_nt(batch_, n(l), n(l - 1), prev, n(l - 1), w_[sz(l)].data(), n(l - 1), h,
+                            n(l), s_.n_threads);
             const T* bias = b_[sz(l)].data();
             T* a = a_[sz(l)].data();
             const T alpha = T(s_.alpha);
@@ -237,8 +239,8 @@ private:
             layer_norms_[sz(2 * (l - 1))] = w_norm;
             layer_norms_[sz(2 * (l - 1) + 1)] = log10_sum_norm(s_row_, gram_g_.data(), nullptr);
             out_.log10_grad_norm[step_ * depth_ + (l - 1)] = w_norm;
-            blas::gemm<T>(false, false, batch_, n(l - 1), n(l), T(1), g, n(l), w_[sz(l)].data(),
-                          n(l - 1), T(0), v_prev_.data(), n(l - 1));
+            detail::gemm_nn(batch_, n(l - 1), n(l), g, n(l), w_[sz(l)].data(), n(l - 1),
+                            v_prev_.data(), n(l - 1), s_.n_threads);
             if (s_.residual)
                 for (std::int64_t i = 0; i < batch_ * n(l - 1); ++i) v_prev_[sz(i)] += v[i];
             std::swap(v_, v_prev_);
@@ -281,8 +283,10 @@ private:
             const T f = T(std::pow(10.0, s[sz(r)] - top));
             for (std::int64_t i = 0; i < n(l); ++i) rows[r * n(l) + i] = f * g[r * n(l) + i];
         }
-        blas::gemm<T>(true, false, n(l), n(l - 1), batch_, T(1), rows, n(l), a_[sz(l - 1)].data(),
-                      n(l - 1), T(0), gw, n(l - 1));
+        // dW' = rows^T a_{l-1}: rows transposed (n_l x B), then the deterministic product.
+        detail::transpose(rows, batch_, n(l), rows_t_.data(), s_.n_threads);
+        detail::gemm_nn(n(l), n(l - 1), batch_, rows_t_.data(), batch_, a_[sz(l - 1)].data(),
+                        n(l - 1), gw, n(l - 1), s_.n_threads);
         for (std::int64_t i = 0; i < n(l); ++i) {
             double sum = 0;
             for (std::int64_t r = 0; r < batch_; ++r) sum += double(rows[r * n(l) + i]);
@@ -356,7 +360,7 @@ private:
     std::int64_t step_ = 0;
     std::vector<std::vector<T>> w_, b_, gw_, gb_, m1w_, m1b_, m2w_, m2b_, a_, d_, g_;
     std::vector<std::vector<double>> scale_;  // per layer, the log10 scale of each row of g_
-    std::vector<T> teacher_, y_, phi_, v_, v_prev_, rows_;
+    std::vector<T> teacher_, y_, phi_, v_, v_prev_, rows_, rows_t_;
     std::vector<double> s_row_, gram_g_, gram_a_, layer_norms_;
 };
 
