@@ -99,20 +99,11 @@ py::dict run(const std::string& dtype, const MlpGroup& group, const carray<int>&
     out.first_nonfinite_layer = first_nonfinite.mutable_data();
     out.nonfinite_kind = kind.mutable_data();
 
-    auto state = std::make_shared<HookState>();
-    state->callback = std::move(progress);
-    const ProgressHook hook = make_hook(state);
     const bool f32 = is_float32(dtype);
-    RunStatus status;
-    {
-        // Safe: the core touches only the raw buffers above and calls back
-        // only through the hook, which takes the GIL itself.
-        py::gil_scoped_release nogil;
-        status = f32 ? run_mlp_group<float>(group, configs, out, hook)
-                     : run_mlp_group<double>(group, configs, out, hook);
-    }
-    raise_if_interrupted(*state);
-    if (status == RunStatus::cancelled) throw std::runtime_error("the run was cancelled");
+    run_without_gil(std::move(progress), [&](const ProgressHook& hook) {
+        return f32 ? run_mlp_group<float>(group, configs, out, hook)
+                   : run_mlp_group<double>(group, configs, out, hook);
+    });
     return result;
 }
 

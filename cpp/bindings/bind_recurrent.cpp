@@ -80,17 +80,10 @@ py::dict run(const std::string& dtype, const RecurrentGroup& group, const carray
     out.first_nonfinite_step = first_nonfinite.mutable_data();
     out.nonfinite_kind = kind.mutable_data();
 
-    auto state = std::make_shared<HookState>();
-    state->callback = std::move(progress);
-    const ProgressHook hook = make_hook(state);
-    RunStatus status;
-    {
-        py::gil_scoped_release nogil;  // the core touches only the buffers above
-        status = f32 ? run_recurrent_group<float>(group, configs, out, hook)
-                     : run_recurrent_group<double>(group, configs, out, hook);
-    }
-    raise_if_interrupted(*state);
-    if (status == RunStatus::cancelled) throw std::runtime_error("the run was cancelled");
+    run_without_gil(std::move(progress), [&](const ProgressHook& hook) {
+        return f32 ? run_recurrent_group<float>(group, configs, out, hook)
+                   : run_recurrent_group<double>(group, configs, out, hook);
+    });
     return result;
 }
 

@@ -59,16 +59,9 @@ py::dict train(const std::string& dtype, const std::vector<std::int64_t>& widths
     out.update_ratio = ratio.mutable_data();
     out.first_nonfinite_step = &first_nonfinite;
 
-    auto state = std::make_shared<HookState>();
-    state->callback = std::move(progress);
-    const ProgressHook hook = make_hook(state);
-    RunStatus status;
-    {
-        py::gil_scoped_release nogil;
-        status = f32 ? train_mlp<float>(s, out, hook) : train_mlp<double>(s, out, hook);
-    }
-    raise_if_interrupted(*state);
-    if (status == RunStatus::cancelled) throw std::runtime_error("the run was cancelled");
+    run_without_gil(std::move(progress), [&](const ProgressHook& hook) {
+        return f32 ? train_mlp<float>(s, out, hook) : train_mlp<double>(s, out, hook);
+    });
     py::dict result;
     result["loss"] = loss;
     result["log10_global_grad_norm"] = global;

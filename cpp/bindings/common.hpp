@@ -7,9 +7,11 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "gradatlas/progress.hpp"
+#include "gradatlas/run.hpp"
 
 namespace gradatlas::bindings {
 
@@ -48,6 +50,24 @@ inline ProgressHook make_hook(const std::shared_ptr<HookState>& state) {
 
 inline void raise_if_interrupted(const HookState& state) {
     if (state.interrupted) throw py::error_already_set();
+}
+
+// Runs run(hook) with the GIL released (safe: the core touches only raw
+// buffers and calls back only through the hook, which takes the GIL itself);
+// re-raises a Python exception from the hook (Ctrl-C, the callback) and
+// reports a cancelled run.
+template <typename Run>
+void run_without_gil(py::object progress, Run&& run) {
+    auto state = std::make_shared<HookState>();
+    state->callback = std::move(progress);
+    const ProgressHook hook = make_hook(state);
+    RunStatus status;
+    {
+        py::gil_scoped_release nogil;
+        status = run(hook);
+    }
+    raise_if_interrupted(*state);
+    if (status == RunStatus::cancelled) throw std::runtime_error("the run was cancelled");
 }
 
 // Python validates dtype; the core checks again rather than trusting it.

@@ -29,26 +29,6 @@ blasint to_blasint(std::int64_t v, const char* what) {
 
 }  // namespace
 
-template <>
-void gemm<float>(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
-                 float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
-                 float beta, float* c, std::int64_t ldc) {
-    scipy_cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                      trans_b ? CblasTrans : CblasNoTrans, to_blasint(m, "m"), to_blasint(n, "n"),
-                      to_blasint(k, "k"), alpha, a, to_blasint(lda, "lda"), b,
-                      to_blasint(ldb, "ldb"), beta, c, to_blasint(ldc, "ldc"));
-}
-
-template <>
-void gemm<double>(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
-                  double alpha, const double* a, std::int64_t lda, const double* b,
-                  std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
-    scipy_cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                      trans_b ? CblasTrans : CblasNoTrans, to_blasint(m, "m"), to_blasint(n, "n"),
-                      to_blasint(k, "k"), alpha, a, to_blasint(lda, "lda"), b,
-                      to_blasint(ldb, "ldb"), beta, c, to_blasint(ldc, "ldc"));
-}
-
 void orthonormalize(double* a, std::int64_t rows, std::int64_t cols) {
     // Row-major (rows x cols) is column-major (cols x rows) = A^T. When
     // rows <= cols, A^T is tall: its QR gives orthonormal columns of A^T, that

@@ -118,14 +118,14 @@ private:
         ih_.assign(sz(kInputBlock * batch_ * gn_), T(0));
         xi_.assign(sz(kInputBlock * batch_ * n_in_), T(0));
         z_hh_.assign(sz(gn_ * n_), T(0));
-        z_ih_.assign(sz(gn_ * n_in_), T(0));
         recurrent_hidden_weights(g_.seed, g_.cell, g_.dist, n_, z_hh_.data());
-        recurrent_input_weights(g_.seed, g_.cell, n_, n_in_, z_ih_.data());
+        std::vector<T> z_ih(sz(gn_ * n_in_));  // only its transpose is kept
+        recurrent_input_weights(g_.seed, g_.cell, n_, n_in_, z_ih.data());
         // The forward products use Z^T (see det_gemm.hpp): transposed once per run.
         zt_hh_.assign(sz(gn_ * n_), T(0));
         zt_ih_.assign(sz(gn_ * n_in_), T(0));
         detail::transpose(z_hh_.data(), gn_, n_, zt_hh_.data(), g_.n_threads);
-        detail::transpose(z_ih_.data(), gn_, n_in_, zt_ih_.data(), g_.n_threads);
+        detail::transpose(z_ih.data(), gn_, n_in_, zt_ih_.data(), g_.n_threads);
         cache_.assign(sz(k * rows_ * cw_), T(0));
         scratch_.assign(segmented_ ? sz(rows_ * cw_) : 0, T(0));
         checkpoints_.assign(sz(((steps_ + k - 1) / k) * state * state_units(g_.cell)), T(0));
@@ -540,7 +540,7 @@ private:
     ProgressPoller poller_;
     std::int64_t done_ = 0;
     bool any_input_ = false;
-    std::vector<T> h_, c_, hh_, ih_, xi_, z_hh_, z_ih_, zt_hh_, zt_ih_, bias_, cache_, scratch_,
+    std::vector<T> h_, c_, hh_, ih_, xi_, z_hh_, zt_hh_, zt_ih_, bias_, cache_, scratch_,
         checkpoints_;
     std::int64_t ih_block_ = -1;  // the block of steps whose input products ih_ holds
     const T* ih_step_ = nullptr;

@@ -60,9 +60,10 @@ def run(points: Sequence[_runner.Point], *, common_random_numbers: bool, loss: s
     n = len(points)
     arrays = {k: np.full((n, *shape), fill, dtype=dtype) for k, (shape, dtype, fill) in shapes.items()}
     chunks = chunk_ranges(n, store.chunk_size if store is not None else DEFAULT_CHUNK)
-    done: dict[int, str] = store.done_chunks() if store is not None else {}
-    for i in done:
-        for k, a in store.read_chunk(i).items():  # type: ignore[union-attr]
+    stored: dict[int, dict[str, np.ndarray]] = {}
+    done: dict[int, str] = store.done_chunks(arrays=stored) if store is not None else {}
+    for i, chunk_arrays in stored.items():
+        for k, a in chunk_arrays.items():
             arrays[k][chunks[i].start:chunks[i].stop] = a
     finished = sum(len(chunks[i]) for i in done)
 

@@ -144,8 +144,13 @@ class ResultStore:
         sel = self.chunk_points(index)
         return {name: np.asarray(self._group[name][sel.start:sel.stop]) for name in self.layout}
 
-    def done_chunks(self, verify: bool = True) -> dict[int, str]:
-        """Chunks with a marker whose arrays still match it: {index: run that wrote it}."""
+    def done_chunks(self, verify: bool = True,
+                    arrays: dict[int, dict[str, np.ndarray]] | None = None) -> dict[int, str]:
+        """Chunks with a marker whose arrays still match it: {index: run that wrote it}.
+
+        With ``verify`` and ``arrays``, the arrays read for the check are kept
+        there ({index: arrays}), so a resumed sweep reads each chunk once.
+        """
         done = {}
         for index in range(self.n_chunks):
             marker = self._marker(index)
@@ -153,7 +158,10 @@ class ResultStore:
                 continue
             try:
                 record = json.loads(marker.read_text())
-                ok = not verify or checksum(self.read_chunk(index)) == record["checksum"]
+                data = self.read_chunk(index) if verify else {}
+                ok = not verify or checksum(data) == record["checksum"]
+                if ok and verify and arrays is not None:
+                    arrays[index] = data
             except (ValueError, KeyError, OSError):
                 ok = False
             if ok:

@@ -7,13 +7,6 @@
 
 namespace gradatlas::blas {
 
-// C (m x n) = alpha * op(A) op(B) + beta * C, row-major, op = transpose when
-// the flag is set. Sizes must fit the 32-bit BLAS integer (checked).
-template <typename T>
-void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
-          const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
-          std::int64_t ldc);
-
 // Orthonormalize a row-major (rows x cols) Gaussian matrix in place, in double:
 // Q from the QR of the taller orientation with signs fixed by diag(R) (Mezzadri,
 // "How to generate random matrices from the classical compact groups", 2007),
