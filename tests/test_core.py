@@ -177,7 +177,7 @@ def test_memory_plan_grows_like_sqrt_depth():
         g = _group(widths=[256] * (depth + 1), batch=16, store_budget_bytes=0)
         return _core.plan_mlp_memory(g, 1, 4)
 
-    (k1, b1), (k2, b2) = plan(1_000), plan(100_000)
+    (k1, b1, _), (k2, b2, _) = plan(1_000), plan(100_000)
     # k = sqrt(L * checkpoint size / per-layer store): 100x the depth, 10x the k.
     assert 8 <= k2 / k1 <= 12
     assert b2 / b1 < 15  # and about 10x the memory, not 100x

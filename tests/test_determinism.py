@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import gradatlas as ga
+from gradatlas import _core
 from gradatlas._assemble import PER_LAYER
 from gradatlas.simulate import run_specs as run_group
 
@@ -50,6 +51,21 @@ def test_checkpointing_does_not_change_numbers():
         seg = run_group(VARIANTS, batch=4, seed=2, dtype="float32", checkpoint_every=every)
         for i in range(len(VARIANTS)):
             _assert_same(full, seg, i, i)
+
+
+def test_drawing_weights_again_does_not_change_numbers(monkeypatch):
+    # A budget that holds every layer's activations but not its random matrix:
+    # the backward pass draws Z_l again instead of reading it.
+    from gradatlas import _runner
+    full = run_group(VARIANTS, batch=4, seed=2, dtype="float32")
+    monkeypatch.setattr(_runner, "STORE_BUDGET", 1 << 20)
+    group = _runner.Group(2, 4, "float32", BASE.layer_widths, BASE.weight_dist, BASE.q0, configs=VARIANTS,
+                          depths=[BASE.depth])
+    every, _, keep_weights = _core.plan_mlp_memory(group.core_group(1, "projection"), len(VARIANTS), 4, True)
+    assert (every, keep_weights) == (BASE.depth, False)
+    redrawn = run_group(VARIANTS, batch=4, seed=2, dtype="float32")
+    for i in range(len(VARIANTS)):
+        _assert_same(full, redrawn, i, i)
 
 
 def test_simulate_matches_group_and_repeats():

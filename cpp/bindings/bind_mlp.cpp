@@ -123,12 +123,13 @@ void bind_mlp(py::module_& m) {
 
     m.def(
         "plan_mlp_memory",
-        [](const MlpGroup& g, std::int64_t n_configs, std::int64_t value_bytes) {
-            const MemoryPlan p = plan_mlp_memory(g, n_configs, value_bytes);
-            return py::make_tuple(p.checkpoint_every, p.bytes);
+        [](const MlpGroup& g, std::int64_t n_configs, std::int64_t value_bytes, bool with_norm) {
+            const MemoryPlan p = plan_mlp_memory(g, n_configs, value_bytes, with_norm);
+            return py::make_tuple(p.checkpoint_every, p.bytes, p.keep_weights);
         },
-        py::arg("group"), py::arg("n_configs"), py::arg("value_bytes"),
-        "(checkpoint_every, peak working bytes) the engine will use.");
+        py::arg("group"), py::arg("n_configs"), py::arg("value_bytes"), py::arg("with_norm") = true,
+        "(checkpoint_every, peak working bytes, keep_weights) the engine will use; with_norm:\n"
+        "whether any configuration normalizes.");
 
     m.def("run_mlp_group", &run, py::arg("dtype"), py::arg("group"), py::arg("activation"),
           py::arg("activation_param"), py::arg("weight_scale"), py::arg("bias_scale"),

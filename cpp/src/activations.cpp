@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "fast_exp.hpp"
+#include "target_clones.hpp"
 
 namespace gradatlas {
 namespace {
@@ -33,12 +34,6 @@ void elementwise(const T* h, T* phi, T* dphi, std::size_t n, F f) {
         if (dphi) dphi[i] = d;
     }
 }
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define GRADATLAS_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
-#else
-#define GRADATLAS_CLONES
-#endif
 
 // float32 tanh and sigmoid, the activations sweeps spend most time in: computed
 // in double from one vectorized exponential and rounded once, so they are

@@ -37,15 +37,9 @@ double norm2(const T* x, std::int64_t n) {
     return std::sqrt(dot(x, x, n));
 }
 
-// Upper-and-lower Gram matrix G = X X^T of m rows of length n, in double.
-template <typename T>
-void gram(const T* x, std::int64_t m, std::int64_t n, double* g) {
-    for (std::int64_t a = 0; a < m; ++a)
-        for (std::int64_t b = a; b < m; ++b) {
-            const double s = dot(x + a * n, x + b * n, n);
-            g[a * m + b] = s;
-            g[b * m + a] = s;
-        }
-}
+// Gram matrix G = X X^T (both triangles) of m rows of length n, in double;
+// each entry is summed exactly as dot() sums it, in register tiles of rows.
+void gram(const float* x, std::int64_t m, std::int64_t n, double* g);
+void gram(const double* x, std::int64_t m, std::int64_t n, double* g);
 
 }  // namespace gradatlas::detail

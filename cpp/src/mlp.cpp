@@ -6,16 +6,17 @@
 #include <stdexcept>
 #include <string>
 
+#include "buffer.hpp"
 #include "flush_denormals.hpp"
 #include "gradatlas/blas.hpp"
 #include "gradatlas/det_gemm.hpp"
 #include "log_space.hpp"
 #include "normalization.hpp"
+#include "row_scan.hpp"
 
 namespace gradatlas {
 namespace {
 
-constexpr double kSaturated = 1e-3;  // |phi'| below this counts as saturated
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::int64_t kMaxBatchOnStack = 256;
@@ -58,31 +59,33 @@ void check_group(const MlpGroup& g, const std::vector<MlpConfig>& configs) {
     }
 }
 
-// Everything a layer's backward pass needs, for a run of consecutive layers.
+// Everything a layer's backward pass needs, for a run of consecutive layers:
+// phi'(N(h_l)), the Gram matrices and row scales of a_{l-1}, h_l when some
+// configuration normalizes (the backward pass normalizes it again), and Z_l
+// when the plan keeps the weights.
 template <typename T>
 struct SegmentStore {
     std::int64_t first = 1;
-    std::int64_t z_slot = 0, h_slot = 0, gram_slot = 0, bias_slot = 0;
-    std::vector<T> z, bias, h;
-    std::vector<double> gram_a;    // Gram matrix of a_{l-1} per config (B x B)
-    std::vector<double> fscale_a;  // log10 scale of each row of a_{l-1} (see MlpEngine::fscale_)
+    std::int64_t z_slot = 0, h_slot = 0, gram_slot = 0;
+    detail::Buffer<T> z, h, dphi;
+    detail::Buffer<double> gram_a;    // Gram matrix of a_{l-1} per config (B x B)
+    detail::Buffer<double> fscale_a;  // log10 scale of each row of a_{l-1} (see MlpEngine::fscale_)
 
     void allocate(std::int64_t layers, std::int64_t nmax, std::int64_t rows, std::int64_t configs,
-                  std::int64_t batch) {
+                  std::int64_t batch, bool keep_weights, bool keep_h) {
         z_slot = nmax * nmax;
-        bias_slot = nmax;
         h_slot = rows * nmax;
         gram_slot = configs * batch * batch;
-        z.assign(sz(layers * z_slot), T(0));
-        bias.assign(sz(layers * bias_slot), T(0));
-        h.assign(sz(layers * h_slot), T(0));
-        gram_a.assign(sz(layers * gram_slot), 0.0);
-        fscale_a.assign(sz(layers * rows), 0.0);
+        z.resize(keep_weights ? sz(layers * z_slot) : 0);
+        h.resize(keep_h ? sz(layers * h_slot) : 0);
+        dphi.resize(sz(layers * h_slot));
+        gram_a.resize(sz(layers * gram_slot));
+        fscale_a.resize(sz(layers * rows));
         rows_ = rows;
     }
     T* z_of(std::int64_t l) { return z.data() + (l - first) * z_slot; }
-    T* bias_of(std::int64_t l) { return bias.data() + (l - first) * bias_slot; }
     T* h_of(std::int64_t l) { return h.data() + (l - first) * h_slot; }
+    T* dphi_of(std::int64_t l) { return dphi.data() + (l - first) * h_slot; }
     double* gram_of(std::int64_t l) { return gram_a.data() + (l - first) * gram_slot; }
     double* fscale_of(std::int64_t l) { return fscale_a.data() + (l - first) * rows_; }
     std::int64_t rows_ = 0;
@@ -107,7 +110,9 @@ public:
           rows_(batch_ * configs_),
           grad_rows_(rows_ * n_heads_),
           nmax_(*std::max_element(g.widths.begin(), g.widths.end())),
-          plan_(plan_mlp_memory(g, configs_, sizeof(T))),
+          with_norm_(std::any_of(cfg.begin(), cfg.end(),
+                                 [](const MlpConfig& c) { return c.norm != Norm::none; })),
+          plan_(plan_mlp_memory(g, configs_, sizeof(T), with_norm_)),
           poller_(hook, depth_ * (plan_.checkpoint_every < depth_ ? 3 : 2)) {}
 
     RunStatus run() {
@@ -163,7 +168,9 @@ private:
         const std::int64_t k = plan_.checkpoint_every;
         segmented_ = k < depth_;
         checkpoints_.assign(sz(((depth_ + k - 1) / k) * work), T(0));
-        store_.allocate(k, nmax_, rows_, configs_, batch_);
+        store_.allocate(k, nmax_, rows_, configs_, batch_, plan_.keep_weights, with_norm_);
+        z_scratch_.resize(sz(nmax_ * nmax_));
+        bias_.assign(sz(nmax_), T(0));
         fwd_bad_layer_.assign(sz(configs_), 0);
         fwd_bad_kind_.assign(sz(configs_), NonFinite::none);
         bwd_bad_layer_.assign(sz(configs_ * n_heads_), 0);
@@ -178,10 +185,9 @@ private:
 
     // --- forward -----------------------------------------------------------
 
-    void draw_layer(std::int64_t l, T* z, T* bias) {
+    void draw_weights(std::int64_t l, T* z) {
         standard_weights(g_.seed, g_.dist, std::uint32_t(l), width(l), width(l - 1), z,
                          g_.n_threads);
-        standard_biases(g_.seed, std::uint32_t(l), width(l), bias);
     }
 
     // h = s_l Z_l a + t_l z_l for every configuration, from x (rows x n_in):
@@ -261,7 +267,7 @@ private:
             detail::gram(x + j * batch_ * n, batch_, n, out + j * batch_ * batch_);
     }
 
-    void record_forward_stats(std::int64_t l, const T* h, std::int64_t n) {
+    void record_forward_stats(std::int64_t l, const T* h, const T* dphi, std::int64_t n) {
         const std::int64_t at = l - 1;
         gram_blocks(h, 0, configs_, n, gram_.data());
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
@@ -280,21 +286,15 @@ private:
                     ++pairs;
                 }
                 const std::int64_t r = c * batch_ + b;
-                const T* hr = h + r * n;
-                const T* dr = dphi_.data() + r * n;
-                double largest = 0;
-                for (std::int64_t i = 0; i < n; ++i) {
-                    const double d = std::fabs(double(dr[i]));
-                    saturated += d < kSaturated;
-                    dead += d == 0.0;
-                    has_nan |= std::isnan(hr[i]);
-                    has_inf |= std::isinf(hr[i]);
-                    largest = std::max(largest, std::fabs(double(hr[i])));
-                }
+                const detail::RowScan row = detail::scan_row(h + r * n, dphi + r * n, n);
+                saturated += row.saturated;
+                dead += row.dead;
+                has_nan |= row.has_nan;
+                has_inf |= row.has_inf;
                 // The unscaled float network overflows where its largest |h| would.
-                would_overflow |=
-                    f[b] != 0.0 && largest > 0 &&
-                    std::log10(largest) + f[b] > std::log10(double(std::numeric_limits<T>::max()));
+                would_overflow |= f[b] != 0.0 && row.largest > 0 &&
+                                  std::log10(row.largest) + f[b] >
+                                      std::log10(double(std::numeric_limits<T>::max()));
             }
             const double cells = double(batch_ * n);
             out_.q[c * depth_ + at] = sum_sq / cells;
@@ -345,30 +345,21 @@ private:
     // what the backward pass needs; the first pass (`first_pass`) also records
     // the forward statistics, checkpoints and the heads' outputs.
     bool forward_layers(std::int64_t first, std::int64_t last, bool store, bool first_pass) {
-        std::vector<T> z_local, bias_local;
         for (std::int64_t l = first; l <= last; ++l) {
             const std::int64_t n_in = width(l - 1), n_out = width(l);
-            T* z;
-            T* bias;
-            T* h;
+            T* z = store && plan_.keep_weights ? store_.z_of(l) : z_scratch_.data();
+            T* h = store && with_norm_ ? store_.h_of(l) : h_tmp_.data();
+            T* dphi = store ? store_.dphi_of(l) : dphi_.data();
             if (store) {
-                z = store_.z_of(l);
-                bias = store_.bias_of(l);
-                h = store_.h_of(l);
                 gram_blocks(x_.data(), 0, configs_, n_in, store_.gram_of(l));
                 std::copy(fscale_.begin(), fscale_.end(), store_.fscale_of(l));
-            } else {
-                z_local.resize(sz(n_out * n_in));
-                bias_local.resize(sz(n_out));
-                z = z_local.data();
-                bias = bias_local.data();
-                h = h_tmp_.data();
             }
-            draw_layer(l, z, bias);
-            affine(l, z, bias, x_.data(), h);
+            draw_weights(l, z);
+            standard_biases(g_.seed, std::uint32_t(l), n_out, bias_.data());
+            affine(l, z, bias_.data(), x_.data(), h);
             normalize(h, phi_.data(), n_out);
-            activate(phi_.data(), phi_.data(), dphi_.data(), n_out);  // phi_: N(h) -> phi(N(h))
-            if (first_pass) record_forward_stats(l, h, n_out);
+            activate(phi_.data(), phi_.data(), dphi, n_out);  // phi_: N(h) -> phi(N(h))
+            if (first_pass) record_forward_stats(l, h, dphi, n_out);
             update_activations(x_.data(), phi_.data(), x_next_.data(), n_out);
             if (first_pass) record_activation_overflow(l, x_next_.data(), n_out);
             rescale_homogeneous(x_next_.data(), n_out);
@@ -528,11 +519,11 @@ private:
             const double top = *std::max_element(tb, tb + batch_);
             double weight = top;
             if (std::isfinite(top)) {
+                for (std::int64_t b = 0; b < batch_; ++b) tb[b] = std::pow(10.0, tb[b] - top);
                 double sum = 0;
                 for (std::int64_t b = 0; b < batch_; ++b)
                     for (std::int64_t b2 = 0; b2 < batch_; ++b2)
-                        sum += std::pow(10.0, tb[b] + tb[b2] - 2 * top) * Gd[b * batch_ + b2] *
-                               Ga[b * batch_ + b2];
+                        sum += (tb[b] * tb[b2]) * Gd[b * batch_ + b2] * Ga[b * batch_ + b2];
                 weight = top + 0.5 * std::log10(std::max(sum, 0.0)) - std::log10(double(batch_));
             }
             *grad_out(out_.log10_weight_grad_norm, c, k, l) = weight;
@@ -557,20 +548,20 @@ private:
         const std::int64_t r0 = k0 * rows_;
         T* v = grad_.data();
         T* g = g_work_.data();
-        normalize(store_.h_of(l), phi_.data(), n_out);
-        // phi into scratch: the same code path (and bits of phi') as the forward pass.
-        activate(phi_.data(), h_tmp_.data(), dphi_.data(), n_out);
+        // N(h_l) into phi_ and the inverse standard deviations, for normalize_backward.
+        if (with_norm_) normalize(store_.h_of(l), phi_.data(), n_out);
+        const T* dphi = store_.dphi_of(l);
         // Before g is formed from v, so that v (the skip path) and g share one scale.
         align_batch_scales(v, n_out, k0 * configs_);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = r0; r < grad_rows_; ++r) {
             const MlpConfig& c = cfg(r);
             const T branch = c.residual ? T(c.alpha) : T(1);
-            const T* d = dphi_.data() + (r % rows_) * n_out;
+            const T* d = dphi + (r % rows_) * n_out;
             for (std::int64_t i = 0; i < n_out; ++i)
                 g[r * n_out + i] = branch * d[i] * v[r * n_out + i];
         }
-        normalize_backward(phi_.data(), g, n_out, r0);
+        if (with_norm_) normalize_backward(phi_.data(), g, n_out, r0);
         record_backward_stats(l, g, n_out, k0);
         // dl/da_{l-1} = W_l^T g (+ dl/da_l through the skip connection).
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
@@ -578,8 +569,13 @@ private:
             const T s = T(cfg(r).weight_scale[sz(l - 1)]);
             for (std::int64_t i = 0; i < n_out; ++i) g[r * n_out + i] *= s;
         }
+        const T* z = store_.z_of(l);
+        if (!plan_.keep_weights) {
+            draw_weights(l, z_scratch_.data());
+            z = z_scratch_.data();
+        }
         T* prev = grad_prev_.data();
-        detail::gemm_nn(grad_rows_ - r0, n_in, n_out, g + r0 * n_out, n_out, store_.z_of(l), n_in,
+        detail::gemm_nn(grad_rows_ - r0, n_in, n_out, g + r0 * n_out, n_out, z, n_in,
                         prev + r0 * n_in, n_in, g_.n_threads);
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
         for (std::int64_t r = r0; r < grad_rows_; ++r)
@@ -628,6 +624,7 @@ private:
     const MlpOutputs& out_;
     std::vector<std::int64_t> heads_;
     std::int64_t depth_, batch_, configs_, n_heads_, rows_, grad_rows_, nmax_;
+    bool with_norm_;
     MemoryPlan plan_;
     ProgressPoller poller_;
     std::int64_t done_ = 0;
@@ -645,11 +642,14 @@ private:
     std::vector<std::int64_t> fwd_bad_layer_, bwd_bad_layer_;
     std::vector<NonFinite> fwd_bad_kind_, bwd_bad_kind_;
     SegmentStore<T> store_;
+    std::vector<T> bias_;          // this layer's standard bias vector
+    detail::Buffer<T> z_scratch_;  // Z_l when it is not kept in the store
 };
 
 }  // namespace
 
-MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64_t value_bytes) {
+MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64_t value_bytes,
+                           bool with_norm) {
     if (g.widths.size() < 2) throw std::invalid_argument("widths must hold n_0..n_L with L >= 1");
     for (auto w : g.widths)
         if (w < 1)
@@ -661,19 +661,27 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
     const std::int64_t heads = std::int64_t(heads_of(g).size());
     const std::int64_t rows = n_configs * g.batch;
     const std::int64_t row_block = rows * nmax * value_bytes;  // one activation matrix
-    const std::int64_t per_layer = (nmax * nmax + nmax) * value_bytes + row_block +
-                                   n_configs * g.batch * g.batch * 8 + rows * 8;
+    // Kept per layer: phi' (and h with normalization), the Gram matrices of
+    // a_{l-1} and its rows' scales; and, when they fit, Z_l.
+    const std::int64_t per_layer_activations =
+        (with_norm ? 2 : 1) * row_block + n_configs * g.batch * g.batch * 8 + rows * 8;
+    const std::int64_t weights = nmax * nmax * value_bytes;
+    const std::int64_t per_layer = weights + per_layer_activations;
     // Forward work buffers (5 activation matrices and inv_std), backward buffers
-    // (3 per head, plus the heads' outputs for sum_squares), Gram matrices and
-    // the drawn layer with a QR copy.
+    // (3 per head, plus the heads' outputs for sum_squares), Gram matrices, the
+    // drawn layer with a QR copy, and its bias.
     const std::int64_t heads_out = g.loss == Loss::sum_squares ? heads * row_block : 0;
     const std::int64_t fixed = 5 * row_block + rows * nmax * 8 + 3 * heads * row_block + heads_out +
-                               heads * rows * (g.batch + 2) * 8 + 3 * nmax * nmax * 8 +
-                               nmax * nmax * value_bytes;
+                               heads * rows * (g.batch + 2) * 8 + 3 * nmax * nmax * 8 + weights +
+                               nmax * value_bytes;
     std::int64_t k = g.checkpoint_every;
+    bool keep_weights = true;
     if (k <= 0) {
         if (depth * per_layer + row_block <= g.store_budget_bytes) {
             k = depth;
+        } else if (depth * per_layer_activations + row_block <= g.store_budget_bytes) {
+            k = depth;
+            keep_weights = false;
         } else {
             // Minimizes k * per_layer + (L / k) * row_block.
             k = std::int64_t(
@@ -682,7 +690,8 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
     }
     k = std::clamp<std::int64_t>(k, 1, depth);
     const std::int64_t checkpoints = (depth + k - 1) / k;
-    return {k, fixed + k * per_layer + checkpoints * (row_block + rows * 8)};
+    const std::int64_t kept = k * (keep_weights ? per_layer : per_layer_activations);
+    return {k, fixed + kept + checkpoints * (row_block + rows * 8), keep_weights};
 }
 
 template <typename T>

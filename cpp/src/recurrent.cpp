@@ -11,11 +11,11 @@
 #include "gradatlas/det_gemm.hpp"
 #include "gradatlas/rng.hpp"
 #include "log_space.hpp"
+#include "row_scan.hpp"
 
 namespace gradatlas {
 namespace {
 
-constexpr double kSaturated = 1e-3;  // |derivative| below this counts as saturated
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::int64_t kMaxSteps = 10'000'000;  // step index is a 32-bit generator counter
 // Steps whose input products W_ih x_t are computed in one call: a 16-row
@@ -290,7 +290,8 @@ private:
     std::int64_t saturated_units(const T* cache) const {
         const T* d = g_.cell == Cell::rnn ? cache : cache + gn_;
         std::int64_t count = 0;
-        for (std::int64_t j = 0; j < gn_; ++j) count += std::fabs(double(d[j])) < kSaturated;
+        for (std::int64_t j = 0; j < gn_; ++j)
+            count += std::fabs(double(d[j])) < detail::kSaturated;
         return count;
     }
 

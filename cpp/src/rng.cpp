@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "fast_exp.hpp"
+#include "target_clones.hpp"
 
 namespace gradatlas {
 namespace {
@@ -18,14 +19,6 @@ constexpr double kTwoPow32Inv = 1.0 / 4294967296.0;
 
 // Blocks are produced in batches, structure-of-arrays, so the rounds vectorize.
 constexpr std::size_t kBatch = 64;
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-// One build, run-time dispatch to wider vectors; the arithmetic is the same
-// IEEE operations in every clone, so the bits are too.
-#define GRADATLAS_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
-#else
-#define GRADATLAS_CLONES
-#endif
 
 struct BlockBatch {
     std::uint32_t w[4][kBatch];

@@ -51,7 +51,9 @@ class MlpGroup:
     @property
     def heads(self) -> list[int]: ...
 
-def plan_mlp_memory(group: MlpGroup, n_configs: int, value_bytes: int) -> tuple[int, int]: ...
+def plan_mlp_memory(
+    group: MlpGroup, n_configs: int, value_bytes: int, with_norm: bool = True
+) -> tuple[int, int, bool]: ...
 def run_mlp_group(
     dtype: str,
     group: MlpGroup,

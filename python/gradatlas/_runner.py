@@ -89,7 +89,9 @@ class Group:
         return len(self.configs) * len(self.depths) * self.depth * 8 * 8
 
     def memory_bytes(self, loss: str) -> int:
-        _, engine = _core.plan_mlp_memory(self.core_group(1, loss), len(self.configs), np.dtype(self.dtype).itemsize)
+        with_norm = any(s.norm is not None for s in self.configs)
+        _, engine, _ = _core.plan_mlp_memory(self.core_group(1, loss), len(self.configs),
+                                             np.dtype(self.dtype).itemsize, with_norm)
         outputs = len(self.configs) * self.depth * 8 * (len(self.depths) * len(GRAD_KEYS) + len(FORWARD_KEYS))
         return int(engine + outputs)
 

@@ -67,8 +67,12 @@ struct MlpOutputs {
     std::int32_t* nonfinite_kind = nullptr;         // NonFinite code
 };
 
-// How the engine will lay out memory for this group and number of configs.
-MemoryPlan plan_mlp_memory(const MlpGroup& group, std::int64_t n_configs, std::int64_t value_bytes);
+// How the engine will lay out memory for this group and number of configs;
+// with_norm: whether any configuration normalizes (its pre-activations are kept).
+// Every layer is kept when it fits the budget; then every layer but its random
+// matrix (drawn again backward); then sqrt(L) checkpoints and recomputation.
+MemoryPlan plan_mlp_memory(const MlpGroup& group, std::int64_t n_configs, std::int64_t value_bytes,
+                           bool with_norm);
 
 // Runs the group. Throws std::invalid_argument on inconsistent input. When the
 // hook cancels, returns RunStatus::cancelled and the outputs are incomplete.

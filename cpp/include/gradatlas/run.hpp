@@ -22,6 +22,9 @@ enum class NonFinite : std::int32_t {
 struct MemoryPlan {
     std::int64_t checkpoint_every;  // k; equal to L (or T) when everything is kept
     std::int64_t bytes;             // peak working memory of the engine
+    // Whether the backward pass reads the forward pass's random matrices from
+    // the store (true) or draws them again (false: they did not fit).
+    bool keep_weights = true;
 };
 
 enum class RunStatus { completed = 0, cancelled = 1 };
