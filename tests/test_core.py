@@ -45,11 +45,20 @@ def test_normal_and_uniform_moments():
     assert u.min() >= -np.sqrt(3) and u.max() <= np.sqrt(3)
 
 
-def test_float32_draws_are_rounded_float64_draws():
-    z64 = _core.standard_weights("float64", 9, 0, 2, 30, 20)
-    z32 = _core.standard_weights("float32", 9, 0, 2, 30, 20)
+def test_float32_draws_follow_float64_draws_to_float_precision():
+    # float32 normals are computed in float arithmetic from the same Philox words
+    # and pairing: a few float ulps from the float64 value (5.4 the worst seen in
+    # 4M draws, mostly from the float log), relative 3.3e-7 at worst, including
+    # near 0 (small radius or angle) where a 24-bit uniform would lose digits.
+    z64 = _core.standard_weights("float64", 9, 0, 2, 1000, 1000)
+    z32 = _core.standard_weights("float32", 9, 0, 2, 1000, 1000)
     assert z32.dtype == np.float32
-    np.testing.assert_array_equal(z32, z64.astype(np.float32))
+    diff = np.abs(z32.astype(np.float64) - z64)
+    ulps = diff / np.spacing(np.abs(z64).astype(np.float32)).astype(np.float64)
+    assert ulps.max() <= 8
+    assert (diff / np.abs(z64)).max() < 6e-7
+    u32 = _core.standard_weights("float32", 9, 1, 2, 30, 20)  # uniform: rounded float64 draws
+    np.testing.assert_array_equal(u32, _core.standard_weights("float64", 9, 1, 2, 30, 20).astype(np.float32))
 
 
 @pytest.mark.parametrize("shape", [(16, 16), (8, 20), (20, 8), (1, 5)])

@@ -10,9 +10,9 @@ namespace gradatlas::detail {
 
 // c[0] + x (c[1] + x (c[2] + ...)), evaluated from the highest coefficient down
 // (a fixed order of operations, unrolled by the compiler).
-template <std::size_t N>
-constexpr double horner(double x, const double (&c)[N]) {
-    double p = c[N - 1];
+template <typename T, std::size_t N>
+constexpr T horner(T x, const T (&c)[N]) {
+    T p = c[N - 1];
     for (std::size_t i = N - 1; i-- > 0;) p = c[i] + x * p;
     return p;
 }

@@ -286,9 +286,11 @@ private:
                     ++pairs;
                 }
                 const std::int64_t r = c * batch_ + b;
-                const detail::RowScan row = detail::scan_row(h + r * n, dphi + r * n, n);
-                saturated += row.saturated;
-                dead += row.dead;
+                const detail::DerivativeCount small =
+                    detail::count_small_derivatives(dphi + r * n, n);
+                const detail::ValueScan row = detail::scan_values(h + r * n, n);
+                saturated += small.saturated;
+                dead += small.dead;
                 has_nan |= row.has_nan;
                 has_inf |= row.has_inf;
                 // The unscaled float network overflows where its largest |h| would.

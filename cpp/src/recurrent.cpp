@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "buffer.hpp"
+#include "cell_backward.hpp"
 #include "flush_denormals.hpp"
 #include "gradatlas/blas.hpp"
 #include "gradatlas/det_gemm.hpp"
@@ -126,9 +128,9 @@ private:
         zt_ih_.assign(sz(gn_ * n_in_), T(0));
         detail::transpose(z_hh_.data(), gn_, n_, zt_hh_.data(), g_.n_threads);
         detail::transpose(z_ih.data(), gn_, n_in_, zt_ih_.data(), g_.n_threads);
-        cache_.assign(sz(k * rows_ * cw_), T(0));
+        cache_.resize(sz(k * rows_ * cw_));
         scratch_.assign(segmented_ ? sz(rows_ * cw_) : 0, T(0));
-        checkpoints_.assign(sz(((steps_ + k - 1) / k) * state * state_units(g_.cell)), T(0));
+        checkpoints_.resize(sz(((steps_ + k - 1) / k) * state * state_units(g_.cell)));
         any_input_ = std::any_of(cfg_.begin(), cfg_.end(),
                                  [](const RecurrentConfig& c) { return c.input_scale != 0.0; });
         // b_ih per configuration; b_hh is zero.
@@ -143,12 +145,16 @@ private:
             }
         vh_.assign(sz(state), T(0));
         vc_.assign(lstm() ? sz(state) : 0, T(0));
+        dc_.assign(lstm() ? sz(state) : 0, T(0));
         prev_.assign(sz(state), T(0));
         p_.assign(sz(rows_ * gn_), T(0));
         proj_.assign(sz(batch_ * n_), T(0));
         scale_.assign(sz(rows_), 0.0);
         logs_.assign(sz(rows_), 0.0);
         cell_logs_.assign(sz(rows_), 0.0);
+        row_sum_sq_.assign(sz(rows_), 0.0);
+        row_saturated_.assign(sz(rows_), 0);
+        row_bad_.assign(sz(rows_), NonFinite::none);
         fwd_bad_step_.assign(sz(configs_), -1);
         bwd_bad_step_.assign(sz(configs_), -1);
         fwd_bad_kind_.assign(sz(configs_), NonFinite::none);
@@ -286,29 +292,31 @@ private:
         }
     }
 
-    // Units whose derivative is below kSaturated: the activation (rnn) or every gate.
-    std::int64_t saturated_units(const T* cache) const {
-        const T* d = g_.cell == Cell::rnn ? cache : cache + gn_;
-        std::int64_t count = 0;
-        for (std::int64_t j = 0; j < gn_; ++j)
-            count += std::fabs(double(d[j])) < detail::kSaturated;
-        return count;
-    }
-
+    // Per row (in parallel: a single configuration is a common case), then per
+    // configuration: q, the saturated units (the activation for rnn, every gate
+    // otherwise) and non-finite states.
     void record_forward_stats(std::int64_t t, const T* cache) {
 #pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+        for (std::int64_t r = 0; r < rows_; ++r) {
+            const T* h = h_.data() + r * n_;
+            const detail::ValueScan scan = detail::scan_values(h, n_);
+            row_sum_sq_[sz(r)] = detail::dot(h, h, n_);
+            row_saturated_[sz(r)] =
+                cache ? detail::count_small_derivatives(derivatives(cache + r * cw_), gn_).saturated
+                      : 0;
+            row_bad_[sz(r)] = scan.has_nan   ? NonFinite::forward_nan
+                              : scan.has_inf ? NonFinite::forward_overflow
+                                             : NonFinite::none;
+        }
         for (std::int64_t c = 0; c < configs_; ++c) {
             double sum_sq = 0;
             std::int64_t saturated = 0;
             bool has_nan = false, has_inf = false;
             for (std::int64_t r = c * batch_; r < (c + 1) * batch_; ++r) {
-                const T* h = h_.data() + r * n_;
-                sum_sq += detail::dot(h, h, n_);
-                if (cache) saturated += saturated_units(cache + r * cw_);
-                for (std::int64_t i = 0; i < n_; ++i) {
-                    has_nan |= std::isnan(h[i]);
-                    has_inf |= std::isinf(h[i]);
-                }
+                sum_sq += row_sum_sq_[sz(r)];
+                saturated += row_saturated_[sz(r)];
+                has_nan |= row_bad_[sz(r)] == NonFinite::forward_nan;
+                has_inf |= row_bad_[sz(r)] == NonFinite::forward_overflow;
             }
             *at(out_.q, c, t) = sum_sq / double(batch_ * n_);
             if (cache)
@@ -319,6 +327,11 @@ private:
                     has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
             }
         }
+    }
+
+    // The derivatives in a row's cache: the activation's (rnn) or the gates'.
+    const T* derivatives(const T* cache) const {
+        return g_.cell == Cell::rnn ? cache : cache + gn_;
     }
 
     T* cache_slot(std::int64_t t, std::int64_t first) {
@@ -435,46 +448,18 @@ private:
         T* vh = vh_.data() + r * n_;
         T* p = p_.data() + r * gn_;
         switch (g_.cell) {
-            case Cell::rnn: {
+            case Cell::rnn:
                 for (std::int64_t i = 0; i < n_; ++i) p[i] = s * (cache[i] * vh[i]);
                 return;
-            }
             case Cell::lstm: {
-                const T* gate = cache;
-                const T* dgate = cache + gn_;
-                const T* c_prev = cache + 8 * n_;
-                const T* tanh_c = cache + 9 * n_;
-                const T* dtanh_c = cache + 10 * n_;
-                T* vc = vc_.data() + r * n_;
-                double sq = 0;
-                for (std::int64_t i = 0; i < n_; ++i) {
-                    const T o = gate[3 * n_ + i];
-                    const T dc = vc[i] + vh[i] * o * dtanh_c[i];  // dl/dc_t, all paths
-                    sq += double(dc) * double(dc);
-                    p[i] = s * (dc * gate[2 * n_ + i] * dgate[i]);
-                    p[n_ + i] = s * (dc * c_prev[i] * dgate[n_ + i]);
-                    p[2 * n_ + i] = s * (dc * gate[i] * dgate[2 * n_ + i]);
-                    p[3 * n_ + i] = s * (vh[i] * tanh_c[i] * dgate[3 * n_ + i]);
-                    vc[i] = dc * gate[n_ + i];
-                }
-                cell_logs_[sz(r)] = scale_[sz(r)] + 0.5 * std::log10(sq);
+                T* dc = dc_.data() + r * n_;  // dl/dc_t, all paths
+                detail::lstm_backward_row(s, n_, cache, vh, vc_.data() + r * n_, dc, p);
+                cell_logs_[sz(r)] = scale_[sz(r)] + 0.5 * std::log10(detail::dot(dc, dc, n_));
                 return;
             }
-            case Cell::gru: {
-                const T* gate = cache;
-                const T* dgate = cache + gn_;
-                const T* hn = cache + 6 * n_;
-                const T* h_prev = cache + 7 * n_;
-                for (std::int64_t i = 0; i < n_; ++i) {
-                    const T z = gate[n_ + i], nv = gate[2 * n_ + i];
-                    const T dpre_n = vh[i] * (T(1) - z) * dgate[2 * n_ + i];
-                    p[i] = s * (dpre_n * hn[i] * dgate[i]);
-                    p[n_ + i] = s * (vh[i] * (h_prev[i] - nv) * dgate[n_ + i]);
-                    p[2 * n_ + i] = s * (dpre_n * gate[i]);
-                    vh[i] = vh[i] * z;
-                }
+            case Cell::gru:
+                detail::gru_backward_row(s, n_, cache, vh, p);
                 return;
-            }
         }
     }
 
@@ -541,13 +526,15 @@ private:
     ProgressPoller poller_;
     std::int64_t done_ = 0;
     bool any_input_ = false;
-    std::vector<T> h_, c_, hh_, ih_, xi_, z_hh_, zt_hh_, zt_ih_, bias_, cache_, scratch_,
-        checkpoints_;
-    std::int64_t ih_block_ = -1;  // the block of steps whose input products ih_ holds
+    std::vector<T> h_, c_, hh_, ih_, xi_, z_hh_, zt_hh_, zt_ih_, bias_, scratch_;
+    detail::Buffer<T> cache_, checkpoints_;  // large: uninitialized, first touched in parallel
+    std::int64_t ih_block_ = -1;             // the block of steps whose input products ih_ holds
     const T* ih_step_ = nullptr;
     // Backward state: [vh | vc] per row is a unit vector times 10^scale_.
-    std::vector<T> vh_, vc_, prev_, p_, proj_;
-    std::vector<double> scale_, logs_, cell_logs_;
+    std::vector<T> vh_, vc_, prev_, p_, proj_, dc_;
+    std::vector<double> scale_, logs_, cell_logs_, row_sum_sq_;
+    std::vector<std::int64_t> row_saturated_;
+    std::vector<NonFinite> row_bad_;
     std::vector<std::int64_t> fwd_bad_step_, bwd_bad_step_;
     std::vector<NonFinite> fwd_bad_kind_, bwd_bad_kind_;
 };

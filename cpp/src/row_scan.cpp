@@ -14,6 +14,9 @@ template <typename T>
 using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
 
 template <typename T>
+constexpr Bits<T> kAbs = std::numeric_limits<Bits<T>>::max() >> 1;  // clears the sign bit
+
+template <typename T>
 Bits<T> bits_of(T x) {
     Bits<T> b;
     std::memcpy(&b, &x, sizeof b);
@@ -30,41 +33,48 @@ T saturation_threshold() {
 }
 
 template <typename T>
-inline __attribute__((always_inline)) RowScan scan_impl(const T* h, const T* dphi, std::int64_t n) {
+inline __attribute__((always_inline)) DerivativeCount count_impl(const T* d, std::int64_t n) {
     using B = Bits<T>;
-    constexpr B kAbs = std::numeric_limits<B>::max() >> 1;  // clears the sign bit
+    const B below = bits_of(saturation_threshold<T>());
+    std::int64_t saturated = 0, dead = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+        const B a = bits_of(d[i]) & kAbs<T>;
+        saturated += a < below;
+        dead += a == 0;
+    }
+    return {saturated, dead};
+}
+
+template <typename T>
+inline __attribute__((always_inline)) ValueScan scan_impl(const T* x, std::int64_t n) {
+    using B = Bits<T>;
     const B inf = bits_of(std::numeric_limits<T>::infinity());
-    const B saturated_below = bits_of(saturation_threshold<T>());
-    std::int64_t saturated = 0, dead = 0, nans = 0, infs = 0;
+    std::int64_t nans = 0, infs = 0;
     B largest = 0;
     for (std::int64_t i = 0; i < n; ++i) {
-        const B d = bits_of(dphi[i]) & kAbs;
-        const B a = bits_of(h[i]) & kAbs;
-        saturated += d < saturated_below;
-        dead += d == 0;
+        const B a = bits_of(x[i]) & kAbs<T>;
         nans += a > inf;
         infs += a == inf;
         largest = a > largest ? a : largest;
     }
-    RowScan out;
-    out.saturated = saturated;
-    out.dead = dead;
-    out.has_nan = nans > 0;
-    out.has_inf = infs > 0;
     T big;
     std::memcpy(&big, &largest, sizeof big);
-    out.largest = double(big);
-    return out;
+    return {nans > 0, infs > 0, double(big)};
 }
 
 }  // namespace
 
-GRADATLAS_CLONES RowScan scan_row(const float* h, const float* dphi, std::int64_t n) {
-    return scan_impl(h, dphi, n);
+GRADATLAS_CLONES DerivativeCount count_small_derivatives(const float* d, std::int64_t n) {
+    return count_impl(d, n);
 }
-
-GRADATLAS_CLONES RowScan scan_row(const double* h, const double* dphi, std::int64_t n) {
-    return scan_impl(h, dphi, n);
+GRADATLAS_CLONES DerivativeCount count_small_derivatives(const double* d, std::int64_t n) {
+    return count_impl(d, n);
+}
+GRADATLAS_CLONES ValueScan scan_values(const float* x, std::int64_t n) {
+    return scan_impl(x, n);
+}
+GRADATLAS_CLONES ValueScan scan_values(const double* x, std::int64_t n) {
+    return scan_impl(x, n);
 }
 
 }  // namespace gradatlas::detail

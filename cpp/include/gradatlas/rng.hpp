@@ -26,7 +26,8 @@ using PhiloxBlock = std::array<std::uint32_t, 4>;
 // One Philox4x32-10 block for counter (c0..c3) and key (k0, k1).
 PhiloxBlock philox4x32_10(PhiloxBlock counter, std::uint32_t k0, std::uint32_t k1);
 
-// Standard normals (Box-Muller on 32-bit uniforms) for elements
+// Standard normals (Box-Muller on 32-bit uniforms; float32 computed in float
+// arithmetic, within a few float ulps of the float64 values) for elements
 // [first, first + count) of the sequence keyed by (seed, stream, layer).
 // Element e comes from block e / 4, so any sub-range is reproducible.
 template <typename T>
