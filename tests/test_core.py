@@ -211,13 +211,16 @@ def test_bad_groups_raise_instead_of_crashing(widths):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_deterministic_products(dtype):
+@pytest.mark.parametrize("shape", [(37, 70, 45), (150, 300, 70)])
+def test_deterministic_products(dtype, shape):
     # The engines' products: correct to rounding, and every element identical
-    # whatever rows, columns or threads it is computed with.
+    # whatever rows, columns or threads it is computed with. The second shape
+    # takes the packed path (64 rows or more, depth in blocks of 128).
+    m, k, n = shape
     rng = np.random.default_rng(3)
-    a = rng.standard_normal((37, 70)).astype(dtype)
-    b = rng.standard_normal((70, 45)).astype(dtype)
-    tol = 1e-4 if dtype == np.float32 else 1e-12
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    tol = 2e-4 if dtype == np.float32 else 1e-12
     nn = _core.det_gemm(a, b, False, 2)
     nt = _core.det_gemm(a, np.ascontiguousarray(b.T), True, 2)
     np.testing.assert_allclose(nn, a @ b, rtol=0, atol=tol)
