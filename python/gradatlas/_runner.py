@@ -29,7 +29,9 @@ from .initializers import WEIGHT_DISTS
 from .specs import MLP, NORMS
 
 NORM_EPS = 1e-5  # batch/layer norm epsilon, as PyTorch's default
-STORE_BUDGET = 1024 << 20  # keep every layer (or step) for the backward pass below this
+# What the engines may keep for the backward pass before they recompute; with
+# the interpreter and libraries (~150 MiB) a run's peak stays under 1 GiB.
+STORE_BUDGET = 768 << 20
 GRAD_KEYS = ("log10_grad_norm", "log10_grad_norm_rms", "log10_weight_grad_norm")
 FORWARD_KEYS = ("q", "c", "saturated_fraction", "dead_fraction")
 

@@ -30,9 +30,17 @@ import numpy as np
 
 from . import _validate as v
 
+SETTLE_SECONDS = 0.3
+
 
 def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    """Median wall time of ``repeats`` calls: robust to a noisy shared machine."""
+    """Median wall time of ``repeats`` calls: robust to a noisy shared machine.
+
+    Waits SETTLE_SECONDS first: OpenBLAS and OpenMP worker threads keep spinning
+    for a while after their library's last call (numpy's, PyTorch's, ours), and
+    on two cores they would compete with whatever is measured next.
+    """
+    time.sleep(SETTLE_SECONDS)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -125,10 +125,13 @@ def simulate(
 
     Notes
     -----
-    Every layer is kept for the backward pass when that fits in 1 GiB;
-    otherwise activations are checkpointed every ~sqrt(L) layers and each
-    segment recomputed once, so memory grows like sqrt(depth). Recurrent
-    unrolls do the same with the state every ~sqrt(T) steps.
+    The backward pass reads what the forward pass kept, within a store budget
+    of 768 MiB (so that a run's peak, with the interpreter, stays under 1 GiB):
+    every layer with its random matrix when that fits; else every layer's
+    activations, the matrices drawn again going back; else activations
+    checkpointed every ~sqrt(L) layers and each segment recomputed once, so
+    memory grows like sqrt(depth). Recurrent unrolls keep every step or
+    checkpoint the state every ~sqrt(T) steps.
     """
     _check_spec(spec)
     batch, seed, dtype, loss, n_threads = _check_run_args(batch, seed, dtype, loss, n_threads, progress)
