@@ -5,6 +5,10 @@
 #include <cstring>
 #include <type_traits>
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "fast_exp.hpp"
 #include "target_clones.hpp"
 
@@ -44,8 +48,8 @@ inline void mul_hi_lo(Words a, std::uint32_t m, Words& hi, Words& lo) {
 }
 
 GRADATLAS_CLONES
-void philox_batch(std::uint64_t seed, Stream stream, std::uint32_t layer, std::uint64_t first_block,
-                  std::size_t n, BlockBatch& out) {
+void philox_generic(std::uint64_t seed, Stream stream, std::uint32_t layer,
+                    std::uint64_t first_block, std::size_t n, BlockBatch& out) {
     Words iota;
     for (std::size_t j = 0; j < kLanes; ++j) iota[j] = std::uint32_t(j);
     // Lanes past n are computed too (out has room for kBatch) and ignored.
@@ -75,6 +79,108 @@ void philox_batch(std::uint64_t seed, Stream stream, std::uint32_t layer, std::u
         std::memcpy(&out.w[2][i], &c2, sizeof c2);
         std::memcpy(&out.w[3][i], &c3, sizeof c3);
     }
+}
+
+// GCC 12 turns the 64-bit products above into full 64 x 64 multiplies (three
+// pmuludq each), not seeing that both factors fit in 32 bits; with intrinsics
+// each product is one. Same rounds, same bits (the known-answer test runs
+// whichever version the machine dispatches to).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define GRADATLAS_PHILOX_DISPATCH 1
+
+__attribute__((target("avx512f"))) inline void mul_hi_lo_16(__m512i a, __m512i m, __m512i& hi,
+                                                            __m512i& lo) {
+    const __m512i even = _mm512_mul_epu32(a, m);
+    const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+    hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+    lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+}
+
+__attribute__((target("avx512f"))) void philox_avx512(std::uint64_t seed, Stream stream,
+                                                      std::uint32_t layer,
+                                                      std::uint64_t first_block, std::size_t n,
+                                                      BlockBatch& out) {
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i m0 = _mm512_set1_epi32(int(kMul0)), m1 = _mm512_set1_epi32(int(kMul1));
+    for (std::size_t i = 0; i < n; i += kLanes) {
+        const std::uint64_t block = first_block + i;
+        __m512i c0 = _mm512_add_epi32(_mm512_set1_epi32(int(std::uint32_t(block))), iota);
+        __m512i c1 = _mm512_set1_epi32(int(std::uint32_t(block >> 32)));
+        __m512i c2 = _mm512_set1_epi32(int(layer));
+        __m512i c3 = _mm512_set1_epi32(int(stream));
+        auto k0 = static_cast<std::uint32_t>(seed);
+        auto k1 = static_cast<std::uint32_t>(seed >> 32);
+        for (int round = 0; round < 10; ++round) {
+            __m512i hi0, lo0, hi1, lo1;
+            mul_hi_lo_16(c0, m0, hi0, lo0);
+            mul_hi_lo_16(c2, m1, hi1, lo1);
+            c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(int(k0)));
+            c1 = lo1;
+            c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(int(k1)));
+            c3 = lo0;
+            k0 += kWeyl0;
+            k1 += kWeyl1;
+        }
+        _mm512_storeu_si512(&out.w[0][i], c0);
+        _mm512_storeu_si512(&out.w[1][i], c1);
+        _mm512_storeu_si512(&out.w[2][i], c2);
+        _mm512_storeu_si512(&out.w[3][i], c3);
+    }
+}
+
+__attribute__((target("avx2"))) inline void mul_hi_lo_8(__m256i a, __m256i m, __m256i& hi,
+                                                        __m256i& lo) {
+    const __m256i even = _mm256_mul_epu32(a, m);
+    const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+    hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+    lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+
+__attribute__((target("avx2"))) void philox_avx2(std::uint64_t seed, Stream stream,
+                                                 std::uint32_t layer, std::uint64_t first_block,
+                                                 std::size_t n, BlockBatch& out) {
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_set1_epi32(int(kMul0)), m1 = _mm256_set1_epi32(int(kMul1));
+    for (std::size_t i = 0; i < n; i += 8) {
+        const std::uint64_t block = first_block + i;
+        __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32(int(std::uint32_t(block))), iota);
+        __m256i c1 = _mm256_set1_epi32(int(std::uint32_t(block >> 32)));
+        __m256i c2 = _mm256_set1_epi32(int(layer));
+        __m256i c3 = _mm256_set1_epi32(int(stream));
+        auto k0 = static_cast<std::uint32_t>(seed);
+        auto k1 = static_cast<std::uint32_t>(seed >> 32);
+        for (int round = 0; round < 10; ++round) {
+            __m256i hi0, lo0, hi1, lo1;
+            mul_hi_lo_8(c0, m0, hi0, lo0);
+            mul_hi_lo_8(c2, m1, hi1, lo1);
+            c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(int(k0)));
+            c1 = lo1;
+            c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(int(k1)));
+            c3 = lo0;
+            k0 += kWeyl0;
+            k1 += kWeyl1;
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(&out.w[0][i]), c0);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(&out.w[1][i]), c1);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(&out.w[2][i]), c2);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(&out.w[3][i]), c3);
+    }
+}
+#endif
+
+void philox_batch(std::uint64_t seed, Stream stream, std::uint32_t layer, std::uint64_t first_block,
+                  std::size_t n, BlockBatch& out) {
+#ifdef GRADATLAS_PHILOX_DISPATCH
+    // The vector versions add the lane index to the counter's low word alone:
+    // a batch whose counters carry into the high word takes the generic path.
+    static const int isa = __builtin_cpu_supports("avx512f") ? 2
+                           : __builtin_cpu_supports("avx2")  ? 1
+                                                             : 0;
+    const bool no_carry = std::uint32_t(first_block) <= 0xffffffffu - kBatch;
+    if (isa == 2 && no_carry) return philox_avx512(seed, stream, layer, first_block, n, out);
+    if (isa == 1 && no_carry) return philox_avx2(seed, stream, layer, first_block, n, out);
+#endif
+    philox_generic(seed, stream, layer, first_block, n, out);
 }
 
 // Uniform on (0, 1): never 0, so log() below is finite.
