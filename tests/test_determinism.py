@@ -68,6 +68,29 @@ def test_drawing_weights_again_does_not_change_numbers(monkeypatch):
         _assert_same(full, redrawn, i, i)
 
 
+def test_groups_handed_pooled_buffers_give_the_same_numbers():
+    # A sweep of several groups reuses a finished group's (uninitialized)
+    # buffers; nothing of the previous group may leak into the next one's numbers.
+    specs = [BASE.replace(width=w, activation=a) for w in (40, 33) for a in ("tanh", "relu")]
+    alone = [run_group([s], batch=4, seed=3, dtype="float32") for s in specs]
+    ds = ga.sweep(width=[40, 33], activation=["tanh", "relu"], depth=BASE.depth, batch=4, seeds=[3],
+                  progress=False, n_threads=1)  # two groups (one per width), one after the other
+    assert _core.memory_pool_bytes() == 0  # the last close freed what was kept
+    for s, a in zip(specs, alone):
+        point = ds.sel(width=s.width, activation=s.activation).squeeze()
+        np.testing.assert_array_equal(point.log10_grad_norm.values, a["log10_grad_norm"][0])
+
+
+def test_memory_pool_keeps_only_while_open():
+    _core.open_memory_pool(1 << 30)
+    run_group([BASE], batch=4, seed=1)
+    kept = _core.memory_pool_bytes()
+    _core.close_memory_pool()
+    assert kept > 0 and _core.memory_pool_bytes() == 0
+    run_group([BASE], batch=4, seed=1)
+    assert _core.memory_pool_bytes() == 0
+
+
 def test_simulate_matches_group_and_repeats():
     ds1 = ga.simulate(VARIANTS[1], batch=4, seed=9)
     ds2 = ga.simulate(VARIANTS[1], batch=4, seed=9)

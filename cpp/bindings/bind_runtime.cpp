@@ -1,6 +1,7 @@
 #include "common.hpp"
 #include "gradatlas/blas.hpp"
 #include "gradatlas/det_gemm.hpp"
+#include "gradatlas/memory_pool.hpp"
 #include "gradatlas/runtime.hpp"
 
 namespace gradatlas::bindings {
@@ -46,6 +47,11 @@ void bind_runtime(py::module_& m) {
         },
         py::arg("a"), py::arg("b"), py::arg("transpose_b"), py::arg("n_threads") = 1,
         "The engines' deterministic product: a @ b.T (transpose_b) or a @ b, float32 when a is.");
+    m.def("open_memory_pool", &gradatlas::open_memory_pool, py::arg("cap_bytes"),
+          "Keep large buffers freed by finished groups for the next ones (nested opens count).");
+    m.def("close_memory_pool", &gradatlas::close_memory_pool,
+          "Close one open of the pool; the last close frees what it keeps.");
+    m.def("memory_pool_bytes", &gradatlas::memory_pool_bytes, "Bytes the pool keeps unused.");
 }
 
 }  // namespace gradatlas::bindings

@@ -167,7 +167,7 @@ private:
         if (g_.loss == Loss::sum_squares) head_outputs_.assign(sz(n_heads_ * work), T(0));
         const std::int64_t k = plan_.checkpoint_every;
         segmented_ = k < depth_;
-        checkpoints_.assign(sz(((depth_ + k - 1) / k) * work), T(0));
+        checkpoints_.resize(sz(((depth_ + k - 1) / k) * work));
         store_.allocate(k, nmax_, rows_, configs_, batch_, plan_.keep_weights, with_norm_);
         z_scratch_.resize(sz(nmax_ * nmax_));
         bias_.assign(sz(nmax_), T(0));
@@ -631,7 +631,8 @@ private:
     ProgressPoller poller_;
     std::int64_t done_ = 0;
     bool segmented_ = false;
-    std::vector<T> x_, x_next_, h_tmp_, phi_, dphi_, checkpoints_, head_outputs_;
+    std::vector<T> x_, x_next_, h_tmp_, phi_, dphi_, head_outputs_;
+    detail::Buffer<T> checkpoints_;
     std::vector<T> grad_, grad_prev_, g_work_;
     std::vector<double> inv_std_rows_, inv_std_units_, scale_, logs_, gram_;
     // Positively homogeneous networks (linear/relu/leaky_relu, no bias, no norm)
