@@ -67,4 +67,43 @@ inline double exp_nonpositive(double y) {
     return p * scale;
 }
 
+// a < b ? if_less : otherwise for floats, as a bit mask (see select_less).
+inline float select_less_f(float a, float b, float if_less, float otherwise) {
+    const std::uint32_t mask = a < b ? ~std::uint32_t(0) : 0;
+    std::uint32_t x, y;
+    std::memcpy(&x, &if_less, sizeof x);
+    std::memcpy(&y, &otherwise, sizeof y);
+    const std::uint32_t r = (x & mask) | (y & ~mask);
+    float out;
+    std::memcpy(&out, &r, sizeof out);
+    return out;
+}
+
+// exp(y) for y <= 0 in float arithmetic, within ~2 float ulps, subnormal
+// results included (rounded once): y = k ln 2 + r, |r| <= ln(2)/2, e^r by its
+// Taylor series to r^7 (truncation below 6e-9 relative), and 2^k applied as
+// 2^(k + 64) exactly, then 2^-64 with the one rounding a subnormal needs.
+// Arguments below -104 give 0; NaN stays NaN.
+inline float exp_nonpositive_f(float y) {
+    constexpr float kLog2e = 1.44269504088896341f;
+    constexpr float kLn2Hi = 0.693145751953125f;  // 16 bits: k * kLn2Hi is exact for |k| < 2^8
+    constexpr float kLn2Lo = 1.42860682030941723212e-06f;
+    constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+    constexpr float kTwoPowMinus64 = 5.42101086242752217e-20f;
+    y = select_less_f(y, -104.0f, -104.0f, y);
+    const float shifted = y * kLog2e + kMagic;
+    const float k = shifted - kMagic;
+    std::uint32_t kbits;
+    std::memcpy(&kbits, &shifted, sizeof kbits);
+    const float r = (y - k * kLn2Hi) - k * kLn2Lo;
+    static constexpr float kExpTaylor[] = {1.0f,      1.0f,       1.0f / 2,   1.0f / 6,
+                                           1.0f / 24, 1.0f / 120, 1.0f / 720, 1.0f / 5040};
+    const float p = horner(r, kExpTaylor);
+    // the low bits of `shifted` hold k (two's complement): 2^(k + 64) = (k + 64 + 127) << 23
+    const std::uint32_t scale_bits = ((kbits + 64u + 127u) & 0xffu) << 23;
+    float scale;
+    std::memcpy(&scale, &scale_bits, sizeof scale);
+    return (p * scale) * kTwoPowMinus64;
+}
+
 }  // namespace gradatlas::detail
