@@ -1,6 +1,6 @@
 // An uninitialized array for the engines' large stores. std::vector zero-fills,
-// a serial pass over a store of up to 768 MiB before any work starts; here pages
-// are first touched by the (parallel) code that fills them, and while a sweep
+// a serial pass over a store of up to 768 MiB before any work starts; here a
+// fresh block's pages are mapped up front by the run's threads, and while a sweep
 // holds the memory pool open (memory_pool.hpp) a finished group's buffers are
 // handed to the next group instead of being returned to the system.
 // Transparent huge pages (madvise) were tried for these buffers and dropped: on
@@ -26,14 +26,15 @@ public:
     Buffer& operator=(const Buffer&) = delete;
     ~Buffer() { release_block(data_, capacity_); }
 
-    // Discards the contents; the new elements are uninitialized.
-    void resize(std::size_t count) {
+    // Discards the contents; the new elements are uninitialized. A fresh block
+    // has its pages mapped by n_threads threads (memory_pool.hpp).
+    void resize(std::size_t count, int n_threads = 1) {
         size_ = count;
         if (count * sizeof(T) <= capacity_) return;
         release_block(data_, capacity_);
         data_ = nullptr;
         capacity_ = 0;
-        data_ = static_cast<T*>(acquire_block(count * sizeof(T), capacity_));
+        data_ = static_cast<T*>(acquire_block(count * sizeof(T), capacity_, n_threads));
     }
 
     T* data() { return data_; }

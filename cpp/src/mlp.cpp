@@ -72,15 +72,15 @@ struct SegmentStore {
     detail::Buffer<double> fscale_a;  // log10 scale of each row of a_{l-1} (see MlpEngine::fscale_)
 
     void allocate(std::int64_t layers, std::int64_t nmax, std::int64_t rows, std::int64_t configs,
-                  std::int64_t batch, bool keep_weights, bool keep_h) {
+                  std::int64_t batch, bool keep_weights, bool keep_h, int n_threads) {
         z_slot = nmax * nmax;
         h_slot = rows * nmax;
         gram_slot = configs * batch * batch;
-        z.resize(keep_weights ? sz(layers * z_slot) : 0);
-        h.resize(keep_h ? sz(layers * h_slot) : 0);
-        dphi.resize(sz(layers * h_slot));
-        gram_a.resize(sz(layers * gram_slot));
-        fscale_a.resize(sz(layers * rows));
+        z.resize(keep_weights ? sz(layers * z_slot) : 0, n_threads);
+        h.resize(keep_h ? sz(layers * h_slot) : 0, n_threads);
+        dphi.resize(sz(layers * h_slot), n_threads);
+        gram_a.resize(sz(layers * gram_slot), n_threads);
+        fscale_a.resize(sz(layers * rows), n_threads);
         rows_ = rows;
     }
     T* z_of(std::int64_t l) { return z.data() + (l - first) * z_slot; }
@@ -167,8 +167,9 @@ private:
         if (g_.loss == Loss::sum_squares) head_outputs_.assign(sz(n_heads_ * work), T(0));
         const std::int64_t k = plan_.checkpoint_every;
         segmented_ = k < depth_;
-        checkpoints_.resize(sz(((depth_ + k - 1) / k) * work));
-        store_.allocate(k, nmax_, rows_, configs_, batch_, plan_.keep_weights, with_norm_);
+        checkpoints_.resize(sz(((depth_ + k - 1) / k) * work), g_.n_threads);
+        store_.allocate(k, nmax_, rows_, configs_, batch_, plan_.keep_weights, with_norm_,
+                        g_.n_threads);
         z_scratch_.resize(sz(nmax_ * nmax_));
         bias_.assign(sz(nmax_), T(0));
         fwd_bad_layer_.assign(sz(configs_), 0);

@@ -128,9 +128,10 @@ private:
         zt_ih_.assign(sz(gn_ * n_in_), T(0));
         detail::transpose(z_hh_.data(), gn_, n_, zt_hh_.data(), g_.n_threads);
         detail::transpose(z_ih.data(), gn_, n_in_, zt_ih_.data(), g_.n_threads);
-        cache_.resize(sz(k * rows_ * cw_));
+        cache_.resize(sz(k * rows_ * cw_), g_.n_threads);
         scratch_.assign(segmented_ ? sz(rows_ * cw_) : 0, T(0));
-        checkpoints_.resize(sz(((steps_ + k - 1) / k) * state * state_units(g_.cell)));
+        checkpoints_.resize(sz(((steps_ + k - 1) / k) * state * state_units(g_.cell)),
+                            g_.n_threads);
         any_input_ = std::any_of(cfg_.begin(), cfg_.end(),
                                  [](const RecurrentConfig& c) { return c.input_scale != 0.0; });
         // b_ih per configuration; b_hh is zero.

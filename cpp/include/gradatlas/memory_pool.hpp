@@ -21,7 +21,8 @@ std::size_t memory_pool_bytes();
 
 namespace detail {
 // Blocks of at least `bytes`, 64-byte aligned; `capacity` receives the size.
-void* acquire_block(std::size_t bytes, std::size_t& capacity);
+// A fresh large block has its pages mapped up front by n_threads threads.
+void* acquire_block(std::size_t bytes, std::size_t& capacity, int n_threads);
 void release_block(void* block, std::size_t capacity);
 }  // namespace detail
 
