@@ -37,8 +37,9 @@ double norm2(const T* x, std::int64_t n) {
     return std::sqrt(dot(x, x, n));
 }
 
-// Gram matrix G = X X^T (both triangles) of m rows of length n, in double;
-// each entry is summed exactly as dot() sums it, in register tiles of rows.
+// Gram matrix G = X X^T (both triangles) of m rows of length n, in double, in
+// register tiles (gram.cpp): each entry one fixed chain over the row, fused
+// multiply-adds where the CPU has FMA, as in the products.
 void gram(const float* x, std::int64_t m, std::int64_t n, double* g);
 void gram(const double* x, std::int64_t m, std::int64_t n, double* g);
 
