@@ -11,7 +11,8 @@ import xarray as xr
 
 import gradatlas as ga
 
-mpl = pytest.importorskip("matplotlib")
+# matplotlib.image is a submodule that `import matplotlib` alone does not load.
+mpl_image = pytest.importorskip("matplotlib.image")
 
 
 def run(*args, cwd=None):
@@ -20,7 +21,7 @@ def run(*args, cwd=None):
 
 
 def _png_ok(path):
-    image = mpl.image.imread(path)
+    image = mpl_image.imread(path)
     assert image.ndim == 3 and image.shape[0] > 100 and image[..., :3].std() > 0.05
 
 
