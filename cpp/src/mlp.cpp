@@ -13,6 +13,7 @@
 #include "log_space.hpp"
 #include "normalization.hpp"
 #include "row_scan.hpp"
+#include "thread_count.hpp"
 
 namespace gradatlas {
 namespace {
@@ -110,13 +111,14 @@ public:
           rows_(batch_ * configs_),
           grad_rows_(rows_ * n_heads_),
           nmax_(*std::max_element(g.widths.begin(), g.widths.end())),
+          threads_(detail::threads_for(grad_rows_ * nmax_ * nmax_, g.n_threads)),
           with_norm_(std::any_of(cfg.begin(), cfg.end(),
                                  [](const MlpConfig& c) { return c.norm != Norm::none; })),
           plan_(plan_mlp_memory(g, configs_, sizeof(T), with_norm_)),
           poller_(hook, depth_ * (plan_.checkpoint_every < depth_ ? 3 : 2)) {}
 
     RunStatus run() {
-        const detail::FlushDenormals flush(g_.n_threads);
+        const detail::FlushDenormals flush(threads_);
         allocate();
         blas::set_num_threads(1);  // threads come from OpenMP; BLAS only for the orthogonal init
         if (!forward_pass()) return RunStatus::cancelled;
@@ -167,9 +169,9 @@ private:
         if (g_.loss == Loss::sum_squares) head_outputs_.assign(sz(n_heads_ * work), T(0));
         const std::int64_t k = plan_.checkpoint_every;
         segmented_ = k < depth_;
-        checkpoints_.resize(sz(((depth_ + k - 1) / k) * work), g_.n_threads);
+        checkpoints_.resize(sz(((depth_ + k - 1) / k) * work), threads_);
         store_.allocate(k, nmax_, rows_, configs_, batch_, plan_.keep_weights, with_norm_,
-                        g_.n_threads);
+                        threads_);
         z_scratch_.resize(sz(nmax_ * nmax_));
         bias_.assign(sz(nmax_), T(0));
         fwd_bad_layer_.assign(sz(configs_), 0);
@@ -187,16 +189,15 @@ private:
     // --- forward -----------------------------------------------------------
 
     void draw_weights(std::int64_t l, T* z) {
-        standard_weights(g_.seed, g_.dist, std::uint32_t(l), width(l), width(l - 1), z,
-                         g_.n_threads);
+        standard_weights(g_.seed, g_.dist, std::uint32_t(l), width(l), width(l - 1), z, threads_);
     }
 
     // h = s_l Z_l a + t_l z_l for every configuration, from x (rows x n_in):
     // one product for the group.
     void affine(std::int64_t l, const T* z, const T* bias, const T* x, T* h) {
         const std::int64_t n_in = width(l - 1), n_out = width(l);
-        detail::gemm_nt(rows_, n_out, n_in, x, n_in, z, n_in, h, n_out, g_.n_threads);
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+        detail::gemm_nt(rows_, n_out, n_in, x, n_in, z, n_in, h, n_out, threads_);
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r) {
             const MlpConfig& c = cfg(r);
             const T s = T(c.weight_scale[sz(l - 1)]), t = T(c.bias_scale[sz(l - 1)]);
@@ -208,7 +209,7 @@ private:
     // ht = N(h) per configuration; inv_std_rows_ (layer norm, per sample) and
     // inv_std_units_ (batch norm, per config and unit) keep what the backward pass needs.
     void normalize(const T* h, T* ht, std::int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r) {
             const T* hr = h + r * n;
             T* out = ht + r * n;
@@ -227,7 +228,7 @@ private:
             if (cfg_[sz(c)].norm != Norm::batch) continue;
             const T* hc = h + c * batch_ * n;
             T* out = ht + c * batch_ * n;
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
             for (std::int64_t i = 0; i < n; ++i)
                 inv_std_units_[sz(c * n + i)] =
                     detail::normalize_strided(hc + i, out + i, batch_, n, g_.norm_eps);
@@ -235,7 +236,7 @@ private:
     }
 
     void activate(const T* ht, T* phi, T* dphi, std::int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r) {
             const MlpConfig& c = cfg(r);
             apply_activation(c.activation, c.activation_param, ht + r * n,
@@ -245,7 +246,7 @@ private:
 
     // a_l from a_{l-1} (x) and phi(N(h_l)).
     void update_activations(const T* x, const T* phi, T* x_next, std::int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r) {
             const MlpConfig& c = cfg(r);
             const T* pr = phi + r * n;
@@ -263,7 +264,7 @@ private:
     // Gram matrices of consecutive blocks of B rows.
     void gram_blocks(const T* x, std::int64_t first_block, std::int64_t blocks, std::int64_t n,
                      double* out) {
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t j = first_block; j < blocks; ++j)
             detail::gram(x + j * batch_ * n, batch_, n, out + j * batch_ * batch_);
     }
@@ -271,7 +272,7 @@ private:
     void record_forward_stats(std::int64_t l, const T* h, const T* dphi, std::int64_t n) {
         const std::int64_t at = l - 1;
         gram_blocks(h, 0, configs_, n, gram_.data());
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t c = 0; c < configs_; ++c) {
             const double* G = gram_.data() + c * batch_ * batch_;
             const double* f = fscale_.data() + c * batch_;  // scale of h_l's rows (that of a_{l-1})
@@ -314,7 +315,7 @@ private:
 
     // Rows of homogeneous configurations back to unit norm, the scale into fscale_.
     void rescale_homogeneous(T* x, std::int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r) {
             if (!homogeneous_[sz(config_of(r))]) continue;
             T* xr = x + r * n;
@@ -441,7 +442,7 @@ private:
 
     // Rows [r0, r1) of v become unit vectors; their log10 norms are added to scale_.
     void renormalize(T* v, std::int64_t n, std::int64_t r0, std::int64_t r1) {
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = r0; r < r1; ++r) {
             T* vr = v + r * n;
             const double norm = detail::norm2(vr, n);
@@ -472,7 +473,7 @@ private:
     // g (rows [r0, grad_rows_)) becomes the gradient w.r.t. h_l; ht and the
     // inverse standard deviations are those of the forward rows.
     void normalize_backward(const T* ht, T* g, std::int64_t n, std::int64_t r0) {
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = r0; r < grad_rows_; ++r)
             if (cfg(r).norm == Norm::layer) {
                 const std::int64_t fr = r % rows_;
@@ -484,7 +485,7 @@ private:
             if (cfg_[sz(c)].norm != Norm::batch) continue;
             const T* htc = ht + c * batch_ * n;
             T* gb = g + blk * batch_ * n;
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
             for (std::int64_t i = 0; i < n; ++i)
                 detail::normalize_backward_strided(htc + i, gb + i, batch_, n,
                                                    inv_std_units_[sz(c * n + i)]);
@@ -497,7 +498,7 @@ private:
         gram_blocks(g, k0 * configs_, blocks, n, gram_.data());
         const double* gram_a = store_.gram_of(l);
         const double* fscale_a = store_.fscale_of(l);
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t blk = k0 * configs_; blk < blocks; ++blk) {
             const std::int64_t k = blk / configs_, c = blk % configs_;
             const double* Gd = gram_.data() + blk * batch_ * batch_;
@@ -556,7 +557,7 @@ private:
         const T* dphi = store_.dphi_of(l);
         // Before g is formed from v, so that v (the skip path) and g share one scale.
         align_batch_scales(v, n_out, k0 * configs_);
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = r0; r < grad_rows_; ++r) {
             const MlpConfig& c = cfg(r);
             const T branch = c.residual ? T(c.alpha) : T(1);
@@ -567,7 +568,7 @@ private:
         if (with_norm_) normalize_backward(phi_.data(), g, n_out, r0);
         record_backward_stats(l, g, n_out, k0);
         // dl/da_{l-1} = W_l^T g (+ dl/da_l through the skip connection).
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = r0; r < grad_rows_; ++r) {
             const T s = T(cfg(r).weight_scale[sz(l - 1)]);
             for (std::int64_t i = 0; i < n_out; ++i) g[r * n_out + i] *= s;
@@ -579,8 +580,8 @@ private:
         }
         T* prev = grad_prev_.data();
         detail::gemm_nn(grad_rows_ - r0, n_in, n_out, g + r0 * n_out, n_out, z, n_in,
-                        prev + r0 * n_in, n_in, g_.n_threads);
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+                        prev + r0 * n_in, n_in, threads_);
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = r0; r < grad_rows_; ++r)
             if (cfg(r).residual)
                 for (std::int64_t i = 0; i < n_in; ++i) prev[r * n_in + i] += v[r * n_out + i];
@@ -627,6 +628,7 @@ private:
     const MlpOutputs& out_;
     std::vector<std::int64_t> heads_;
     std::int64_t depth_, batch_, configs_, n_heads_, rows_, grad_rows_, nmax_;
+    int threads_;
     bool with_norm_;
     MemoryPlan plan_;
     ProgressPoller poller_;

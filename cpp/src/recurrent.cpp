@@ -14,6 +14,7 @@
 #include "gradatlas/rng.hpp"
 #include "log_space.hpp"
 #include "row_scan.hpp"
+#include "thread_count.hpp"
 
 namespace gradatlas {
 namespace {
@@ -89,12 +90,13 @@ public:
           configs_(std::int64_t(cfg.size())),
           rows_(batch_ * configs_),
           cw_(cache_units(g.cell) * n_),
+          threads_(detail::threads_for(rows_ * gn_ * n_, g.n_threads)),
           plan_(plan_recurrent_memory(g, configs_, sizeof(T))),
           segmented_(plan_.checkpoint_every < steps_),
           poller_(hook, steps_ * (segmented_ ? 3 : 2)) {}
 
     RunStatus run() {
-        const detail::FlushDenormals flush(g_.n_threads);
+        const detail::FlushDenormals flush(threads_);
         allocate();
         blas::set_num_threads(1);  // threads come from OpenMP; BLAS only for the orthogonal init
         if (!forward_pass()) return RunStatus::cancelled;
@@ -126,12 +128,11 @@ private:
         // The forward products use Z^T (see det_gemm.hpp): transposed once per run.
         zt_hh_.assign(sz(gn_ * n_), T(0));
         zt_ih_.assign(sz(gn_ * n_in_), T(0));
-        detail::transpose(z_hh_.data(), gn_, n_, zt_hh_.data(), g_.n_threads);
-        detail::transpose(z_ih.data(), gn_, n_in_, zt_ih_.data(), g_.n_threads);
-        cache_.resize(sz(k * rows_ * cw_), g_.n_threads);
+        detail::transpose(z_hh_.data(), gn_, n_, zt_hh_.data(), threads_);
+        detail::transpose(z_ih.data(), gn_, n_in_, zt_ih_.data(), threads_);
+        cache_.resize(sz(k * rows_ * cw_), threads_);
         scratch_.assign(segmented_ ? sz(rows_ * cw_) : 0, T(0));
-        checkpoints_.resize(sz(((steps_ + k - 1) / k) * state * state_units(g_.cell)),
-                            g_.n_threads);
+        checkpoints_.resize(sz(((steps_ + k - 1) / k) * state * state_units(g_.cell)), threads_);
         any_input_ = std::any_of(cfg_.begin(), cfg_.end(),
                                  [](const RecurrentConfig& c) { return c.input_scale != 0.0; });
         // b_ih per configuration; b_hh is zero.
@@ -200,8 +201,8 @@ private:
     void step_forward(std::int64_t t, T* cache) {
         if (any_input_) load_input_product(t);
         detail::gemm_nn(rows_, gn_, n_, h_.data(), n_, zt_hh_.data(), gn_, hh_.data(), gn_,
-                        g_.n_threads);
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+                        threads_);
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r) cell_forward(r, cache + r * cw_);
     }
 
@@ -215,7 +216,7 @@ private:
                 recurrent_inputs(g_.seed, block * kInputBlock + j + 1, batch_, n_in_,
                                  xi_.data() + j * batch_ * n_in_);
             detail::gemm_nn(rows, gn_, n_in_, xi_.data(), n_in_, zt_ih_.data(), gn_, ih_.data(),
-                            gn_, g_.n_threads);
+                            gn_, threads_);
             ih_block_ = block;
         }
         ih_step_ = ih_.data() + ((t - 1) % kInputBlock) * batch_ * gn_;
@@ -297,7 +298,7 @@ private:
     // configuration: q, the saturated units (the activation for rnn, every gate
     // otherwise) and non-finite states.
     void record_forward_stats(std::int64_t t, const T* cache) {
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r) {
             const T* h = h_.data() + r * n_;
             const detail::ValueScan scan = detail::scan_values(h, n_);
@@ -388,7 +389,7 @@ private:
             return;
         if (g_.loss == Loss::projection)
             recurrent_projections(g_.seed, t, batch_, n_, proj_.data());
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r) {
             if (!last && !cfg(r).loss_every_step) continue;
             const T* d = g_.loss == Loss::projection ? proj_.data() + (r % batch_) * n_
@@ -436,7 +437,7 @@ private:
     }
 
     void record_hidden_gradient(std::int64_t t) {
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r)
             logs_[sz(r)] = scale_[sz(r)] + std::log10(detail::norm2(vh_.data() + r * n_, n_));
         record_norms(t, logs_, out_.log10_grad_norm, out_.log10_grad_norm_rms, true);
@@ -466,18 +467,18 @@ private:
 
     // dl/dh_t (in vh_) -> dl/dh_{t-1}.
     void step_backward(std::int64_t t, const T* cache) {
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r) cell_backward(r, cache + r * cw_);
         if (lstm()) record_norms(t, cell_logs_, out_.log10_cell_grad_norm, nullptr, false);
         detail::gemm_nn(rows_, n_, gn_, p_.data(), gn_, z_hh_.data(), n_, prev_.data(), n_,
-                        g_.n_threads);
+                        threads_);
         if (g_.cell == Cell::gru) {
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
             for (std::int64_t r = 0; r < rows_; ++r)
                 for (std::int64_t i = 0; i < n_; ++i) prev_[sz(r * n_ + i)] += vh_[sz(r * n_ + i)];
         }
         std::swap(vh_, prev_);
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r) renormalize_row(r);
     }
 
@@ -500,7 +501,7 @@ private:
         }
         record_hidden_gradient(0);
         if (lstm()) {
-#pragma omp parallel for schedule(static) num_threads(g_.n_threads)
+#pragma omp parallel for schedule(static) num_threads(threads_)
             for (std::int64_t r = 0; r < rows_; ++r)
                 cell_logs_[sz(r)] =
                     scale_[sz(r)] + std::log10(detail::norm2(vc_.data() + r * n_, n_));
@@ -522,6 +523,7 @@ private:
     const std::vector<RecurrentConfig>& cfg_;
     const RecurrentOutputs& out_;
     std::int64_t n_, n_in_, gates_, gn_, steps_, batch_, configs_, rows_, cw_;
+    int threads_;
     MemoryPlan plan_;
     bool segmented_;
     ProgressPoller poller_;
