@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import reference
@@ -228,3 +233,52 @@ def test_deterministic_products(dtype, shape):
     np.testing.assert_array_equal(_core.det_gemm(a[5:6], b, False, 1), nn[5:6])
     np.testing.assert_array_equal(_core.det_gemm(a[9:30], np.ascontiguousarray(b[:, 3:40]), False, 1), nn[9:30, 3:40])
     np.testing.assert_array_equal(_core.det_gemm(a[2:3], np.ascontiguousarray(b.T[7:9]), True, 1), nt[2:3, 7:9])
+
+
+_ISA_PROBE = """
+import hashlib, json
+import numpy as np
+import gradatlas as ga
+from gradatlas import _core
+from gradatlas.simulate import run_specs
+
+def digest(*arrays):
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+rng = np.random.default_rng(5)
+a = rng.standard_normal((150, 300)).astype(np.float32)  # 150 rows: the packed path too
+b = rng.standard_normal((300, 70)).astype(np.float32)
+mlp = [ga.MLP(depth=6, width=130, activation=act) for act in ("tanh", "relu")]
+out = run_specs(mlp, batch=8, seed=1, n_threads=2)
+lstm = run_specs([ga.LSTM(steps=12, width=96)], batch=8, seed=2, n_threads=2)
+print(json.dumps(dict(
+    isa=_core.kernel_isa(),
+    draws=digest(*(_core.standard_weights(t, 9, 0, 3, 300, 200) for t in ("float32", "float64"))),
+    products=digest(_core.det_gemm(a, b, False, 2), _core.det_gemm(a[:20], b, False, 1)),
+    engines=digest(*(out[k] for k in sorted(out)), *(lstm[k] for k in sorted(lstm))),
+)))
+"""
+
+
+def _probe(isa):
+    env = dict(os.environ, GRADATLAS_MAX_ISA=isa)
+    done = subprocess.run([sys.executable, "-c", _ISA_PROBE], env=env, capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(_core.kernel_isa() != "avx512", reason="needs a CPU that picks the AVX-512 kernels")
+def test_avx2_kernels_give_the_avx512_bits():
+    # The AVX2 versions of the Philox rounds, the products and the Gram matrices
+    # run the same operations as the AVX-512 ones (the same FMA chains, 64-byte
+    # logical vectors): every draw, product and engine output must match bit
+    # for bit. The generic versions share only the draws (their products and
+    # Gram matrices are unfused).
+    avx512, avx2, generic = _probe("avx512"), _probe("avx2"), _probe("generic")
+    assert (avx512["isa"], avx2["isa"], generic["isa"]) == ("avx512", "avx2", "generic")
+    assert avx2 == {**avx512, "isa": "avx2"}
+    assert generic["draws"] == avx512["draws"]
+    assert generic["products"] != avx512["products"]  # the test can tell the paths apart

@@ -52,6 +52,9 @@ void bind_runtime(py::module_& m) {
     m.def("close_memory_pool", &gradatlas::close_memory_pool,
           "Close one open of the pool; the last close frees what it keeps.");
     m.def("memory_pool_bytes", &gradatlas::memory_pool_bytes, "Bytes the pool keeps unused.");
+    m.def("kernel_isa", &gradatlas::kernel_isa,
+          "The hand-dispatched kernels in use: 'avx512', 'avx2' or 'generic' (lowered by the\n"
+          "environment variable GRADATLAS_MAX_ISA, read once).");
 }
 
 }  // namespace gradatlas::bindings

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "isa.hpp"
+
 namespace gradatlas::detail {
 namespace {
 
@@ -159,12 +161,9 @@ template <typename T>
 void nn_panel_dispatch(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_t k, const T* a,
                        std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
 #ifdef GRADATLAS_DISPATCH
-    static const bool fma = __builtin_cpu_supports("fma");
-    static const int isa = fma && __builtin_cpu_supports("avx512f") ? 2
-                           : fma && __builtin_cpu_supports("avx2")  ? 1
-                                                                    : 0;
-    if (isa == 2) return nn_panel_avx512<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
-    if (isa == 1) return nn_panel_avx2<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
+    const Isa isa = kernel_isa();
+    if (isa == Isa::avx512) return nn_panel_avx512<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
+    if (isa == Isa::avx2) return nn_panel_avx2<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
 #endif
     nn_panel<T, kRows, false>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "isa.hpp"
 #include "log_space.hpp"
 
 namespace gradatlas::detail {
@@ -109,12 +110,9 @@ __attribute__((target("avx2,fma"))) void gram_avx2(const T* x, std::int64_t m, s
 template <typename T>
 void gram_dispatch(const T* x, std::int64_t m, std::int64_t n, double* g) {
 #ifdef GRADATLAS_GRAM_DISPATCH
-    static const bool fma = __builtin_cpu_supports("fma");
-    static const int isa = fma && __builtin_cpu_supports("avx512f") ? 2
-                           : fma && __builtin_cpu_supports("avx2")  ? 1
-                                                                    : 0;
-    if (isa == 2) return gram_avx512(x, m, n, g);
-    if (isa == 1) return gram_avx2(x, m, n, g);
+    const Isa isa = kernel_isa();
+    if (isa == Isa::avx512) return gram_avx512(x, m, n, g);
+    if (isa == Isa::avx2) return gram_avx2(x, m, n, g);
 #endif
     gram_tiles<4, 4, false>(x, m, n, g);
 }

@@ -63,7 +63,7 @@ void populate(void* data, std::size_t bytes, int n_threads) {
 }
 
 Pool& pool() {
-    static Pool p;  // never destroyed before the extension's last use
+    static Pool p;  // built on first use; destroyed at exit, after the last run
     return p;
 }
 

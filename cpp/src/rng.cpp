@@ -10,6 +10,7 @@
 #endif
 
 #include "fast_exp.hpp"
+#include "isa.hpp"
 #include "target_clones.hpp"
 
 namespace gradatlas {
@@ -173,12 +174,12 @@ void philox_batch(std::uint64_t seed, Stream stream, std::uint32_t layer, std::u
 #ifdef GRADATLAS_PHILOX_DISPATCH
     // The vector versions add the lane index to the counter's low word alone:
     // a batch whose counters carry into the high word takes the generic path.
-    static const int isa = __builtin_cpu_supports("avx512f") ? 2
-                           : __builtin_cpu_supports("avx2")  ? 1
-                                                             : 0;
+    const detail::Isa isa = detail::kernel_isa();
     const bool no_carry = std::uint32_t(first_block) <= 0xffffffffu - kBatch;
-    if (isa == 2 && no_carry) return philox_avx512(seed, stream, layer, first_block, n, out);
-    if (isa == 1 && no_carry) return philox_avx2(seed, stream, layer, first_block, n, out);
+    if (isa == detail::Isa::avx512 && no_carry)
+        return philox_avx512(seed, stream, layer, first_block, n, out);
+    if (isa == detail::Isa::avx2 && no_carry)
+        return philox_avx2(seed, stream, layer, first_block, n, out);
 #endif
     philox_generic(seed, stream, layer, first_block, n, out);
 }

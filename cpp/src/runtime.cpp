@@ -1,5 +1,7 @@
 #include "gradatlas/runtime.hpp"
 
+#include "isa.hpp"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -20,6 +22,10 @@ int max_threads() {
 #else
     return 1;
 #endif
+}
+
+const char* kernel_isa() {
+    return detail::isa_name(detail::kernel_isa());
 }
 
 }  // namespace gradatlas
