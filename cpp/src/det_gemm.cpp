@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "isa.hpp"
 
@@ -193,15 +198,67 @@ void run_nn(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int
 
 }  // namespace
 
+#ifdef GRADATLAS_DISPATCH
+namespace {
+// out (8 x 8, row stride ldo) = b (8 x 8, row stride ldb) transposed, in
+// registers: the scalar loop reads one column element at a time.
+__attribute__((target("avx2"))) void transpose_8x8(const float* b, std::int64_t ldb, float* out,
+                                                   std::int64_t ldo) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(b + i * ldb);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(out + i * ldo, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(out + (i + 4) * ldo, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
+__attribute__((target("avx2"))) void transpose_tile_avx2(const float* b, std::int64_t rows,
+                                                         std::int64_t cols, float* out,
+                                                         std::int64_t i0, std::int64_t i1,
+                                                         std::int64_t j0, std::int64_t j1) {
+    std::int64_t j = j0;
+    for (; j + 8 <= j1; j += 8) {
+        std::int64_t i = i0;
+        for (; i + 8 <= i1; i += 8) transpose_8x8(b + i * cols + j, cols, out + j * rows + i, rows);
+        for (std::int64_t jj = j; jj < j + 8; ++jj)
+            for (std::int64_t ii = i; ii < i1; ++ii) out[jj * rows + ii] = b[ii * cols + jj];
+    }
+    for (; j < j1; ++j)
+        for (std::int64_t i = i0; i < i1; ++i) out[j * rows + i] = b[i * cols + j];
+}
+}  // namespace
+#endif
+
 template <typename T>
 void transpose(const T* b, std::int64_t rows, std::int64_t cols, T* out, int n_threads) {
     constexpr std::int64_t tile = 32;  // a tile of each side stays in L1
     const std::int64_t tiles = (cols + tile - 1) / tile;
+#ifdef GRADATLAS_DISPATCH
+    const bool vector = std::is_same_v<T, float> && kernel_isa() != Isa::generic;
+#endif
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (std::int64_t t = 0; t < tiles; ++t) {
         const std::int64_t j0 = t * tile, j1 = std::min(cols, j0 + tile);
         for (std::int64_t i0 = 0; i0 < rows; i0 += tile) {
             const std::int64_t i1 = std::min(rows, i0 + tile);
+#ifdef GRADATLAS_DISPATCH
+            if constexpr (std::is_same_v<T, float>) {
+                if (vector) {
+                    transpose_tile_avx2(b, rows, cols, out, i0, i1, j0, j1);
+                    continue;
+                }
+            }
+#endif
             for (std::int64_t j = j0; j < j1; ++j)
                 for (std::int64_t i = i0; i < i1; ++i) out[j * rows + i] = b[i * cols + j];
         }
