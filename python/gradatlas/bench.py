@@ -52,9 +52,10 @@ def median_time(fn: Callable[[], Any], repeats: int) -> float:
 def numpy_sgemm_gflops(rows: int, n: int, repeats: int, cols: int | None = None) -> float:
     """numpy's float32 matmul throughput for (rows x n) @ (n x cols), cols = n by default, in GFLOP/s.
 
-    The better of two medians taken a second apart: on a shared machine one
-    measurement can land on a busy moment (30-260 GF/s were seen for the same
-    shape), and the reference should be numpy at its fastest, not a lucky low.
+    The better of two medians, one after the other: on a shared machine one
+    measurement can land on a busy moment (88 to 274 GF/s were seen for one
+    shape in one session), and the reference should be numpy at its fastest,
+    not a low that flatters the ratio.
     """
     cols = n if cols is None else cols
     rng = np.random.default_rng(0)
