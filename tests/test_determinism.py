@@ -83,9 +83,11 @@ def test_groups_handed_pooled_buffers_give_the_same_numbers():
 
 def test_memory_pool_keeps_only_while_open():
     _core.open_memory_pool(1 << 30)
-    run_group([BASE], batch=4, seed=1)
-    kept = _core.memory_pool_bytes()
-    _core.close_memory_pool()
+    try:
+        run_group([BASE], batch=4, seed=1)
+        kept = _core.memory_pool_bytes()
+    finally:
+        _core.close_memory_pool()
     assert kept > 0 and _core.memory_pool_bytes() == 0
     run_group([BASE], batch=4, seed=1)
     assert _core.memory_pool_bytes() == 0
