@@ -53,7 +53,7 @@ void tanh_float(const float* h, float* phi, float* dphi, std::size_t n) {
         const float inv = 1.0f / (1.0f + e);
         const float small = x * detail::horner(x * x, kTanhTaylor);
         const float big = std::copysign((1.0f - e) * inv, x);
-        phi[i] = detail::select_less_f(ax, 0.4f, small, big);
+        phi[i] = detail::select_less(ax, 0.4f, small, big);
         dphi[i] = 4.0f * e * inv * inv;
     }
 }
@@ -64,7 +64,7 @@ void sigmoid_float(const float* h, float* phi, float* dphi, std::size_t n) {
         const float x = h[i];
         const float e = detail::exp_nonpositive_f(-std::fabs(x));  // e^{-|x|}
         const float inv = 1.0f / (1.0f + e);
-        phi[i] = detail::select_less_f(x, 0.0f, e * inv, inv);
+        phi[i] = detail::select_less(x, 0.0f, e * inv, inv);
         dphi[i] = e * inv * inv;
     }
 }

@@ -1,12 +1,45 @@
-// A branch-free exp for arguments in [-700, 0], in double, that the compiler
-// vectorizes (libm's exp is a scalar call). Internal to the core.
+// Branch-free building blocks the compiler vectorizes: bit-level helpers, a
+// polynomial evaluator and exp for non-positive arguments in double and in
+// float (libm's exp is a scalar call). Internal to the core.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace gradatlas::detail {
+
+// The unsigned integer as wide as T (float or double).
+template <typename T>
+using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+
+template <typename T>
+inline Bits<T> to_bits(T x) {
+    Bits<T> b;
+    std::memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+template <typename T>
+inline T from_bits(Bits<T> b) {
+    T x;
+    std::memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+// if_set where mask's bits are set, if_clear where they are not: a select as
+// bit operations rather than a branch, so loops using it vectorize.
+template <typename T>
+inline T select_bits(Bits<T> mask, T if_set, T if_clear) {
+    return from_bits<T>((to_bits(if_set) & mask) | (to_bits(if_clear) & ~mask));
+}
+
+// a < b ? if_less : otherwise, with select_bits.
+template <typename T>
+inline T select_less(T a, T b, T if_less, T otherwise) {
+    return select_bits<T>(a < b ? ~Bits<T>(0) : Bits<T>(0), if_less, otherwise);
+}
 
 // c[0] + x (c[1] + x (c[2] + ...)), evaluated from the highest coefficient down
 // (a fixed order of operations, unrolled by the compiler).
@@ -15,19 +48,6 @@ constexpr T horner(T x, const T (&c)[N]) {
     T p = c[N - 1];
     for (std::size_t i = N - 1; i-- > 0;) p = c[i] + x * p;
     return p;
-}
-
-// a < b ? if_less : otherwise, as a bit mask rather than a branch, so loops
-// using it vectorize.
-inline double select_less(double a, double b, double if_less, double otherwise) {
-    const std::uint64_t mask = a < b ? ~std::uint64_t(0) : 0;
-    std::uint64_t x, y;
-    std::memcpy(&x, &if_less, sizeof x);
-    std::memcpy(&y, &otherwise, sizeof y);
-    const std::uint64_t r = (x & mask) | (y & ~mask);
-    double out;
-    std::memcpy(&out, &r, sizeof out);
-    return out;
 }
 
 // exp(y) = 2^k e^r with k = round(y / ln 2) and |r| <= ln(2)/2, e^r by its
@@ -42,8 +62,7 @@ inline double exp_nonpositive(double y) {
     y = select_less(y, -700.0, -700.0, y);
     const double shifted = y * kLog2e + kMagic;
     const double k = shifted - kMagic;
-    std::uint64_t kbits;
-    std::memcpy(&kbits, &shifted, sizeof kbits);
+    const std::uint64_t kbits = to_bits(shifted);
     const double r = (y - k * kLn2Hi) - k * kLn2Lo;
     static constexpr double kExpTaylor[] = {1.0,
                                             1.0,
@@ -61,22 +80,7 @@ inline double exp_nonpositive(double y) {
                                             1.0 / 6227020800.0};
     const double p = horner(r, kExpTaylor);
     // low bits of `shifted` hold k (two's complement); 2^k = bits (k + 1023) << 52
-    const std::uint64_t scale_bits = (kbits + 1023) << 52;
-    double scale;
-    std::memcpy(&scale, &scale_bits, sizeof scale);
-    return p * scale;
-}
-
-// a < b ? if_less : otherwise for floats, as a bit mask (see select_less).
-inline float select_less_f(float a, float b, float if_less, float otherwise) {
-    const std::uint32_t mask = a < b ? ~std::uint32_t(0) : 0;
-    std::uint32_t x, y;
-    std::memcpy(&x, &if_less, sizeof x);
-    std::memcpy(&y, &otherwise, sizeof y);
-    const std::uint32_t r = (x & mask) | (y & ~mask);
-    float out;
-    std::memcpy(&out, &r, sizeof out);
-    return out;
+    return p * from_bits<double>((kbits + 1023) << 52);
 }
 
 // exp(y) for y <= 0 in float arithmetic, within ~2 float ulps, subnormal
@@ -90,20 +94,16 @@ inline float exp_nonpositive_f(float y) {
     constexpr float kLn2Lo = 1.42860682030941723212e-06f;
     constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
     constexpr float kTwoPowMinus64 = 5.42101086242752217e-20f;
-    y = select_less_f(y, -104.0f, -104.0f, y);
+    y = select_less(y, -104.0f, -104.0f, y);
     const float shifted = y * kLog2e + kMagic;
     const float k = shifted - kMagic;
-    std::uint32_t kbits;
-    std::memcpy(&kbits, &shifted, sizeof kbits);
+    const std::uint32_t kbits = to_bits(shifted);
     const float r = (y - k * kLn2Hi) - k * kLn2Lo;
     static constexpr float kExpTaylor[] = {1.0f,      1.0f,       1.0f / 2,   1.0f / 6,
                                            1.0f / 24, 1.0f / 120, 1.0f / 720, 1.0f / 5040};
     const float p = horner(r, kExpTaylor);
     // the low bits of `shifted` hold k (two's complement): 2^(k + 64) = (k + 64 + 127) << 23
-    const std::uint32_t scale_bits = ((kbits + 64u + 127u) & 0xffu) << 23;
-    float scale;
-    std::memcpy(&scale, &scale_bits, sizeof scale);
-    return (p * scale) * kTwoPowMinus64;
+    return (p * from_bits<float>(((kbits + 64u + 127u) & 0xffu) << 23)) * kTwoPowMinus64;
 }
 
 }  // namespace gradatlas::detail

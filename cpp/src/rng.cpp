@@ -234,22 +234,12 @@ constexpr double kRoundMagic = 6755399441055744.0;  // 1.5 * 2^52: adding it rou
 // Bit-level helpers: every select is a mask, every int<->double conversion goes
 // through the 1.5 * 2^52 "magic" offset, so the loops have no branches and no
 // conversions that older vector units lack.
-inline double from_bits(std::uint64_t b) {
-    double d;
-    std::memcpy(&d, &b, sizeof d);
-    return d;
-}
-inline std::uint64_t to_bits(double d) {
-    std::uint64_t b;
-    std::memcpy(&b, &d, sizeof b);
-    return b;
-}
+using detail::from_bits;
+using detail::select_bits;
+using detail::to_bits;
 constexpr std::uint64_t kMagicBits = 0x4338000000000000ULL;  // bits of kRoundMagic
 inline double small_int_to_double(std::int64_t k) {
-    return from_bits(kMagicBits + std::uint64_t(k)) - kRoundMagic;
-}
-inline double select(std::uint64_t mask, double if_set, double if_clear) {
-    return from_bits((to_bits(if_set) & mask) | (to_bits(if_clear) & ~mask));
+    return from_bits<double>(kMagicBits + std::uint64_t(k)) - kRoundMagic;
 }
 
 // ln(u) for u = (w + 0.5) 2^-32, w a 32-bit integer: u = m 2^e with m in
@@ -261,7 +251,7 @@ inline double log_open_unit(std::uint32_t w) {
     const std::uint64_t bits = to_bits(double(w) + 0.5);          // in [0.5, 2^32): exact
     const std::uint64_t mantissa = bits & kMantissa;
     const std::uint64_t high = mantissa > kSqrt2Mantissa ? 1 : 0;  // m > sqrt(2): use m / 2
-    const double m = from_bits(mantissa | ((1023 - high) << 52));
+    const double m = from_bits<double>(mantissa | ((1023 - high) << 52));
     const std::int64_t e = std::int64_t((bits >> 52) & 0x7ff) - 1023 + std::int64_t(high);
     const double s = (m - 1.0) / (m + 1.0);
     const double z = s * s;
@@ -310,8 +300,8 @@ inline void sincos_two_pi_open_unit(std::uint32_t w, double& sin_out, double& co
     const std::uint64_t odd = 0 - (q & 1);               // all ones when q is odd
     const std::uint64_t sin_sign = (q & 2) << 62;        // negative for q = 2, 3
     const std::uint64_t cos_sign = ((q + 1) & 2) << 62;  // negative for q = 1, 2
-    sin_out = from_bits(to_bits(select(odd, cs, sn)) ^ sin_sign);
-    cos_out = from_bits(to_bits(select(odd, sn, cs)) ^ cos_sign);
+    sin_out = from_bits<double>(to_bits(select_bits(odd, cs, sn)) ^ sin_sign);
+    cos_out = from_bits<double>(to_bits(select_bits(odd, sn, cs)) ^ cos_sign);
 }
 
 GRADATLAS_CLONES
@@ -338,20 +328,6 @@ void box_muller(const BlockBatch& b, std::size_t n, double (&v)[4][kBatch]) {
 constexpr float kLn2HiF = 0.693145751953125f;  // 0x3f317200: k * kLn2HiF is exact for |k| < 2^9
 constexpr float kLn2LoF = 1.42860682030941723212e-06f;
 
-inline float from_bits_f(std::uint32_t b) {
-    float f;
-    std::memcpy(&f, &b, sizeof f);
-    return f;
-}
-inline std::uint32_t to_bits_f(float f) {
-    std::uint32_t b;
-    std::memcpy(&b, &f, sizeof b);
-    return b;
-}
-inline float select_f(std::uint32_t mask, float if_set, float if_clear) {
-    return from_bits_f((to_bits_f(if_set) & mask) | (to_bits_f(if_clear) & ~mask));
-}
-
 // ln(u) for u = (w + 0.5) 2^-32 to float precision over all of (0, 1).
 // u = m 2^k with m in [sqrt(2)/2, sqrt(2)), ln m = 2 atanh(s), s = (m - 1)/(m + 1),
 // |s| < 0.172, summed to s^9. Below sqrt(2)/2, m comes from x = w + 0.5 rounded
@@ -361,19 +337,19 @@ inline float select_f(std::uint32_t mask, float if_set, float if_clear) {
 inline float log_open_unit_f(std::uint32_t w) {
     constexpr float kTwoPow32InvF = 1.0f / 4294967296.0f;
     const float x = float(w >> 8) * 256.0f + (float(w & 0xffu) + 0.5f);
-    const std::uint32_t bits = to_bits_f(x);
+    const std::uint32_t bits = to_bits(x);
     const std::uint32_t mantissa = bits & 0x007fffffu;
     const std::uint32_t high = mantissa > 0x3504f3u ? 1u : 0u;  // m > sqrt(2): use m / 2
-    const float m = from_bits_f(mantissa | ((127u - high) << 23));
+    const float m = from_bits<float>(mantissa | ((127u - high) << 23));
     const std::int32_t e = std::int32_t((bits >> 23) & 0xffu) - 127 + std::int32_t(high);
     const std::uint32_t top = 0u - std::uint32_t(w >= 0xb504f334u);  // all ones: u >= sqrt(2)/2
     // 1 - u; ~w < 2^31 when top, and a signed conversion is what vectorizes everywhere
     const float d = (float(std::int32_t(~w & 0x7fffffffu)) + 0.5f) * kTwoPow32InvF;
-    const float s = select_f(top, -d, m - 1.0f) / select_f(top, 2.0f - d, m + 1.0f);
+    const float s = select_bits(top, -d, m - 1.0f) / select_bits(top, 2.0f - d, m + 1.0f);
     const float z = s * s;
     static constexpr float kAtanhSeries[] = {1.0f, 1.0f / 3, 1.0f / 5, 1.0f / 7, 1.0f / 9};
     const float series = detail::horner(z, kAtanhSeries);
-    const float k = select_f(top, 0.0f, float(e - 32));
+    const float k = select_bits(top, 0.0f, float(e - 32));
     return k * kLn2HiF + (k * kLn2LoF + 2.0f * s * series);
 }
 
@@ -398,8 +374,8 @@ inline void sincos_two_pi_open_unit_f(std::uint32_t w, float& sin_out, float& co
     const std::uint32_t odd = 0u - (q & 1u);
     const std::uint32_t sin_sign = (q & 2u) << 30;
     const std::uint32_t cos_sign = ((q + 1u) & 2u) << 30;
-    sin_out = from_bits_f(to_bits_f(select_f(odd, cs, sn)) ^ sin_sign);
-    cos_out = from_bits_f(to_bits_f(select_f(odd, sn, cs)) ^ cos_sign);
+    sin_out = from_bits<float>(to_bits(select_bits(odd, cs, sn)) ^ sin_sign);
+    cos_out = from_bits<float>(to_bits(select_bits(odd, sn, cs)) ^ cos_sign);
 }
 
 GRADATLAS_CLONES

@@ -1,27 +1,16 @@
 #include "row_scan.hpp"
 
 #include <cmath>
-#include <cstring>
 #include <limits>
-#include <type_traits>
 
+#include "fast_exp.hpp"
 #include "target_clones.hpp"
 
 namespace gradatlas::detail {
 namespace {
 
 template <typename T>
-using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-
-template <typename T>
 constexpr Bits<T> kAbs = std::numeric_limits<Bits<T>>::max() >> 1;  // clears the sign bit
-
-template <typename T>
-Bits<T> bits_of(T x) {
-    Bits<T> b;
-    std::memcpy(&b, &x, sizeof b);
-    return b;
-}
 
 // The smallest T not below kSaturated: for x in T, x < kSaturated exactly when
 // x < this (kSaturated is not a float, and no T lies between the two).
@@ -35,10 +24,10 @@ T saturation_threshold() {
 template <typename T>
 inline __attribute__((always_inline)) DerivativeCount count_impl(const T* d, std::int64_t n) {
     using B = Bits<T>;
-    const B below = bits_of(saturation_threshold<T>());
+    const B below = to_bits(saturation_threshold<T>());
     std::int64_t saturated = 0, dead = 0;
     for (std::int64_t i = 0; i < n; ++i) {
-        const B a = bits_of(d[i]) & kAbs<T>;
+        const B a = to_bits(d[i]) & kAbs<T>;
         saturated += a < below;
         dead += a == 0;
     }
@@ -48,18 +37,16 @@ inline __attribute__((always_inline)) DerivativeCount count_impl(const T* d, std
 template <typename T>
 inline __attribute__((always_inline)) ValueScan scan_impl(const T* x, std::int64_t n) {
     using B = Bits<T>;
-    const B inf = bits_of(std::numeric_limits<T>::infinity());
+    const B inf = to_bits(std::numeric_limits<T>::infinity());
     std::int64_t nans = 0, infs = 0;
     B largest = 0;
     for (std::int64_t i = 0; i < n; ++i) {
-        const B a = bits_of(x[i]) & kAbs<T>;
+        const B a = to_bits(x[i]) & kAbs<T>;
         nans += a > inf;
         infs += a == inf;
         largest = a > largest ? a : largest;
     }
-    T big;
-    std::memcpy(&big, &largest, sizeof big);
-    return {nans > 0, infs > 0, double(big)};
+    return {nans > 0, infs > 0, double(from_bits<T>(largest))};
 }
 
 }  // namespace
