@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <type_traits>
+#include <vector>
 
 #include "gradatlas/memory_pool.hpp"
 
@@ -46,5 +47,12 @@ private:
     std::size_t size_ = 0;
     std::size_t capacity_ = 0;  // bytes
 };
+
+// A thread_local scratch vector is kept between calls, to save allocating
+// it again, unless it has grown large (more than 16 MiB): then it is freed.
+template <typename T>
+void release_if_large(std::vector<T>& v) {
+    if (v.capacity() * sizeof(T) > (std::size_t(16) << 20)) std::vector<T>().swap(v);
+}
 
 }  // namespace gradatlas::detail

@@ -6,10 +6,7 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
+#include "buffer.hpp"
 #include "isa.hpp"
 
 namespace gradatlas::detail {
@@ -143,8 +140,7 @@ GRADATLAS_INLINE void nn_panel(std::int64_t x0, std::int64_t x1, std::int64_t m,
 // is compiled with -ffp-contract=fast on x86-64) while the scalar tails call
 // std::fma; contraction needs an optimized build, so -O0 builds use the
 // unfused code everywhere instead (consistent, but not bit-equal to release).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__OPTIMIZE__)
-#define GRADATLAS_DISPATCH 1
+#ifdef GRADATLAS_KERNEL_DISPATCH
 template <typename T>
 __attribute__((target("avx512f,fma"))) void nn_panel_avx512(std::int64_t x0, std::int64_t x1,
                                                             std::int64_t m, std::int64_t k,
@@ -165,7 +161,7 @@ __attribute__((target("avx2,fma"))) void nn_panel_avx2(std::int64_t x0, std::int
 template <typename T>
 void nn_panel_dispatch(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_t k, const T* a,
                        std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
-#ifdef GRADATLAS_DISPATCH
+#ifdef GRADATLAS_KERNEL_DISPATCH
     const Isa isa = kernel_isa();
     if (isa == Isa::avx512) return nn_panel_avx512<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
     if (isa == Isa::avx2) return nn_panel_avx2<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
@@ -198,7 +194,7 @@ void run_nn(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int
 
 }  // namespace
 
-#ifdef GRADATLAS_DISPATCH
+#ifdef GRADATLAS_KERNEL_DISPATCH
 namespace {
 // out (8 x 8, row stride ldo) = b (8 x 8, row stride ldb) transposed, in
 // registers: the scalar loop reads one column element at a time.
@@ -243,7 +239,7 @@ template <typename T>
 void transpose(const T* b, std::int64_t rows, std::int64_t cols, T* out, int n_threads) {
     constexpr std::int64_t tile = 32;  // a tile of each side stays in L1
     const std::int64_t tiles = (cols + tile - 1) / tile;
-#ifdef GRADATLAS_DISPATCH
+#ifdef GRADATLAS_KERNEL_DISPATCH
     const bool vector = std::is_same_v<T, float> && kernel_isa() != Isa::generic;
 #endif
 #pragma omp parallel for schedule(static) num_threads(n_threads)
@@ -251,7 +247,7 @@ void transpose(const T* b, std::int64_t rows, std::int64_t cols, T* out, int n_t
         const std::int64_t j0 = t * tile, j1 = std::min(cols, j0 + tile);
         for (std::int64_t i0 = 0; i0 < rows; i0 += tile) {
             const std::int64_t i1 = std::min(rows, i0 + tile);
-#ifdef GRADATLAS_DISPATCH
+#ifdef GRADATLAS_KERNEL_DISPATCH
             if constexpr (std::is_same_v<T, float>) {
                 if (vector) {
                     transpose_tile_avx2(b, rows, cols, out, i0, i1, j0, j1);
@@ -272,11 +268,6 @@ template void transpose<double>(const double*, std::int64_t, std::int64_t, doubl
 // fused multiply-add chain over k for every element (a*b = b*a exactly), so
 // the choice never changes a bit. C^T needs m to fill whole vectors.
 // Scratch kept between calls (one per calling thread) unless it is large.
-template <typename T>
-void release_if_large(std::vector<T>& v) {
-    if (v.capacity() * sizeof(T) > (std::size_t(16) << 20)) std::vector<T>().swap(v);
-}
-
 template <typename T>
 void gemm_nt(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
              const T* b, std::int64_t ldb, T* c, std::int64_t ldc, int n_threads) {

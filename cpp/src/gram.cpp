@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "buffer.hpp"
 #include "isa.hpp"
 #include "log_space.hpp"
 
@@ -93,8 +94,7 @@ GRADATLAS_INLINE void gram_tiles(const T* x, std::int64_t m, std::int64_t n, dou
 
 // Only serial loops in the ISA variants (see det_gemm.cpp). AVX-512 keeps a
 // 4 x 4 tile of accumulators in registers; AVX2 (a vector is two registers) 2 x 2.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__OPTIMIZE__)
-#define GRADATLAS_GRAM_DISPATCH 1
+#ifdef GRADATLAS_KERNEL_DISPATCH
 template <typename T>
 __attribute__((target("avx512f,fma"))) void gram_avx512(const T* x, std::int64_t m, std::int64_t n,
                                                         double* g) {
@@ -109,7 +109,7 @@ __attribute__((target("avx2,fma"))) void gram_avx2(const T* x, std::int64_t m, s
 
 template <typename T>
 void gram_dispatch(const T* x, std::int64_t m, std::int64_t n, double* g) {
-#ifdef GRADATLAS_GRAM_DISPATCH
+#ifdef GRADATLAS_KERNEL_DISPATCH
     const Isa isa = kernel_isa();
     if (isa == Isa::avx512) return gram_avx512(x, m, n, g);
     if (isa == Isa::avx2) return gram_avx2(x, m, n, g);
@@ -127,8 +127,7 @@ void gram(const float* x, std::int64_t m, std::int64_t n, double* g) {
     wide.resize(count);
     std::copy(x, x + count, wide.begin());
     gram_dispatch(wide.data(), m, n, g);
-    if (wide.capacity() * sizeof(double) > (std::size_t(16) << 20))
-        std::vector<double>().swap(wide);
+    release_if_large(wide);
 }
 
 void gram(const double* x, std::int64_t m, std::int64_t n, double* g) {

@@ -8,7 +8,7 @@ namespace gradatlas::detail {
 namespace {
 
 Isa detect() {
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__OPTIMIZE__)
+#ifdef GRADATLAS_KERNEL_DISPATCH
     const bool fma = __builtin_cpu_supports("fma");
     if (fma && __builtin_cpu_supports("avx512f")) return Isa::avx512;
     if (fma && __builtin_cpu_supports("avx2")) return Isa::avx2;

@@ -2,6 +2,14 @@
 // products, the Gram matrices). Internal to the core.
 #pragma once
 
+// Builds that carry the AVX2 and AVX-512 variants: GCC on x86-64, optimized
+// (the products' and Gram matrices' FMA variants rely on contraction, which
+// needs optimization; -O0 builds run the generic code everywhere).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__OPTIMIZE__)
+#define GRADATLAS_KERNEL_DISPATCH 1
+#include <immintrin.h>
+#endif
+
 namespace gradatlas::detail {
 
 enum class Isa : int {

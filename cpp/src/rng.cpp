@@ -5,10 +5,6 @@
 #include <cstring>
 #include <type_traits>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 #include "fast_exp.hpp"
 #include "isa.hpp"
 #include "target_clones.hpp"
@@ -86,8 +82,7 @@ void philox_generic(std::uint64_t seed, Stream stream, std::uint32_t layer,
 // pmuludq each), not seeing that both factors fit in 32 bits; with intrinsics
 // each product is one. Same rounds, same bits (the known-answer test runs
 // whichever version the machine dispatches to).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define GRADATLAS_PHILOX_DISPATCH 1
+#ifdef GRADATLAS_KERNEL_DISPATCH
 
 __attribute__((target("avx512f"))) inline void mul_hi_lo_16(__m512i a, __m512i m, __m512i& hi,
                                                             __m512i& lo) {
@@ -171,7 +166,7 @@ __attribute__((target("avx2"))) void philox_avx2(std::uint64_t seed, Stream stre
 
 void philox_batch(std::uint64_t seed, Stream stream, std::uint32_t layer, std::uint64_t first_block,
                   std::size_t n, BlockBatch& out) {
-#ifdef GRADATLAS_PHILOX_DISPATCH
+#ifdef GRADATLAS_KERNEL_DISPATCH
     // The vector versions add the lane index to the counter's low word alone:
     // a batch whose counters carry into the high word takes the generic path.
     const detail::Isa isa = detail::kernel_isa();
