@@ -85,17 +85,8 @@ private:
 
     void init() {
         const std::int64_t L = depth_;
-        w_.resize(sz(L + 1));
-        b_.resize(sz(L + 1));
-        gw_.resize(sz(L + 1));
-        gb_.resize(sz(L + 1));
-        m1w_.resize(sz(L + 1));
-        m1b_.resize(sz(L + 1));
-        m2w_.resize(sz(L + 1));
-        m2b_.resize(sz(L + 1));
-        a_.resize(sz(L + 1));
-        d_.resize(sz(L + 1));
-        g_.resize(sz(L + 1));
+        for (auto* per_layer : {&w_, &b_, &gw_, &gb_, &m1w_, &m1b_, &m2w_, &m2b_, &a_, &d_, &g_})
+            per_layer->resize(sz(L + 1));
         scale_.resize(sz(L + 1));
         const bool first = s_.optimizer != Optimizer::sgd, second = s_.optimizer == Optimizer::adam;
         for (std::int64_t l = 1; l <= L; ++l) {
