@@ -33,6 +33,7 @@ from .definitions import LOSSES, QUANTITIES, RECURRENT_QUANTITIES
 from .initializers import INITS
 from .simulate import materialize, simulate
 from .specs import MLP
+from .store import StoreBusyError
 from .spectrum import jacobian_spectrum
 from .sweep import open_results, plan_sweep, sweep
 from .train import train, train_sweep
@@ -75,6 +76,7 @@ __all__ = [
     "RECURRENT_INITS",
     "RECURRENT_QUANTITIES",
     "RNN",
+    "StoreBusyError",
     "TooLargeError",
     "__version__",
     "blas_config",

@@ -8,6 +8,7 @@ of the grid, grouped again inside the worker that runs it.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,6 +31,10 @@ def layout(recurrent: bool, length: int) -> dict[str, tuple[tuple[int, ...], str
     return {**per, bad: ((), "int64", -1), "nonfinite_kind": ((), "int32", 0), "finished": ((), "bool", False)}
 
 
+# Every array name a store of any sweep may hold (what overwrite may remove from another sweep's store).
+ARRAY_NAMES = frozenset([*layout(False, 1), *layout(True, 1)])
+
+
 def run_chunk(points: Sequence[_runner.Point], common_random_numbers: bool, loss: str, n_threads: int,
               length: int, recurrent: bool,
               progress: Callable[[int, int], Any] | None = None) -> dict[str, np.ndarray]:
@@ -39,6 +44,12 @@ def run_chunk(points: Sequence[_runner.Point], common_random_numbers: bool, loss
     if interrupted:
         raise KeyboardInterrupt
     return (_recurrent if recurrent else _assemble).gather(points, where, results, length)
+
+
+def describe_chunks(chunks: Sequence[int]) -> str:
+    """'chunk 3 is damaged' or 'chunks 1, 4, 7 are damaged' (the first ten, then a count)."""
+    shown = ", ".join(map(str, chunks[:10])) + (f" and {len(chunks) - 10} more" if len(chunks) > 10 else "")
+    return f"chunk {shown} is damaged" if len(chunks) == 1 else f"chunks {shown} are damaged"
 
 
 def check_executor(executor: Any) -> None:
@@ -58,13 +69,16 @@ def run(points: Sequence[_runner.Point], *, common_random_numbers: bool, loss: s
     """All points' raw arrays, whether it was interrupted, and {chunk: run} of the chunks in the store."""
     shapes = layout(recurrent, length)
     n = len(points)
-    arrays = {k: np.full((n, *shape), fill, dtype=dtype) for k, (shape, dtype, fill) in shapes.items()}
     chunks = chunk_ranges(n, store.chunk_size if store is not None else DEFAULT_CHUNK)
-    stored: dict[int, dict[str, np.ndarray]] = {}
-    done: dict[int, str] = store.done_chunks(arrays=stored) if store is not None else {}
-    for i, chunk_arrays in stored.items():
-        for k, a in chunk_arrays.items():
-            arrays[k][chunks[i].start:chunks[i].stop] = a
+    done: dict[int, str] = {}
+    if store is None:
+        arrays = {k: np.full((n, *shape), fill, dtype=dtype) for k, (shape, dtype, fill) in shapes.items()}
+    else:
+        arrays, done, damaged = store.read_verified()
+        if damaged:
+            store.forget(damaged)  # recomputed below like any chunk not done
+            warnings.warn(f"store {str(store.path)!r}: {describe_chunks(damaged)} (checksum mismatch "
+                          "or unreadable); recomputing", RuntimeWarning, stacklevel=3)
     finished = sum(len(chunks[i]) for i in done)
 
     def report(points_done: int) -> None:

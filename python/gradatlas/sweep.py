@@ -18,7 +18,7 @@ from . import _validate as v
 from .cells import CELLS, SPEC_CLASSES
 from .definitions import LOSSES
 from .specs import MLP
-from .store import ResultStore, open_store_attrs
+from .store import ResultStore, check_path, open_store_attrs
 
 # Swept or fixed settings, in the order their dimensions appear in the Dataset.
 AXES = ("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
@@ -273,6 +273,8 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
         if n_threads is None:
             n_threads = 1
     overwrite = v.boolean("overwrite", overwrite)
+    if store is not None:
+        store = check_path(store, "store")
     chunk = _chunked.DEFAULT_CHUNK if chunk_size is None else v.integer("chunk_size", chunk_size, minimum=1,
                                                                          maximum=1 << 24)
     loss, crn, n_threads, axes, fixed, seed_list, points, groups, where = _prepare(
@@ -283,22 +285,25 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
     length = max(p.spec.steps if recurrent else p.spec.depth for p in points)
     described = _describe(axes, fixed, seed_list, loss, crn)
 
+    result_store = None
+    if store is not None:
+        result_store = ResultStore(store, described, _chunked.layout(recurrent, length), len(points), chunk,
+                                   owned_names=_chunked.ARRAY_NAMES)
+        result_store.open(overwrite)  # before the progress bar: a refused store prints nothing else
     bar, callback = _progress(progress, len(points))
     try:
         if store is None and executor is None:
             results, interrupted = _runner.run_groups(groups, loss, n_threads, callback)
             arrays = (_recurrent if recurrent else _assemble).gather(points, where, results, length)
         else:
-            result_store = None
-            if store is not None:
-                result_store = ResultStore(store, described, _chunked.layout(recurrent, length), len(points), chunk)
-                result_store.open(overwrite)
             arrays, interrupted, _ = _chunked.run(
                 points, common_random_numbers=crn, loss=loss, n_threads=n_threads, length=length,
                 recurrent=recurrent, store=result_store, executor=executor, progress=callback)
     finally:
         if bar is not None:
             bar.close()
+        if result_store is not None:
+            result_store.close()
     ds = _result(points, groups, where, arrays, axes, fixed, seed_list, loss, crn, not interrupted, recurrent)
     if store is not None:
         ds.attrs["store"] = str(store)
@@ -349,6 +354,7 @@ def open_results(path: Any) -> xr.Dataset:
     Identical to what the sweep returned (or will return once resumed); points
     not yet run are NaN and ``attrs['complete']`` is 0.
     """
+    path = check_path(path, "path")
     attrs = open_store_attrs(path)
     described = json.loads(attrs["sweep"])
     axes, fixed, seed_list = described["axes"], described["fixed"], described["seeds"]
@@ -359,12 +365,16 @@ def open_results(path: Any) -> xr.Dataset:
     length = max(p.spec.steps if recurrent else p.spec.depth for p in points)
     result_store = ResultStore(path, {k: attrs[k] for k in ("gradatlas_version", "network", "sweep")},
                                _chunked.layout(recurrent, length), len(points), int(attrs["chunk_size"]))
-    result_store.open()
-    done = result_store.done_chunks(verify=False)
-    arrays = result_store.read_done(list(done))
+    result_store.open_readonly()
+    arrays, done, damaged = result_store.read_verified()
+    if damaged:
+        warnings.warn(f"store {str(path)!r}: {_chunked.describe_chunks(damaged)} (checksum mismatch or "
+                      "unreadable); their points are NaN (run the sweep again with this store to "
+                      "recompute them)", RuntimeWarning, stacklevel=2)
     complete = len(done) == result_store.n_chunks
     ds = _result(points, groups, where, arrays, axes, fixed, seed_list, loss, crn, complete, recurrent)
     ds.attrs["store"] = str(path)
+    ds.attrs["damaged_chunks"] = json.dumps(damaged)
     return ds
 
 
