@@ -33,8 +33,8 @@ from .definitions import LOSSES, QUANTITIES, RECURRENT_QUANTITIES
 from .initializers import INITS
 from .simulate import materialize, simulate
 from .specs import MLP
-from .store import StoreBusyError
 from .spectrum import jacobian_spectrum
+from .store import StoreBusyError
 from .sweep import open_results, plan_sweep, sweep
 from .train import train, train_sweep
 

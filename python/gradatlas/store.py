@@ -355,7 +355,7 @@ class ResultStore:
             a = group[name]
             return (tuple(a.shape) == (self.n_points, *shape) and tuple(a.chunks) == (self.chunk_size, *shape)
                     and np.dtype(a.dtype) == np.dtype(dtype))
-        except Exception:  # noqa: BLE001 - any failure to open the array's metadata means: rebuild it
+        except Exception:
             return False
 
     def _create_array(self, group: Any, name: str) -> None:
@@ -470,19 +470,19 @@ class ResultStore:
             if values.shape == (self.n_points, *shape) and values.dtype == np.dtype(dtype):
                 return values, set()
             return np.full((self.n_points, *shape), fill, dtype=dtype), set(range(self.n_chunks))
-        except Exception:  # noqa: BLE001 - zarr and its codecs raise many kinds; each means "unreadable"
+        except Exception:
             pass
         values = np.full((self.n_points, *shape), fill, dtype=dtype)
         try:
             a = self._group[name]
-        except Exception:  # noqa: BLE001 - the array's metadata is gone or broken: every chunk is unreadable
+        except Exception:
             return values, set(range(self.n_chunks))
         bad = set()
         for index in range(self.n_chunks):
             sel = self.chunk_points(index)
             try:
                 values[sel.start:sel.stop] = np.asarray(a[sel.start:sel.stop])
-            except Exception:  # noqa: BLE001 - see above
+            except Exception:
                 bad.add(index)
         return values, bad
 
