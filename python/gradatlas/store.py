@@ -355,7 +355,7 @@ class ResultStore:
             a = group[name]
             return (tuple(a.shape) == (self.n_points, *shape) and tuple(a.chunks) == (self.chunk_size, *shape)
                     and np.dtype(a.dtype) == np.dtype(dtype))
-        except Exception:
+        except Exception:  # any failure to open the array's metadata means: rebuild it
             return False
 
     def _create_array(self, group: Any, name: str) -> None:
@@ -470,19 +470,19 @@ class ResultStore:
             if values.shape == (self.n_points, *shape) and values.dtype == np.dtype(dtype):
                 return values, set()
             return np.full((self.n_points, *shape), fill, dtype=dtype), set(range(self.n_chunks))
-        except Exception:
+        except Exception:  # zarr and its codecs raise many kinds; each means unreadable
             pass
         values = np.full((self.n_points, *shape), fill, dtype=dtype)
         try:
             a = self._group[name]
-        except Exception:
+        except Exception:  # the array's metadata is gone or broken: every chunk is unreadable
             return values, set(range(self.n_chunks))
         bad = set()
         for index in range(self.n_chunks):
             sel = self.chunk_points(index)
             try:
                 values[sel.start:sel.stop] = np.asarray(a[sel.start:sel.stop])
-            except Exception:
+            except Exception:  # as above, for one chunk
                 bad.add(index)
         return values, bad
 
