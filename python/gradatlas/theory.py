@@ -10,6 +10,14 @@ the composite rule stays within 1e-9 for smooth activations up to q = 300 and
 is exact at kinks that fall on a panel edge. The activation functions are the
 core's own.
 
+The two expectations everything a sweep reports is built from, V(q) = E[phi^2]
+and D(q) = E[phi'^2], are tabulated once per activation by that rule (with
+extra cuts at |sqrt(q) z| = 1 and 12 so that it stays accurate to ~1e-8 at any
+q) and read back by cubic Hermite interpolation in ln q, within 1e-10 of the
+rule (``gradatlas._gauss_tables``): a 10^6-point phase diagram's fixed points,
+chi1 and profiles cost seconds, not hours. ``chi_q``, the correlation map and
+the Jacobian spectrum's moments use the rule directly.
+
 Definitions (Poole et al. 2016; Schoenholz et al. 2017, "Deep information
 propagation"):
 
@@ -32,9 +40,11 @@ from typing import Any
 
 import numpy as np
 
+from ._gauss_tables import GaussTable
 from .activations import evaluate
 
 PANELS = 100  # per piece between kinks, for one-dimensional expectations
+TABLE_PANELS = 24  # per piece, with the extra cuts of _moments (7 to 9 pieces)
 PAIR_PANELS = 16  # per piece and dimension, for expectations over pairs
 _ORDER = 8
 _Z = 12.0
@@ -81,6 +91,28 @@ def _expect(activation: str, fn: Any, q: np.ndarray) -> np.ndarray:
     return np.sum(fn(np.sqrt(q)[..., None] * z) * w, axis=-1)
 
 
+def _moments(activation: str, negative_slope: float, q: np.ndarray) -> tuple[np.ndarray, ...]:
+    """V = E[phi^2], dV/d ln q, D = E[phi'^2], dD/d ln q at each q, by quadrature (see _gauss_tables).
+
+    Besides the activation's own kinks the range is also cut at u = +-1 and
+    +-12, so that for large q the few z where the activation is not yet
+    saturated or linear get panels of their own.
+    """
+    q = np.asarray(q, dtype=float)
+    z, w = _nodes_with_cuts(q, (*_KINKS.get(activation, ()), -12.0, -1.0, 1.0, 12.0), TABLE_PANELS)
+    phi, dphi = evaluate(activation, np.sqrt(q)[..., None] * z, negative_slope)
+    phi2, dphi2 = phi * phi, dphi * dphi
+    ds = 0.5 * (z * z - 1.0) * w
+    return (np.sum(phi2 * w, axis=-1), np.sum(phi2 * ds, axis=-1), np.sum(dphi2 * w, axis=-1),
+            np.sum(dphi2 * ds, axis=-1))
+
+
+@lru_cache(maxsize=32)
+def _table(activation: str, negative_slope: float) -> GaussTable:
+    """V(q), D(q) tabulated once per activation (about 0.3 s), then read in microseconds."""
+    return GaussTable(lambda q: _moments(activation, negative_slope, q))
+
+
 def _phi(activation: str, negative_slope: float) -> Any:
     return lambda u: evaluate(activation, u, negative_slope)[0]
 
@@ -91,9 +123,8 @@ def _dphi(activation: str, negative_slope: float) -> Any:
 
 def length_map(activation: str, q, sigma_w, sigma_b, *, negative_slope: float = 0.01) -> np.ndarray:
     """sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2."""
-    phi = _phi(activation, negative_slope)
-    sw2, sb2 = np.square(sigma_w), np.square(sigma_b)
-    return sw2 * _expect(activation, lambda u: phi(u) ** 2, q) + sb2
+    v, _ = _table(activation, negative_slope)(q)
+    return np.square(sigma_w) * v + np.square(sigma_b)
 
 
 def q_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q0: float = 1.0) -> np.ndarray:
@@ -130,9 +161,9 @@ def chi1(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q=N
     """sigma_w^2 E[phi'(sqrt(q) z)^2] at q = q* (or at the q given)."""
     if q is None:
         q = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
-    dphi = _dphi(activation, negative_slope)
     q = np.where(np.isfinite(q), q, _Q_OVERFLOW)
-    return np.square(sigma_w) * _expect(activation, lambda u: dphi(u) ** 2, q)
+    _, d = _table(activation, negative_slope)(q)
+    return np.square(sigma_w) * d
 
 
 def predicted_log10_rate(activation: str, sigma_w, sigma_b, **kwargs: Any) -> np.ndarray:
@@ -236,8 +267,7 @@ def _critical_line_parametric(activation: str, sb: np.ndarray, slope: float,
     # q* = 0 (sigma_b = 0 for odd activations) then q* on a fine grid; below
     # 1e-5 the sigma_b^2 of the curve (~q^3 for tanh) drowns in rounding.
     q = np.geomspace(1e-5, 1e4, 6000)
-    e_dphi2 = _expect(activation, lambda u: evaluate(activation, u, slope)[1] ** 2, q)
-    e_phi2 = _expect(activation, lambda u: evaluate(activation, u, slope)[0] ** 2, q)
+    e_phi2, e_dphi2 = _table(activation, slope)(q)
     out = np.full(sb.shape, np.nan)
     if np.ptp(e_dphi2) <= 1e-12 * e_dphi2[0]:
         # chi1 does not depend on q* (linear, relu, leaky_relu): a vertical line.
@@ -276,9 +306,6 @@ def _critical_line_bisection(activation: str, sb: np.ndarray, slope: float,
         f_lo = np.where(left, f_mid, f_lo)
         hi = np.where(left, hi, mid)
     return np.where(bracketed, 0.5 * (lo + hi), np.nan)
-
-
-PROFILE_PANELS = 25  # coarser rule for per-layer profiles (relative error < 1e-6 for q < 100)
 
 
 def mean_field_profile(spec: Any) -> dict[str, np.ndarray]:
@@ -326,7 +353,7 @@ def mean_field_profiles(specs: Any) -> tuple[np.ndarray, np.ndarray]:
 def _profiles(activation: str, slope: float, residual: bool, sw: np.ndarray, sb: np.ndarray,
               alpha: np.ndarray, q0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_specs, depth = sw.shape
-    z, w = _nodes(activation, np.zeros(()), PROFILE_PANELS)
+    moments = _table(activation, slope)
     q = np.empty((n_specs, depth))
     e_dphi2 = np.empty((n_specs, depth))
     p = q0.astype(float)  # second moment of a_{l-1}
@@ -347,9 +374,7 @@ def _profiles(activation: str, slope: float, residual: bool, sw: np.ndarray, sb:
                 break
         live = ~frozen
         ql = np.where(np.isfinite(q[live, l]), np.minimum(q[live, l], _Q_OVERFLOW), _Q_OVERFLOW)
-        phi, dphi = evaluate(activation, np.sqrt(ql)[:, None] * z, slope)
-        e_dphi2[live, l] = np.sum(dphi**2 * w, axis=-1)
-        e_phi2 = np.sum(phi**2 * w, axis=-1)
+        e_phi2, e_dphi2[live, l] = moments(ql)
         if residual:  # never frozen: every row is live
             p = p + alpha**2 * e_phi2
         else:
