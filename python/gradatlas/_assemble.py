@@ -46,6 +46,22 @@ def gather(points: Sequence[Point], where: Sequence[tuple[int, int, int]],
     return out
 
 
+def distinct_configurations(points: Sequence[Point], finished: np.ndarray) -> tuple[list[Any], np.ndarray]:
+    """The distinct specs among the finished points, and per point its index there (-1 if not finished).
+
+    Theory depends on the configuration only, so seeds, batch sizes and dtypes
+    of one configuration share it, and points that did not run get none.
+    """
+    index: dict[Any, int] = {}
+    inverse = np.full(len(points), -1, dtype=np.int64)
+    for i in np.flatnonzero(finished).tolist():
+        inverse[i] = index.setdefault(points[i].spec, len(index))
+    return list(index), inverse
+
+
+THEORY_BLOCK = 1 << 21  # layer values per block of configurations: bounds the profile temporaries (~16 MiB each)
+
+
 def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Scalar summaries and mean-field predictions for every point, vectorized per depth."""
     points = list(points)
@@ -66,33 +82,57 @@ def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[st
         with np.errstate(invalid="ignore"):
             out["total_log10_ratio"][idx] = gd[:, 0] - gd[:, -1]  # NaN when both ends are exactly 0
         out["log10_rate"][idx] = fitted_log10_rate(gd)
-        q_pred, g_pred = theory.mean_field_profiles([points[i].spec for i in idx])
-        last = gd[:, -1:]
-        with np.errstate(invalid="ignore"):  # inf - inf where the profile or the anchor is infinite
-            out["predicted_log10_grad_norm"][idx, :d] = np.where(np.isfinite(last), g_pred + last, np.nan)
-        out["predicted_q"][idx, :d] = q_pred
-        if d > 1:
-            out["predicted_log10_rate"][idx] = g_pred[:, 0] / (d - 1)
-    # chi1 at q*, with each network's middle-layer sigma_w, per activation family.
-    families: dict[tuple[str, float], list[int]] = {}
-    for i, p in enumerate(points):
-        if p.spec.norm is None:
-            families.setdefault((p.spec.activation, p.spec.negative_slope), []).append(i)
-    for (activation, slope), members in families.items():
-        idx_arr = np.array(members)
-        sw = np.array([points[i].spec.sigma_w_per_layer()[points[i].spec.depth // 2] for i in members])
-        sb = np.array([points[i].spec.sigma_b for i in members])
-        q0 = np.array([points[i].spec.q0 for i in members])
-        for value in np.unique(q0):
-            sel = q0 == value
-            out["chi1"][idx_arr[sel]] = theory.chi1(activation, sw[sel], sb[sel], negative_slope=slope,
-                                                     q0=float(value))
+    _mean_field(points, arrays, depths, out)
     exactly_zero = np.asarray(np.isneginf(g).any(axis=1))
     out["regime"] = regime(out["total_log10_ratio"], arrays["first_nonfinite_layer"] >= 1, exactly_zero)
     out["regime"] = np.where(arrays["finished"], out["regime"], "")
     out["depth_scale"] = depth_scale(out["log10_rate"])
     out["nonfinite_kind"] = np.array([NONFINITE_KINDS[k] for k in arrays["nonfinite_kind"]], dtype=object)
     return out
+
+
+def _mean_field(points: list[Point], arrays: dict[str, np.ndarray], depths: np.ndarray,
+                out: dict[str, np.ndarray]) -> None:
+    """The theory columns, computed once per distinct configuration, a block of them at a time."""
+    specs, inverse = distinct_configurations(points, arrays["finished"])
+    if not specs:
+        return
+    spec_depth = np.array([s.depth for s in specs])
+    order = np.argsort(inverse, kind="stable")  # points grouped by configuration
+    first = np.searchsorted(inverse[order], np.arange(len(specs) + 1))
+    g = arrays["log10_grad_norm"]
+    for d in np.unique(spec_depth):
+        members = np.flatnonzero(spec_depth == d)
+        block = max(1, THEORY_BLOCK // int(d))
+        for start in range(0, members.size, block):
+            chosen = members[start:start + block]
+            q_pred, g_pred = theory.mean_field_profiles([specs[k] for k in chosen])
+            # every point of each chosen configuration, and which row of the block it reads
+            counts = first[chosen + 1] - first[chosen]
+            pts = order[np.concatenate([np.arange(first[k], first[k + 1]) for k in chosen])]
+            rows = np.repeat(np.arange(chosen.size), counts)
+            last = g[pts, d - 1:d]
+            with np.errstate(invalid="ignore"):  # inf - inf where the profile or the anchor is infinite
+                out["predicted_log10_grad_norm"][pts, :d] = np.where(np.isfinite(last), g_pred[rows] + last, np.nan)
+            out["predicted_q"][pts, :d] = q_pred[rows]
+            if d > 1:
+                out["predicted_log10_rate"][pts] = g_pred[rows, 0] / (d - 1)
+    # chi1 at q*, with each network's middle-layer sigma_w, per activation family.
+    families: dict[tuple[str, float], list[int]] = {}
+    for k, s in enumerate(specs):
+        if s.norm is None:
+            families.setdefault((s.activation, s.negative_slope), []).append(k)
+    chi1 = np.full(len(specs), np.nan)
+    for (activation, slope), members_list in families.items():
+        fam = np.array(members_list)
+        sw = np.array([specs[k].sigma_w_per_layer()[specs[k].depth // 2] for k in fam])
+        sb = np.array([specs[k].sigma_b for k in fam])
+        q0 = np.array([specs[k].q0 for k in fam])
+        for value in np.unique(q0):
+            sel = q0 == value
+            chi1[fam[sel]] = theory.chi1(activation, sw[sel], sb[sel], negative_slope=slope, q0=float(value))
+    ran = inverse >= 0
+    out["chi1"][ran] = chi1[inverse[ran]]
 
 
 def to_dataset(points: Sequence[Point], arrays: dict[str, np.ndarray], shape: tuple[int, ...],

@@ -155,21 +155,30 @@ def memory_horizon(log10_rate: np.ndarray, decades: float = STABLE_DECADES) -> n
         return np.where(rate < 0, decades / -rate, np.where(np.isnan(rate), np.nan, np.inf))
 
 
-def _theory(points: Sequence[Point]) -> np.ndarray:
+def _theory(points: Sequence[Point], finished: np.ndarray) -> np.ndarray:
     """Mean-field chi1 for vanilla RNNs with random W_hh (NaN for LSTM, GRU and identity init).
 
     The recurrence h_t = phi(W_hh h_{t-1} + input + bias) is the feed-forward
     length map with the bias variance sigma_b^2 + sigma_u^2, started at
     q0 = h0_std^2; the mean-field approximation treats W_hh as fresh at every
-    step (tied weights correlate the steps; see the module notes in README)."""
-    chi = np.full(len(points), np.nan)
-    for i, p in enumerate(points):
-        s = p.spec
+    step (tied weights correlate the steps; see the module notes in README).
+    Computed once per distinct configuration among the points that ran."""
+    from ._assemble import distinct_configurations
+
+    specs, inverse = distinct_configurations(points, finished)
+    families: dict[tuple[str, float, float], list[int]] = {}
+    for k, s in enumerate(specs):
         if isinstance(s, RNN) and s.weight_dist != "identity":
-            sb = float(np.hypot(s.sigma_b, s.sigma_u))
-            chi[i] = theory.chi1(s.activation, s.effective_sigma_w, sb, negative_slope=s.negative_slope,
-                                 q0=s.h0_std**2)
-    return chi
+            families.setdefault((s.activation, s.negative_slope, s.h0_std), []).append(k)
+    chi = np.full(len(specs), np.nan)
+    for (activation, slope, h0_std), members in families.items():
+        sw = np.array([specs[k].effective_sigma_w for k in members])
+        sb = np.array([float(np.hypot(specs[k].sigma_b, specs[k].sigma_u)) for k in members])
+        chi[members] = theory.chi1(activation, sw, sb, negative_slope=slope, q0=h0_std**2)
+    out = np.full(len(points), np.nan)
+    ran = inverse >= 0
+    out[ran] = chi[inverse[ran]]
+    return out
 
 
 def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -184,7 +193,7 @@ def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[st
             out["total_log10_ratio"][idx] = gt[:, 0] - gt[:, -1]
         out["log10_rate"][idx] = fitted_log10_rate(gt)
     out["memory_horizon"] = memory_horizon(out["log10_rate"])
-    out["chi1"] = _theory(points)
+    out["chi1"] = _theory(points, arrays["finished"])
     with np.errstate(divide="ignore", invalid="ignore"):
         out["predicted_log10_rate"] = 0.5 * np.log10(out["chi1"])
     out["time_scale"] = depth_scale(out["log10_rate"])

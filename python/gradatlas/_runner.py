@@ -58,7 +58,7 @@ def independent_seed(seed: int, spec: MLP) -> int:
     A hash of the seed and the configuration (without its depth, so that depths
     of one network stay one network): stable across grids and runs.
     """
-    return hashed_seed(seed, spec.replace(depth=1, widths=None if spec.widths is None else spec.widths[:2]))
+    return hashed_seed(seed, spec.replace_checked(depth=1, widths=None if spec.widths is None else spec.widths[:2]))
 
 
 def hashed_seed(seed: int, spec: Any) -> int:
@@ -131,7 +131,7 @@ def make_groups(points: Sequence[Point], common_random_numbers: bool) -> tuple[l
         seed = p.seed if common_random_numbers else independent_seed(p.seed, spec)
         uniform = spec.widths is None
         # Without common random numbers each configuration is its own group.
-        own = "" if common_random_numbers else spec.replace(depth=1).to_json()
+        own = "" if common_random_numbers else spec.replace_checked(depth=1).to_json()
         key: tuple = (seed, p.batch, p.dtype, spec.weight_dist, spec.q0,
                       ("uniform", spec.width) if uniform else ("widths", spec.layer_widths), own)
         group = groups.get(key)
@@ -151,7 +151,7 @@ def make_groups(points: Sequence[Point], common_random_numbers: bool) -> tuple[l
     for key, spec, depth in placement:
         g = groups[key]
         gi = index[id(g)]
-        full = spec.replace(depth=g.depth) if spec.widths is None else spec
+        full = spec.replace_checked(depth=g.depth) if spec.widths is None and spec.depth != g.depth else spec
         ci = config_index.setdefault((gi, full), len(g.configs))
         if ci == len(g.configs):
             g.configs.append(full)

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import warnings
 from collections.abc import Iterable
 from typing import Any
+
+import numpy as np
 
 
 def _describe(value: Any) -> str:
@@ -51,6 +55,28 @@ def real(
     return value
 
 
+def available_cores() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def threads(value: Any, default: int, *, cap: bool = True, stacklevel: int = 4) -> int:
+    """n_threads: None gives ``default``; otherwise an int in [1, 1024], lowered to the cores available
+    with a RuntimeWarning (OpenMP threads beyond the cores only contend: 1024 threads on 2 cores run
+    ~50x slower). ``cap=False`` where the threads run elsewhere (an executor's worker processes)."""
+    if value is None:
+        return default
+    value = integer("n_threads", value, minimum=1, maximum=1024)
+    cores = available_cores()
+    if cap and value > cores:
+        warnings.warn(f"n_threads={value} exceeds the {cores} cores available; using n_threads={cores}",
+                      RuntimeWarning, stacklevel=stacklevel)
+        return cores
+    return value
+
+
 def boolean(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {_describe(value)}")
@@ -77,3 +103,23 @@ def init_and_sigma_w(init: Any, sigma_w: Any, names: Iterable[str], aliases: dic
     if sigma_w is None and init is None:
         raise ValueError(f"give init (a name from {where}) or sigma_w; both are None")
     return init, None if sigma_w is None else real("sigma_w", sigma_w, minimum=0.0)
+
+
+def real_array(name: str, value: Any, *, minimum: float | None = None, allow_inf: bool = False) -> np.ndarray:
+    """A real number or an array of them, as float64, checked elementwise (vectorized): finite (or +inf
+    with ``allow_inf``) and >= minimum. The error names the first offending element and its index."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "iuf":  # bool, complex, str, object (None, mixed lists) are refused
+        raise TypeError(f"{name} must be a real number or an array of real numbers, got {_describe(value)}")
+    a = a.astype(np.float64, copy=False)
+    ok = np.isfinite(a)
+    if allow_inf:
+        ok |= np.isposinf(a)
+    if minimum is not None:
+        ok &= a >= minimum
+    if not ok.all():
+        index = np.unravel_index(int(np.argmin(ok)), a.shape)
+        accepted = ("finite or +inf" if allow_inf else "finite") + ("" if minimum is None else f" and >= {minimum}")
+        where = f" at index {tuple(int(i) for i in index)}" if a.ndim else ""
+        raise ValueError(f"{name} must be {accepted}, got {a[index]}{where}")
+    return a

@@ -221,7 +221,7 @@ def run_benchmarks(names: list[str] | None = None, *, repeats: int = 3, n_thread
     from . import max_threads
 
     repeats = v.integer("repeats", repeats, minimum=1, maximum=100)
-    n_threads = max_threads() if n_threads is None else v.integer("n_threads", n_threads, minimum=1, maximum=1024)
+    n_threads = v.threads(n_threads, max_threads(), stacklevel=3)
     chosen = list(WORKLOADS) if names is None else [v.choice("workload", n, [k.lower() for k in WORKLOADS]).upper()
                                                     for n in names]
     torch = _torch(n_threads) if with_torch else None

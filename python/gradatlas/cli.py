@@ -14,10 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .store import StoreBusyError
 
 # Sweep options: flag -> (setting, parser of one value)
 INT_SETTINGS = {"depth", "width", "batch", "steps", "input_width"}
@@ -92,12 +95,38 @@ def _from_toml(path: str) -> dict[str, Any]:
         raise UsageError(f"--config: cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"--config: {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--config: {path} is not UTF-8 text (TOML must be UTF-8): {exc.reason} at byte "
+                         f"{exc.start}") from None
     table = config.get("sweep", config)
+    if not isinstance(table, dict):
+        raise UsageError(f"--config: 'sweep' in {path} must be a table of settings ([sweep]), got {table!r}")
     unknown = set(table) - set(SETTINGS) - {"seeds", "loss", "common_random_numbers", "n_threads"}
     if unknown:
         raise UsageError(f"--config: unknown settings {sorted(unknown)} in {path}; accepted: "
                          f"{sorted([*SETTINGS, 'seeds', 'loss', 'common_random_numbers', 'n_threads'])}")
-    return dict(table)
+    return {name: _toml_value(name, value) for name, value in table.items()}
+
+
+def _toml_value(name: str, value: Any) -> Any:
+    """'none' means None as it does on the command line (TOML has no null): init = "none", norm = "none"."""
+    if isinstance(value, list):
+        return [_toml_value(name, x) for x in value]
+    nullable = name in NAME_SETTINGS or name in ("sigma_w", "input_width")
+    if nullable and isinstance(value, str) and value.strip().lower() == "none":
+        return None
+    return value
+
+
+def _parse_seeds(text: str) -> Any:
+    """--seeds: a count n (seeds 0..n-1) or a comma list of seeds."""
+    try:
+        if "," in text:
+            return [int(part) for part in text.split(",") if part.strip()]
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--seeds: expected a count n (seeds 0..n-1) or a comma list of integers, "
+                         f"got {text!r}") from None
 
 
 def _sweep_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -107,7 +136,7 @@ def _sweep_settings(args: argparse.Namespace) -> dict[str, Any]:
         if text is not None:
             settings[name] = parse_values(name, text)
     if args.seeds is not None:
-        settings["seeds"] = parse_values("depth", args.seeds) if "," in args.seeds else int(args.seeds)
+        settings["seeds"] = _parse_seeds(args.seeds)
     if args.loss is not None:
         settings["loss"] = args.loss
     if args.no_crn:
@@ -115,6 +144,36 @@ def _sweep_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads is not None:
         settings["n_threads"] = args.threads
     return settings
+
+
+def _plot_axes(axes: list[str], x: str | None, y: str | None) -> tuple[str | None, str | None]:
+    """--x and --y ('sigma-w' read as 'sigma_w') checked against the swept axes, before anything runs."""
+    chosen: dict[str, str | None] = {"--x": None, "--y": None}
+    for flag, value in (("--x", x), ("--y", y)):
+        if value is None:
+            continue
+        key = value.strip().replace("-", "_")
+        if len(axes) < 2:
+            raise UsageError(f"{flag} {value!r}: the phase diagram needs two swept settings, this sweep has "
+                             f"{axes or 'none'}")
+        if key not in axes:
+            raise UsageError(f"{flag}: {value!r} is not a swept setting; choose one of {axes}")
+        chosen[flag] = key
+    if chosen["--x"] is not None and chosen["--x"] == chosen["--y"]:
+        raise UsageError(f"--x and --y must differ, both are {chosen['--x']!r}")
+    return chosen["--x"], chosen["--y"]
+
+
+def _output_dir(out: Path) -> None:
+    """Create --out and prove it writable now, not after the sweep has run."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} exists and is not a directory; give a directory for the results")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".gradatlas-write-test-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--out {str(out)!r} is not a writable directory: {exc.strerror or exc}") from None
 
 
 def _axes_for_plot(ds: Any, x: str | None, y: str | None) -> tuple[str, str] | None:
@@ -126,7 +185,8 @@ def _axes_for_plot(ds: Any, x: str | None, y: str | None) -> tuple[str, str] | N
     ordered = preferred + rest
     if len(ordered) < 2:
         return None
-    return (x or ordered[0]), (y or next(a for a in ordered if a != (x or ordered[0])))
+    x = x or next(a for a in ordered if a != y)  # --y alone: x is the first other axis
+    return x, (y or next(a for a in ordered if a != x))
 
 
 def write_plots(ds: Any, out: Path, x: str | None = None, y: str | None = None) -> list[Path]:
@@ -181,17 +241,30 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"  {name:15s} {len(values):4d} values: {shown}", file=sys.stderr)
     if fixed:
         print(f"  fixed: {json.dumps(fixed)}", file=sys.stderr)
+    x, y = _plot_axes(list(axes), args.x, args.y)
+    if (args.resume or args.overwrite) and not args.store:
+        raise UsageError(f"--{'resume' if args.resume else 'overwrite'} applies to --store; give --store PATH")
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues --store and --overwrite replaces it: give one of them")
+    if args.store is not None:
+        from .store import MARKERS, check_path
+
+        check_path(args.store, "--store")
+        if Path(args.store).exists() and not Path(args.store).is_dir():
+            raise UsageError(f"--store {args.store!r} is an existing file, not a store directory; choose another "
+                             "path")
+        if (Path(args.store) / MARKERS).exists() and not (args.resume or args.overwrite):
+            raise UsageError(f"--store {args.store} exists: pass --resume to continue it or --overwrite to replace it")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.workers is not None and args.scheduler:
+        raise UsageError("give --scheduler (an existing Dask cluster) or --workers (a local one), not both")
     plan = ga.plan_sweep(**settings, **run_args)
     print(f"estimate: {plan}", file=sys.stderr)
     if args.dry_run:
         return 0
-    out.mkdir(parents=True, exist_ok=True)
+    _output_dir(out)
     if args.store:
-        from .store import MARKERS
-
-        exists = Path(args.store).exists() and (Path(args.store) / MARKERS).exists()
-        if exists and not (args.resume or args.overwrite):
-            raise UsageError(f"--store {args.store} exists: pass --resume to continue it or --overwrite to replace it")
         run_args.update(store=args.store, overwrite=args.overwrite)
     if args.chunk_size is not None:
         run_args["chunk_size"] = args.chunk_size
@@ -200,7 +273,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             run_args["executor"] = executor
         ds = ga.sweep(**settings, **run_args, progress=not args.no_progress)
     written = _save(ds, out)
-    written += write_plots(ds, out, args.x, args.y)
+    written += write_plots(ds, out, x, y)
     for path in written:
         print(path)
     return 0 if ds.attrs.get("complete", 1) else 130
@@ -214,7 +287,7 @@ class _executor:
         self.closers: list[Any] = []
 
     def __enter__(self) -> Any:
-        if not self.args.scheduler and not self.args.workers:
+        if not self.args.scheduler and self.args.workers is None:
             return None
         try:
             import distributed
@@ -259,9 +332,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
         ds = ds.load()
     if "log10_grad_norm" not in ds:
         raise UsageError(f"{path} does not hold gradatlas results (no log10_grad_norm)")
+    x, y = _plot_axes([str(d) for d in ds.dims if d not in ("layer", "step", "seed")], args.x, args.y)
     out = Path(args.out) if args.out else (path.parent if not path.is_dir() else path.parent)
-    out.mkdir(parents=True, exist_ok=True)
-    for p in write_plots(ds, out, args.x, args.y):
+    _output_dir(out)
+    for p in write_plots(ds, out, x, y):
         print(p)
     return 0
 
@@ -391,7 +465,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except UsageError as exc:
         parser.exit(2, f"gradatlas: error: {exc}\n")
-    except (ValueError, TypeError, MemoryError) as exc:
+    except (ValueError, TypeError, MemoryError, StoreBusyError) as exc:
+        parser.exit(2, f"gradatlas: error: {exc}\n")
+    except OSError as exc:  # a path that cannot be read or written: its name is in the message
         parser.exit(2, f"gradatlas: error: {exc}\n")
     except KeyboardInterrupt:
         print("gradatlas: interrupted", file=sys.stderr)

@@ -35,9 +35,7 @@ def _check_run_args(batch: Any, seed: Any, dtype: Any, loss: Any, n_threads: Any
     seed = v.integer("seed", seed, minimum=0, maximum=MAX_SEED)
     dtype = _check_dtype(dtype)
     loss = v.choice("loss", loss, list(LOSSES))
-    if n_threads is None:
-        n_threads = _core.max_threads()
-    n_threads = v.integer("n_threads", n_threads, minimum=1, maximum=1024)
+    n_threads = v.threads(n_threads, _core.max_threads())
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be None or a callable(done, total), got {progress!r}")
     return batch, seed, dtype, loss, n_threads
@@ -192,9 +190,15 @@ def materialize(spec: MLP | RNN | LSTM | GRU, *, batch: int = 16, seed: int = 0,
     if isinstance(spec, RECURRENT_TYPES):
         return _materialize_recurrent(spec, batch, seed, dtype)
     n = spec.layer_widths
-    total = sum(n[l] * n[l + 1] for l in range(spec.depth)) * 8
-    check_fits(total, f"materialize (depth {spec.depth})",
-               "materialize fewer layers (a shallower spec with the same seed draws the same first layers)")
+    widths = np.asarray(n, dtype=float)  # float: the sums can pass 2**63 for the largest specs
+    layer_sizes = widths[1:] * widths[:-1]
+    # Kept in float64: weights, biases, inputs and projections. On top, while one array is drawn: the
+    # core's array in `dtype`, its float64 copy and the scaled result (at most 16 bytes an element more).
+    kept = layer_sizes.sum() + widths[1:].sum() + batch * (widths[0] + widths[-1])
+    transient = max(layer_sizes.max(), batch * max(widths[0], widths[-1]))
+    check_fits(int(8 * kept + 16 * transient), f"materialize (depth {spec.depth}, width {int(widths.max())}, "
+               f"batch {batch})", "materialize fewer layers (a shallower spec with the same seed draws the same "
+               "first layers) or a smaller batch")
     dist = WEIGHT_DISTS[spec.weight_dist]
     scales = spec.weight_scales()
     weights, biases = [], []

@@ -27,6 +27,7 @@ import xarray as xr
 
 from . import _core, theory
 from . import _validate as v
+from ._memory import check_fits
 from .activations import evaluate
 from .initializers import WEIGHT_DISTS
 from .specs import MLP
@@ -146,6 +147,12 @@ def jacobian_spectrum(spec: MLP, *, seed: int = 0, sample: int = 0, method: str 
     method = v.choice("method", method, list(METHODS))
     if method == "auto":
         method = "svd" if spec.depth <= SVD_MAX_DEPTH else "qr"
+    n = np.asarray(spec.layer_widths, dtype=float)
+    # float64 peak: the inputs drawn up to row `sample`; W_l drawn and scaled (2 n_l n_{l-1}); the
+    # accumulated Jacobian, W_l @ M, its scaled rows, the residual sum and the SVD / QR copy (n_l x n_0 each).
+    estimate = 8 * ((sample + 1) * n[0] + 2 * np.max(n[1:] * n[:-1]) + 5 * np.max(n) * n[0])
+    check_fits(int(estimate), f"jacobian_spectrum (depth {spec.depth}, width {int(n.max())}, sample {sample})",
+               "reduce the width (J is n_L x n_0, each layer's n_l x n_(l-1) weights are drawn) or the sample index")
     logs = _svd(spec, seed, sample) if method == "svd" else _qr(spec, seed, sample)
     finite = logs[np.isfinite(logs)]
     if finite.size:

@@ -39,6 +39,13 @@ MAX_SEED = 2**64 - 1
 ProgressArg = bool | Callable[[int, int], Any] | None
 
 
+def _scalar(value: Any) -> Any:
+    """A numpy scalar or 0-d array as the Python value it holds: a single value, not an axis."""
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return value.item()
+    return value
+
+
 def _is_axis(value: Any) -> bool:
     # Sets and dicts count as (refused) axes so that the error says why.
     return isinstance(value, (list, tuple, range, np.ndarray, set, frozenset, dict))
@@ -48,9 +55,9 @@ def _axis_values(name: str, value: Any) -> list[Any]:
     if isinstance(value, (set, frozenset, dict)):
         raise TypeError(f"sweep axis {name!r} must be a list, tuple, range or 1-d array (ordered), "
                         f"got {type(value).__name__}")
-    values = list(np.asarray(value).tolist()) if isinstance(value, np.ndarray) else list(value)
     if isinstance(value, np.ndarray) and value.ndim != 1:
         raise ValueError(f"sweep axis {name!r} must be one-dimensional, got shape {value.shape}")
+    values = [_scalar(x) for x in value]
     if not values:
         raise ValueError(f"sweep axis {name!r} is empty; give at least one value")
     if len(set(map(repr, values))) != len(values):
@@ -58,20 +65,36 @@ def _axis_values(name: str, value: Any) -> list[Any]:
     return values
 
 
+def _check_distinct(name: str, given: list[Any], normalized: list[Any]) -> None:
+    """Refuse an axis whose values coincide once normalized ('TANH' and 'tanh', 'swish' and 'silu',
+    'glorot_normal' and 'xavier_normal', 'f4' and 'float32', 1 and 1.0): they would repeat a coordinate."""
+    seen: dict[Any, Any] = {}
+    for raw, value in zip(given, normalized):
+        if value in seen:
+            raise ValueError(f"sweep axis {name!r} repeats a value: {seen[value]!r} and {raw!r} both mean "
+                             f"{value!r}; give each value once")
+        seen[value] = raw
+
+
 def _check_dtype(value: Any) -> str:
-    try:
-        name = np.dtype(value).name
-    except TypeError:
-        name = None
+    name = None
+    if value is not None:  # np.dtype(None) is float64: refuse None rather than run float64 silently
+        try:
+            name = np.dtype(value).name
+        except (TypeError, ValueError):
+            name = None
     if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {list(DTYPES)}, got {value!r}")
+        raise ValueError(f"dtype must be one of {list(DTYPES)} (or a numpy dtype of them, e.g. 'f4'), got {value!r}")
     return name
 
 
 def _seeds(seeds: Any) -> list[int]:
+    seeds = _scalar(seeds)
     if _is_axis(seeds):
         values = _axis_values("seeds", seeds)
-        return [v.integer("seeds[i]", s, minimum=0, maximum=MAX_SEED) for s in values]
+        checked = [v.integer("seeds[i]", s, minimum=0, maximum=MAX_SEED) for s in values]
+        _check_distinct("seeds", values, checked)
+        return checked
     n = v.integer("seeds", seeds, minimum=1, maximum=1_000_000)
     return list(range(n))
 
@@ -100,7 +123,9 @@ def expand(settings: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, An
     for name in RECURRENT_AXES if recurrent else AXES:
         value = settings[name]
         if _is_axis(value):
-            axes[name] = [_check_value(name, x, recurrent) for x in _axis_values(name, value)]
+            given = _axis_values(name, value)
+            axes[name] = [_check_value(name, x, recurrent) for x in given]
+            _check_distinct(name, given, axes[name])
         else:
             fixed[name] = _check_value(name, value, recurrent)
     return axes, fixed
@@ -109,21 +134,27 @@ def expand(settings: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, An
 def _points(axes: dict[str, list[Any]], fixed: dict[str, Any], seeds: list[int]) -> list[_runner.Point]:
     names = list(axes)
     points = []
+    recurrent = "cell" in {**axes, **fixed}
+    spec_fields = [k for k in SPEC_FIELDS if k in fixed]  # the fixed spec settings, once
+    base = {k: fixed[k] for k in spec_fields}
     for combo in itertools.product(*axes.values()):
-        setting = {**fixed, **dict(zip(names, combo))}
+        setting = dict(zip(names, combo))
         spec: Any
         try:
-            if "cell" in setting:
+            if recurrent:
+                setting = {**fixed, **setting}
                 cls = SPEC_CLASSES[setting["cell"]]
                 fields = {f.name for f in dataclasses.fields(cls)}
                 spec = cls(**{k: setting[k] for k in RECURRENT_AXES if k in fields})
             else:
-                spec = MLP(**{k: setting[k] for k in SPEC_FIELDS})
+                # each value was checked by expand; only their combination is checked here
+                spec = MLP.from_checked(**base, **{k: setting[k] for k in names if k in SPEC_FIELDS})
         except (TypeError, ValueError) as exc:
-            point = {k: setting[k] for k in names}
-            raise type(exc)(f"sweep point {point}: {exc}") from exc
+            raise type(exc)(f"sweep point {dict(zip(names, combo))}: {exc}") from exc
+        batch = setting["batch"] if "batch" in setting else fixed["batch"]
+        dtype = setting["dtype"] if "dtype" in setting else fixed["dtype"]
         for seed in seeds:
-            points.append(_runner.Point(spec, seed, setting["batch"], setting["dtype"]))
+            points.append(_runner.Point(spec, seed, batch, dtype))
     return points
 
 
@@ -145,6 +176,7 @@ def _same(value: Any, default: Any) -> bool:
 
 
 def _prepare(settings: dict[str, Any], seeds: Any, loss: Any, common_random_numbers: Any, n_threads: Any):
+    settings = {k: _scalar(x) for k, x in settings.items()}
     _check_kind(settings)
     loss = v.choice("loss", loss, list(LOSSES))
     crn = v.boolean("common_random_numbers", common_random_numbers)
@@ -179,6 +211,7 @@ def plan_sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", 
                     sigma_b=sigma_b, residual=residual, alpha=alpha, norm=norm, negative_slope=negative_slope,
                     q0=q0, batch=batch, dtype=dtype, cell=cell, steps=steps, input_width=input_width,
                     sigma_u=sigma_u, h0_std=h0_std, forget_bias=forget_bias, loss_at=loss_at)
+    n_threads = v.threads(n_threads, _core.max_threads(), stacklevel=3)  # more than the cores: capped, warned
     loss, _, n_threads, _, _, _, points, groups, _ = _prepare(settings, seeds, loss, common_random_numbers, n_threads)
     return _runner.plan(groups, len(points), loss, n_threads)
 
@@ -272,6 +305,8 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
         _chunked.check_executor(executor)
         if n_threads is None:
             n_threads = 1
+    else:  # with an executor the threads run in worker processes, maybe on machines with more cores
+        n_threads = v.threads(n_threads, _core.max_threads(), stacklevel=3)
     overwrite = v.boolean("overwrite", overwrite)
     if store is not None:
         store = check_path(store, "store")
@@ -281,7 +316,7 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
         settings, seeds, loss, common_random_numbers, n_threads)
     estimate = _runner.plan(groups, len(points), loss, n_threads, calibrate=False)
     _runner.fits(estimate)
-    recurrent = cell is not None
+    recurrent = _scalar(cell) is not None
     length = max(p.spec.steps if recurrent else p.spec.depth for p in points)
     described = _describe(axes, fixed, seed_list, loss, crn)
 

@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from . import _validate as v
 from ._gauss_tables import GaussTable
-from .activations import evaluate
+from .activations import ACTIVATIONS, ALIASES, canonical_activation, evaluate
 
 PANELS = 100  # per piece between kinks, for one-dimensional expectations
 TABLE_PANELS = 24  # per piece, with the extra cuts of _moments (7 to 9 pieces)
@@ -113,6 +114,26 @@ def _table(activation: str, negative_slope: float) -> GaussTable:
     return GaussTable(lambda q: _moments(activation, negative_slope, q))
 
 
+def _activation(value: Any) -> str:
+    """The canonical activation name: aliases and case resolved before _table and _KINKS look it up."""
+    if not isinstance(value, str):
+        raise TypeError(f"activation must be a string, one of {sorted(ACTIVATIONS)}, got {value!r}")
+    key = canonical_activation(value)
+    if key not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} (aliases {sorted(ALIASES)}), got {value!r}")
+    return key
+
+
+def _check(activation: Any, negative_slope: Any, sigma_w: Any, sigma_b: Any,
+           q0: Any = 1.0) -> tuple[str, float, np.ndarray, np.ndarray, float]:
+    """The public functions' common arguments, checked once per call (elementwise, vectorized, for arrays).
+
+    q0 may be 0 (a recurrent net's q0 = h0_std**2 is 0 by default)."""
+    return (_activation(activation), v.real("negative_slope", negative_slope),
+            v.real_array("sigma_w", sigma_w, minimum=0.0), v.real_array("sigma_b", sigma_b, minimum=0.0),
+            v.real("q0", q0, minimum=0.0))
+
+
 def _phi(activation: str, negative_slope: float) -> Any:
     return lambda u: evaluate(activation, u, negative_slope)[0]
 
@@ -123,8 +144,13 @@ def _dphi(activation: str, negative_slope: float) -> Any:
 
 def length_map(activation: str, q, sigma_w, sigma_b, *, negative_slope: float = 0.01) -> np.ndarray:
     """sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2."""
-    v, _ = _table(activation, negative_slope)(q)
-    return np.square(sigma_w) * v + np.square(sigma_b)
+    activation, negative_slope, sigma_w, sigma_b, _ = _check(activation, negative_slope, sigma_w, sigma_b)
+    return _length_map(activation, v.real_array("q", q, minimum=0.0), sigma_w, sigma_b, negative_slope)
+
+
+def _length_map(activation: str, q, sigma_w, sigma_b, negative_slope: float) -> np.ndarray:
+    e_phi2, _ = _table(activation, negative_slope)(q)
+    return np.square(sigma_w) * e_phi2 + np.square(sigma_b)
 
 
 def q_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q0: float = 1.0) -> np.ndarray:
@@ -134,6 +160,11 @@ def q_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q
     above 1) and the limit reached after many iterations where convergence is
     only power-law (at the critical point).
     """
+    activation, negative_slope, sigma_w, sigma_b, q0 = _check(activation, negative_slope, sigma_w, sigma_b, q0)
+    return _q_star(activation, sigma_w, sigma_b, negative_slope, q0)
+
+
+def _q_star(activation: str, sigma_w, sigma_b, negative_slope: float, q0: float) -> np.ndarray:
     sw, sb = np.broadcast_arrays(np.asarray(sigma_w, float), np.asarray(sigma_b, float))
     shape = sw.shape
     sw, sb = sw.ravel(), sb.ravel()
@@ -148,8 +179,7 @@ def q_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q
             break
         qa = q[idx]
         with np.errstate(over="ignore", invalid="ignore"):
-            q_next = length_map(activation, np.minimum(qa, _Q_OVERFLOW), sw[idx], sb[idx],
-                                negative_slope=negative_slope)
+            q_next = _length_map(activation, np.minimum(qa, _Q_OVERFLOW), sw[idx], sb[idx], negative_slope)
             q_next = np.where(qa >= _Q_OVERFLOW, np.inf, q_next)
             converged = (np.abs(q_next - qa) <= 1e-13 * np.maximum(qa, 1e-300)) | ~np.isfinite(q_next)
         q[idx] = q_next
@@ -158,9 +188,16 @@ def q_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q
 
 
 def chi1(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q=None, q0: float = 1.0) -> np.ndarray:
-    """sigma_w^2 E[phi'(sqrt(q) z)^2] at q = q* (or at the q given)."""
+    """sigma_w^2 E[phi'(sqrt(q) z)^2] at q = q* (or at the q given: >= 0, +inf as q_star returns it)."""
+    activation, negative_slope, sigma_w, sigma_b, q0 = _check(activation, negative_slope, sigma_w, sigma_b, q0)
+    if q is not None:
+        q = v.real_array("q", q, minimum=0.0, allow_inf=True)
+    return _chi1(activation, sigma_w, sigma_b, negative_slope, q, q0)
+
+
+def _chi1(activation: str, sigma_w, sigma_b, negative_slope: float, q, q0: float) -> np.ndarray:
     if q is None:
-        q = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
+        q = _q_star(activation, sigma_w, sigma_b, negative_slope, q0)
     q = np.where(np.isfinite(q), q, _Q_OVERFLOW)
     _, d = _table(activation, negative_slope)(q)
     return np.square(sigma_w) * d
@@ -175,7 +212,12 @@ def predicted_log10_rate(activation: str, sigma_w, sigma_b, **kwargs: Any) -> np
 def chi_q(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q0: float = 1.0) -> np.ndarray:
     """Slope of the length map at q*: sigma_w^2 E[phi'^2 + phi phi''] (via Stein's lemma,
     d/dq E[phi(sqrt(q)z)^2] = E[phi(u) phi'(u) z] / sqrt(q), so no second derivative is needed)."""
-    qs = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
+    activation, negative_slope, sigma_w, sigma_b, q0 = _check(activation, negative_slope, sigma_w, sigma_b, q0)
+    return _chi_q(activation, sigma_w, sigma_b, negative_slope, q0)
+
+
+def _chi_q(activation: str, sigma_w, sigma_b, negative_slope: float, q0: float) -> np.ndarray:
+    qs = _q_star(activation, sigma_w, sigma_b, negative_slope, q0)
     q = np.where(np.isfinite(qs), np.maximum(qs, 1e-300), _Q_OVERFLOW)
     z, w = _nodes(activation, q, PANELS)
     phi, dphi = evaluate(activation, np.sqrt(q)[..., None] * z, negative_slope)
@@ -198,7 +240,12 @@ def _pair_expect(activation: str, fn: Any, q: np.ndarray, c: np.ndarray) -> np.n
 def c_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, c0: float = 0.0,
            q0: float = 1.0) -> np.ndarray:
     """Fixed point of the correlation map, iterated from c0 (independent inputs: 0)."""
-    qs = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
+    activation, negative_slope, sigma_w, sigma_b, q0 = _check(activation, negative_slope, sigma_w, sigma_b, q0)
+    return _c_star(activation, sigma_w, sigma_b, negative_slope, v.real("c0", c0, minimum=-1.0, maximum=1.0), q0)
+
+
+def _c_star(activation: str, sigma_w, sigma_b, negative_slope: float, c0: float, q0: float) -> np.ndarray:
+    qs = _q_star(activation, sigma_w, sigma_b, negative_slope, q0)
     phi = _phi(activation, negative_slope)
     sw2, sb2 = np.square(sigma_w), np.square(sigma_b)
     c = np.full(np.shape(qs), float(c0))
@@ -216,19 +263,26 @@ def c_star(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, c
 
 def chi_c(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01, q0: float = 1.0) -> np.ndarray:
     """sigma_w^2 E[phi'(u1) phi'(u2)] at the correlation fixed point c*."""
-    qs = q_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
-    cs = c_star(activation, sigma_w, sigma_b, negative_slope=negative_slope, q0=q0)
+    activation, negative_slope, sigma_w, sigma_b, q0 = _check(activation, negative_slope, sigma_w, sigma_b, q0)
+    return _chi_c(activation, sigma_w, sigma_b, negative_slope, q0)
+
+
+def _chi_c(activation: str, sigma_w, sigma_b, negative_slope: float, q0: float) -> np.ndarray:
+    qs = _q_star(activation, sigma_w, sigma_b, negative_slope, q0)
+    cs = _c_star(activation, sigma_w, sigma_b, negative_slope, 0.0, q0)
     q = np.where(np.isfinite(qs), np.maximum(qs, 1e-300), _Q_OVERFLOW)
     return np.square(sigma_w) * _pair_expect(activation, _dphi(activation, negative_slope), q, cs)
 
 
-def depth_scales(activation: str, sigma_w, sigma_b, **kwargs: Any) -> dict[str, np.ndarray]:
+def depth_scales(activation: str, sigma_w, sigma_b, *, negative_slope: float = 0.01,
+                 q0: float = 1.0) -> dict[str, np.ndarray]:
     """xi_q, xi_c and xi_grad = -1/ln(chi) of each map (in layers)."""
+    act, slope, sw, sb, q0 = _check(activation, negative_slope, sigma_w, sigma_b, q0)
     with np.errstate(divide="ignore"):
         return {
-            "xi_q": -1.0 / np.log(chi_q(activation, sigma_w, sigma_b, **kwargs)),
-            "xi_c": -1.0 / np.log(chi_c(activation, sigma_w, sigma_b, **kwargs)),
-            "xi_grad": -1.0 / np.log(chi1(activation, sigma_w, sigma_b, **kwargs)),
+            "xi_q": -1.0 / np.log(_chi_q(act, sw, sb, slope, q0)),
+            "xi_c": -1.0 / np.log(_chi_c(act, sw, sb, slope, q0)),
+            "xi_grad": -1.0 / np.log(_chi1(act, sw, sb, slope, None, q0)),
         }
 
 
@@ -254,7 +308,16 @@ def critical_line(
     -> sigma_w^2 / 2 as q -> inf), and the point returned is that jump: the
     edge of the exploding phase.
     """
-    sb = np.asarray(sigma_b, float)
+    activation = _activation(activation)
+    negative_slope = v.real("negative_slope", negative_slope)
+    sb = v.real_array("sigma_b", sigma_b, minimum=0.0)
+    q0 = v.real("q0", q0, minimum=0.0)
+    if not (isinstance(sigma_w_range, (tuple, list)) and len(sigma_w_range) == 2):
+        raise TypeError(f"sigma_w_range must be a pair (low, high), got {sigma_w_range!r}")
+    low = v.real("sigma_w_range[0]", sigma_w_range[0], minimum=0.0)
+    sigma_w_range = (low, v.real("sigma_w_range[1]", sigma_w_range[1], minimum=low))
+    if sigma_w_range[0] == sigma_w_range[1]:
+        raise ValueError(f"sigma_w_range must have low < high, got {sigma_w_range!r}")
     sw = _critical_line_parametric(activation, sb, negative_slope, sigma_w_range)
     missing = ~np.isfinite(sw)
     if np.any(missing):
@@ -295,7 +358,7 @@ def _critical_line_bisection(activation: str, sb: np.ndarray, slope: float,
                              sigma_w_range: tuple[float, float], q0: float) -> np.ndarray:
     lo = np.full(sb.shape, sigma_w_range[0])
     hi = np.full(sb.shape, sigma_w_range[1])
-    f = lambda sw: chi1(activation, sw, sb, negative_slope=slope, q0=q0) - 1.0
+    f = lambda sw: _chi1(activation, sw, sb, slope, None, q0) - 1.0
     f_lo, f_hi = f(lo), f(hi)
     bracketed = np.sign(f_lo) != np.sign(f_hi)
     for _ in range(45):
@@ -320,6 +383,10 @@ def mean_field_profile(spec: Any) -> dict[str, np.ndarray]:
     moment of a_l growing by alpha^2 E[phi(h_l)^2] per layer. With batch or
     layer norm no prediction is made (NaN).
     """
+    from .specs import MLP
+
+    if not isinstance(spec, MLP):
+        raise TypeError(f"spec must be a gradatlas.MLP, got {type(spec).__name__}")
     q, grad = mean_field_profiles([spec])
     return {"q": q[0], "log10_grad_norm": grad[0]}
 
@@ -330,7 +397,14 @@ def mean_field_profiles(specs: Any) -> tuple[np.ndarray, np.ndarray]:
     Specs sharing activation, residual flag and normalization are iterated
     together as arrays, so a sweep costs one pass over the layers per such set.
     """
+    from .specs import MLP
+
     specs = list(specs)
+    if not specs:
+        raise ValueError("specs must hold at least one gradatlas.MLP, got an empty sequence")
+    for i, s in enumerate(specs):
+        if not isinstance(s, MLP):
+            raise TypeError(f"specs[{i}] must be a gradatlas.MLP, got {type(s).__name__}")
     depth = specs[0].depth
     if any(s.depth != depth for s in specs):
         raise ValueError("mean_field_profiles needs specs of one depth")

@@ -22,6 +22,7 @@ and ``"adam"`` (betas, eps, bias correction as ``torch.optim.Adam``).
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 from collections.abc import Callable, Sequence
@@ -91,8 +92,7 @@ def _check(spec: Any, steps: Any, lr: Any, optimizer: Any, batch: Any, seed: Any
         beta1=v.real("betas[0]", betas[0], minimum=0.0, maximum=0.999999),
         beta2=v.real("betas[1]", betas[1], minimum=0.0, maximum=0.999999),
         eps=v.real("eps", eps, strictly_positive=True),
-        n_threads=_core.max_threads() if n_threads is None else v.integer("n_threads", n_threads, minimum=1,
-                                                                           maximum=1024),
+        n_threads=v.threads(n_threads, _core.max_threads()),
     )
 
 
@@ -189,18 +189,46 @@ def train_sweep(spec: MLP, *, seeds: Any = 1, progress: bool = False, **axes: An
     """
     from .sweep import _axis_values, _coord, _is_axis, _seeds
 
+    if not isinstance(spec, MLP):
+        raise TypeError(f"spec must be a gradatlas.MLP (training recurrent cells is not implemented), "
+                        f"got {type(spec).__name__}")
     seed_list = _seeds(seeds)
     spec_fields = set(spec.to_dict())
+    signature = inspect.signature(train)
+    train_args = set(signature.parameters) - {"spec", "seed", "progress"}
+    unknown = sorted(set(axes) - spec_fields - train_args)
+    if unknown:
+        raise TypeError(f"train_sweep got unknown settings {unknown}; accepted: MLP settings {sorted(spec_fields)}, "
+                        f"train arguments {sorted(train_args)} and seeds")
     grid = {k: _axis_values(k, val) for k, val in axes.items() if _is_axis(val)}
     fixed = {k: val for k, val in axes.items() if not _is_axis(val)}
+    # Every run is checked before the first one trains; an axis's values must differ once normalized.
+    planned = []
+    normalized: dict[str, list[Any]] = {k: [None] * len(vals) for k, vals in grid.items()}
+    for combo in itertools.product(*(range(len(vals)) for vals in grid.values())):
+        setting = {**fixed, **{k: grid[k][i] for k, i in zip(grid, combo)}}
+        try:
+            run_spec = spec.replace(**{k: val for k, val in setting.items() if k in spec_fields})
+            kwargs = {k: val for k, val in setting.items() if k not in spec_fields}
+            bound = signature.bind(run_spec, seed=seed_list[0], **kwargs)
+            bound.apply_defaults()
+            a = _check(**bound.arguments)
+        except (TypeError, ValueError) as exc:
+            point = {k: setting[k] for k in grid}
+            raise type(exc)(f"train_sweep point {point}: {exc}" if point else str(exc)) from exc
+        for k, i in zip(grid, combo):
+            normalized[k][i] = (getattr(run_spec, k) if k in spec_fields
+                                else (a["beta1"], a["beta2"]) if k == "betas" else a[k])
+        planned.append((run_spec, kwargs))
+    for k, vals in grid.items():
+        seen: dict[Any, Any] = {}
+        for raw, value in zip(vals, normalized[k]):
+            if value in seen:
+                raise ValueError(f"train_sweep axis {k!r} repeats a value: {seen[value]!r} and {raw!r} both mean "
+                                 f"{value!r}; give each value once")
+            seen[value] = raw
     labels = {k: [clip_label(*parse_clip(c)) for c in vals] if k == "clip" else vals for k, vals in grid.items()}
-    runs = []
-    for combo in itertools.product(*grid.values()):
-        setting = {**fixed, **dict(zip(grid, combo))}
-        run_spec = spec.replace(**{k: val for k, val in setting.items() if k in spec_fields})
-        kwargs = {k: val for k, val in setting.items() if k not in spec_fields}
-        for seed in seed_list:
-            runs.append(train(run_spec, seed=seed, **kwargs))
+    runs = [train(run_spec, seed=seed, **kwargs) for run_spec, kwargs in planned for seed in seed_list]
     steps = max(r.sizes["step"] for r in runs)
     depth = max(r.sizes["layer"] for r in runs)
     shape = tuple(len(val) for val in grid.values()) + (len(seed_list),)
