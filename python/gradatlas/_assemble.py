@@ -82,7 +82,7 @@ def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[st
         with np.errstate(invalid="ignore"):
             out["total_log10_ratio"][idx] = gd[:, 0] - gd[:, -1]  # NaN when both ends are exactly 0
         out["log10_rate"][idx] = fitted_log10_rate(gd)
-    _mean_field(points, arrays, depths, out)
+    _mean_field(points, arrays, out)
     exactly_zero = np.asarray(np.isneginf(g).any(axis=1))
     out["regime"] = regime(out["total_log10_ratio"], arrays["first_nonfinite_layer"] >= 1, exactly_zero)
     out["regime"] = np.where(arrays["finished"], out["regime"], "")
@@ -91,26 +91,26 @@ def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[st
     return out
 
 
-def _mean_field(points: list[Point], arrays: dict[str, np.ndarray], depths: np.ndarray,
+def _mean_field(points: list[Point], arrays: dict[str, np.ndarray],
                 out: dict[str, np.ndarray]) -> None:
     """The theory columns, computed once per distinct configuration, a block of them at a time."""
     specs, inverse = distinct_configurations(points, arrays["finished"])
     if not specs:
         return
     spec_depth = np.array([s.depth for s in specs])
-    order = np.argsort(inverse, kind="stable")  # points grouped by configuration
-    first = np.searchsorted(inverse[order], np.arange(len(specs) + 1))
+    ran = np.flatnonzero(inverse >= 0)
     g = arrays["log10_grad_norm"]
+    row_of = np.full(len(specs), -1, dtype=np.int64)  # configuration -> its row in the current block
     for d in np.unique(spec_depth):
         members = np.flatnonzero(spec_depth == d)
         block = max(1, THEORY_BLOCK // int(d))
         for start in range(0, members.size, block):
             chosen = members[start:start + block]
             q_pred, g_pred = theory.mean_field_profiles([specs[k] for k in chosen])
-            # every point of each chosen configuration, and which row of the block it reads
-            counts = first[chosen + 1] - first[chosen]
-            pts = order[np.concatenate([np.arange(first[k], first[k + 1]) for k in chosen])]
-            rows = np.repeat(np.arange(chosen.size), counts)
+            row_of[chosen] = np.arange(chosen.size)
+            rows = row_of[inverse[ran]]
+            pts, rows = ran[rows >= 0], rows[rows >= 0]  # every point of the chosen configurations
+            row_of[chosen] = -1
             last = g[pts, d - 1:d]
             with np.errstate(invalid="ignore"):  # inf - inf where the profile or the anchor is infinite
                 out["predicted_log10_grad_norm"][pts, :d] = np.where(np.isfinite(last), g_pred[rows] + last, np.nan)
@@ -131,7 +131,6 @@ def _mean_field(points: list[Point], arrays: dict[str, np.ndarray], depths: np.n
         for value in np.unique(q0):
             sel = q0 == value
             chi1[fam[sel]] = theory.chi1(activation, sw[sel], sb[sel], negative_slope=slope, q0=float(value))
-    ran = inverse >= 0
     out["chi1"][ran] = chi1[inverse[ran]]
 
 

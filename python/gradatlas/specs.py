@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any
 
@@ -136,16 +137,11 @@ class MLP:
         return "normal" if self.init is None else INITS[self.init][0]
 
     def sigma_w_per_layer(self) -> np.ndarray:
-        """The effective sigma_w of each layer: Var(W_ij) = sigma_w^2 / fan_in."""
-        n = np.asarray(self.layer_widths, dtype=float)
-        fan_in, fan_out = n[:-1], n[1:]
-        if self.weight_dist == "orthogonal":
-            gain = 1.0 if self.sigma_w is None else self.sigma_w
-            # Q has entries of variance 1 / max(fan_in, fan_out).
-            return gain * np.sqrt(fan_in / np.maximum(fan_in, fan_out))
-        if self.sigma_w is not None or self.init is None:
-            return np.full(self.depth, self.sigma_w)
-        return np.sqrt(sigma_w_squared(INITS[self.init][1], fan_in, fan_out))
+        """The effective sigma_w of each layer: Var(W_ij) = sigma_w^2 / fan_in (a read-only array)."""
+        shape = ("widths", self.widths) if self.widths is not None else ("equal", self.width, self.depth)
+        if self.depth <= _CACHED_DEPTH:  # a sweep asks once per point, mostly for the same few arrays
+            return _sigma_w_per_layer(self.init, self.sigma_w, shape)
+        return _sigma_w_per_layer.__wrapped__(self.init, self.sigma_w, shape)
 
     def weight_scales(self) -> np.ndarray:
         """s_l with W_l = s_l Z_l."""
@@ -174,3 +170,23 @@ class MLP:
 
 
 _MLP_DEFAULTS = {f.name: f.default for f in dataclasses.fields(MLP) if f.default is not dataclasses.MISSING}
+_CACHED_DEPTH = 4096  # with the cache's 1024 entries: at most 32 MiB
+
+
+@functools.lru_cache(maxsize=1024)
+def _sigma_w_per_layer(init: str | None, sigma_w: float | None, shape: tuple) -> np.ndarray:
+    """shape: ("widths", n_0..n_L) or ("equal", width, depth)."""
+    widths = shape[1] if shape[0] == "widths" else (shape[1],) * (shape[2] + 1)
+    n = np.asarray(widths, dtype=float)
+    fan_in, fan_out = n[:-1], n[1:]
+    dist = "normal" if init is None else INITS[init][0]
+    if dist == "orthogonal":
+        gain = 1.0 if sigma_w is None else sigma_w
+        # Q has entries of variance 1 / max(fan_in, fan_out).
+        out = gain * np.sqrt(fan_in / np.maximum(fan_in, fan_out))
+    elif sigma_w is not None or init is None:
+        out = np.full(fan_in.size, sigma_w, dtype=float)
+    else:
+        out = np.sqrt(sigma_w_squared(INITS[init][1], fan_in, fan_out))
+    out.setflags(write=False)  # shared between calls
+    return out
