@@ -48,8 +48,9 @@ def main() -> None:
     ds = ga.sweep(**grid, progress=False)
     total = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with_theory = int(np.isfinite(ds.chi1).sum())
     print(f"sweep: {total:.1f} s, of which theory {theory_seconds:.1f} s ({theory_seconds / total:.0%}); "
-          f"peak RSS {peak:.0f} MiB; {int(np.isfinite(ds.chi1).sum())} points with chi1, complete={ds.attrs['complete']}")
+          f"peak RSS {peak:.0f} MiB; {with_theory} points with chi1, complete={ds.attrs['complete']}")
 
 
 if __name__ == "__main__":

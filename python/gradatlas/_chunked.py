@@ -8,6 +8,7 @@ of the grid, grouped again inside the worker that runs it.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,6 +19,8 @@ from . import _assemble, _recurrent, _runner
 from .store import ResultStore, chunk_ranges
 
 DEFAULT_CHUNK = 256  # points per task: hundreds, so a task is long next to its scheduling cost
+# A local sweep whose whole-grid estimate exceeds this runs in chunks of points (see schedule).
+LOCAL_BUDGET = 512 << 20
 
 
 def layout(recurrent: bool, length: int) -> dict[str, tuple[tuple[int, ...], str, Any]]:
@@ -46,6 +49,46 @@ def run_chunk(points: Sequence[_runner.Point], common_random_numbers: bool, loss
     return (_recurrent if recurrent else _assemble).gather(points, where, results, length)
 
 
+def schedule(points: Sequence[_runner.Point], groups: Sequence[Any], *, loss: str, n_threads: int,
+             common_random_numbers: bool, recurrent: bool, chunk_size: int | None, chunked: bool) -> _runner.Plan:
+    """The run's memory plan and chunk size (``plan.chunk_points``; None: the whole grid at once).
+
+    Stores and executors always run in chunks (``chunk_size``, default 256). A
+    local sweep runs whole unless its estimate exceeds LOCAL_BUDGET or a group
+    passes the core's index limits; then it runs in chunks (at least 256 points)
+    whose engine memory is about half that budget, so a 10^6-point grid runs in
+    bounded memory; each chunk still shares its random matrices as one group. A chunked run
+    needs its largest chunk's engine memory plus the whole grid's results;
+    the first and last chunks and those holding the deepest, widest and
+    largest-batch points are planned (a chunk's groups are those of its points).
+    """
+    n = len(points)
+    whole = _runner.plan(groups, n, loss, n_threads, calibrate=False, limits=False)
+    results = sum(g.result_bytes() for g in groups)
+    if not chunked and chunk_size is None:
+        if whole.memory_bytes <= LOCAL_BUDGET and _runner.within_limits(groups):
+            _runner.fits(whole)
+            return whole
+        engine = max(whole.memory_bytes - results, 1)
+        chunk_size = max(DEFAULT_CHUNK, int(n * (LOCAL_BUDGET / 2) / engine))  # half the budget for the engine
+        if chunk_size >= n and _runner.within_limits(groups):
+            _runner.fits(whole)
+            return whole
+    chunk = min(n, chunk_size or DEFAULT_CHUNK)
+    widest = (lambda s: s.width) if recurrent else (lambda s: s.width if s.widths is None else max(s.widths))
+    sizes = np.array([(p.spec.steps if recurrent else p.spec.depth, widest(p.spec), p.batch) for p in points])
+    extremes = {0, n - 1, *np.argmax(sizes, axis=0).tolist()}
+    engine = 0
+    for start in sorted({i // chunk * chunk for i in extremes}):
+        part, _ = (_recurrent if recurrent else _runner).make_groups(points[start:start + chunk],
+                                                                      common_random_numbers)
+        estimate = _runner.plan(part, chunk, loss, n_threads, calibrate=False)  # index limits checked
+        engine = max(engine, estimate.memory_bytes - sum(g.result_bytes() for g in part))
+    planned = dataclasses.replace(whole, memory_bytes=int(engine + results), chunk_points=chunk)
+    _runner.fits(planned)
+    return planned
+
+
 def describe_chunks(chunks: Sequence[int]) -> str:
     """'chunk 3 is damaged' or 'chunks 1, 4, 7 are damaged' (the first ten, then a count)."""
     shown = ", ".join(map(str, chunks[:10])) + (f" and {len(chunks) - 10} more" if len(chunks) > 10 else "")
@@ -64,12 +107,12 @@ def check_executor(executor: Any) -> None:
 
 
 def run(points: Sequence[_runner.Point], *, common_random_numbers: bool, loss: str, n_threads: int, length: int,
-        recurrent: bool, store: ResultStore | None, executor: Any, progress: Callable[[int, int], Any] | None
-        ) -> tuple[dict[str, np.ndarray], bool, dict[int, str]]:
+        recurrent: bool, store: ResultStore | None, executor: Any, progress: Callable[[int, int], Any] | None,
+        chunk_size: int = DEFAULT_CHUNK) -> tuple[dict[str, np.ndarray], bool, dict[int, str]]:
     """All points' raw arrays, whether it was interrupted, and {chunk: run} of the chunks in the store."""
     shapes = layout(recurrent, length)
     n = len(points)
-    chunks = chunk_ranges(n, store.chunk_size if store is not None else DEFAULT_CHUNK)
+    chunks = chunk_ranges(n, store.chunk_size if store is not None else chunk_size)
     done: dict[int, str] = {}
     if store is None:
         arrays = {k: np.full((n, *shape), fill, dtype=dtype) for k, (shape, dtype, fill) in shapes.items()}

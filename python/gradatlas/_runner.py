@@ -18,7 +18,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -40,8 +40,7 @@ GRAD_KEYS = ("log10_grad_norm", "log10_grad_norm_rms", "log10_weight_grad_norm")
 FORWARD_KEYS = ("q", "c", "saturated_fraction", "dead_fraction")
 
 
-@dataclasses.dataclass(frozen=True)
-class Point:
+class Point(NamedTuple):  # a tuple: a 10^6-point sweep holds 10^6 of them
     spec: Any  # an MLP, or a recurrent spec (gradatlas.cells) run by gradatlas._recurrent
     seed: int
     batch: int
@@ -277,17 +276,31 @@ class Plan:
     memory_bytes: int
     seconds: float
     useful_flops: float
+    chunk_points: int | None = None  # run in chunks of this many points (None: all at once)
 
     def __str__(self) -> str:
+        chunks = "" if self.chunk_points is None else f", run in chunks of {self.chunk_points} points"
         return (f"{self.points} points in {self.groups} group(s) of shared random matrices "
-                f"({self.configurations} engine configurations); about {format_bytes(self.memory_bytes)} "
+                f"({self.configurations} engine configurations{chunks}); about {format_bytes(self.memory_bytes)} "
                 f"of memory and {self.seconds:.1f} s estimated")
 
 
-def plan(groups: Sequence[Group], n_points: int, loss: str, n_threads: int, *, calibrate: bool = True) -> Plan:
-    """The estimate; with ``calibrate`` it times a small probe, only after the memory check passed."""
-    for g in groups:
-        g.check_limits()
+def within_limits(groups: Sequence[Any]) -> bool:
+    try:
+        for g in groups:
+            g.check_limits()
+    except ValueError:
+        return False
+    return True
+
+
+def plan(groups: Sequence[Group], n_points: int, loss: str, n_threads: int, *, calibrate: bool = True,
+         limits: bool = True) -> Plan:
+    """The estimate; with ``calibrate`` it times a small probe, only after the memory check passed;
+    ``limits=False`` skips the core's index limits (for a grid that will run in chunks)."""
+    if limits:
+        for g in groups:
+            g.check_limits()
     concurrent = 1 if len(groups) < n_threads else n_threads
     sizes = sorted((g.memory_bytes(loss) for g in groups), reverse=True)
     # The groups running at once, the buffers kept between groups, every group's results.

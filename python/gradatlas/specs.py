@@ -18,7 +18,7 @@ MAX_DEPTH = 10_000_000  # layer index is a 32-bit counter of the generator
 MAX_WIDTH = 1 << 20
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)  # slots: a 10^6-point sweep holds 10^6 of them
 class MLP:
     """A deep feed-forward network at initialization.
 
@@ -121,7 +121,8 @@ class MLP:
         if values["residual"] and widths is not None and len(set(widths)) != 1:
             raise ValueError(f"residual=True needs equal widths, got widths={widths}")
         spec = object.__new__(cls)
-        spec.__dict__.update(values)  # frozen: the dataclass's own __setattr__ refuses
+        for name, value in values.items():
+            object.__setattr__(spec, name, value)  # frozen: the dataclass's own __setattr__ refuses
         return spec
 
     # --- derived quantities --------------------------------------------------
@@ -161,7 +162,15 @@ class MLP:
 
     def replace_checked(self, **changes: Any) -> MLP:
         """``replace`` with values already checked (see ``from_checked``)."""
-        return MLP.from_checked(**{**self.__dict__, **changes})
+        return MLP.from_checked(**{**{name: getattr(self, name) for name in _MLP_FIELDS}, **changes})
+
+    # Explicit, so that pickling (executors, process pools) works on every Python the package supports.
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _MLP_FIELDS)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for name, value in zip(_MLP_FIELDS, state):
+            object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
         fields = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
@@ -169,6 +178,7 @@ class MLP:
         return f"MLP({', '.join(fields)})"
 
 
+_MLP_FIELDS = tuple(f.name for f in dataclasses.fields(MLP))
 _MLP_DEFAULTS = {f.name: f.default for f in dataclasses.fields(MLP) if f.default is not dataclasses.MISSING}
 _CACHED_DEPTH = 4096  # with the cache's 1024 entries: at most 32 MiB
 

@@ -212,8 +212,14 @@ def plan_sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", 
                     q0=q0, batch=batch, dtype=dtype, cell=cell, steps=steps, input_width=input_width,
                     sigma_u=sigma_u, h0_std=h0_std, forget_bias=forget_bias, loss_at=loss_at)
     n_threads = v.threads(n_threads, _core.max_threads(), stacklevel=3)  # more than the cores: capped, warned
-    loss, _, n_threads, _, _, _, points, groups, _ = _prepare(settings, seeds, loss, common_random_numbers, n_threads)
-    return _runner.plan(groups, len(points), loss, n_threads)
+    loss, crn, n_threads, _, _, _, points, groups, _ = _prepare(settings, seeds, loss, common_random_numbers,
+                                                                n_threads)
+    estimate = _chunked.schedule(points, groups, loss=loss, n_threads=n_threads, common_random_numbers=crn,
+                                 recurrent=_scalar(settings["cell"]) is not None, chunk_size=None,
+                                 chunked=False)
+    if groups:  # the time from a small probe of the first group, after the memory check passed
+        estimate.seconds = estimate.useful_flops / groups[0].throughput(loss, n_threads)
+    return estimate
 
 
 def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init: Any = "xavier_normal",
@@ -282,7 +288,10 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
         worker process, so threads never outnumber cores. Results stream back to
         this process, which alone writes the store.
     chunk_size : int, optional
-        Points per task and per store chunk (default 256).
+        Points per task and per store chunk (default 256). Without a store or
+        an executor the whole grid runs at once when its estimate is under
+        512 MiB; a larger grid runs in chunks (of ``chunk_size`` points when
+        given), with the same numbers.
 
     Returns
     -------
@@ -310,13 +319,15 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
     overwrite = v.boolean("overwrite", overwrite)
     if store is not None:
         store = check_path(store, "store")
-    chunk = _chunked.DEFAULT_CHUNK if chunk_size is None else v.integer("chunk_size", chunk_size, minimum=1,
-                                                                         maximum=1 << 24)
+    if chunk_size is not None:
+        chunk_size = v.integer("chunk_size", chunk_size, minimum=1, maximum=1 << 24)
+    chunk = _chunked.DEFAULT_CHUNK if chunk_size is None else chunk_size  # a store's and an executor's
     loss, crn, n_threads, axes, fixed, seed_list, points, groups, where = _prepare(
         settings, seeds, loss, common_random_numbers, n_threads)
-    estimate = _runner.plan(groups, len(points), loss, n_threads, calibrate=False)
-    _runner.fits(estimate)
     recurrent = _scalar(cell) is not None
+    estimate = _chunked.schedule(points, groups, loss=loss, n_threads=n_threads, common_random_numbers=crn,
+                                 recurrent=recurrent, chunk_size=chunk_size,
+                                 chunked=store is not None or executor is not None)
     length = max(p.spec.steps if recurrent else p.spec.depth for p in points)
     described = _describe(axes, fixed, seed_list, loss, crn)
 
@@ -327,13 +338,14 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
         result_store.open(overwrite)  # before the progress bar: a refused store prints nothing else
     bar, callback = _progress(progress, len(points))
     try:
-        if store is None and executor is None:
+        if estimate.chunk_points is None:
             results, interrupted = _runner.run_groups(groups, loss, n_threads, callback)
             arrays = (_recurrent if recurrent else _assemble).gather(points, where, results, length)
         else:
             arrays, interrupted, _ = _chunked.run(
                 points, common_random_numbers=crn, loss=loss, n_threads=n_threads, length=length,
-                recurrent=recurrent, store=result_store, executor=executor, progress=callback)
+                recurrent=recurrent, store=result_store, executor=executor, progress=callback,
+                chunk_size=estimate.chunk_points)
     finally:
         if bar is not None:
             bar.close()
