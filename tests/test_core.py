@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -268,6 +269,30 @@ def _probe(isa):
     done = subprocess.run([sys.executable, "-c", _ISA_PROBE], env=env, capture_output=True, text=True,
                           check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# The probe's digests as computed before the AVX2 products were rewritten with explicit
+# broadcasts (GCC 12, x86-64): every FMA level (AVX2, AVX-512) gives the first, the generic
+# (unfused) level the second. Any change to a kernel's operations shows here.
+KNOWN_DIGESTS = {
+    "fma": {"draws": "6bd5d0e3b156473b158d32d813ebb8eb895ccff03c763df4bed1e638a79bc93d",
+            "products": "3b22e777ead3b603d108894ed2feaf9da2ee8e0134554a986701a4490a1c5fd7",
+            "engines": "da3eee3b7b4f9f7f6761aece4e2aac50fa1fed61a79e827a3e2488bd1aa06394"},
+    "generic": {"draws": "6bd5d0e3b156473b158d32d813ebb8eb895ccff03c763df4bed1e638a79bc93d",
+                "products": "512229789ae43d91b2ce1ce1f141767fe399856e2ee3687c029f4fdbb007e220",
+                "engines": "87501925c9a61f55702639207cd938f9ec4ae06483c4c9b70ff7e71557ffd8a1"},
+}
+
+
+@pytest.mark.skipif(_core.kernel_isa() == "generic" or platform.machine() not in ("x86_64", "AMD64"),
+                    reason="the digests are those of x86-64 builds with the dispatched kernels")
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "generic"])
+def test_kernels_keep_their_digests(isa):
+    if isa == "avx512" and _core.kernel_isa() != "avx512":
+        pytest.skip("needs a CPU that picks the AVX-512 kernels")
+    got = _probe(isa)
+    assert got.pop("isa") == isa
+    assert got == KNOWN_DIGESTS["generic" if isa == "generic" else "fma"]
 
 
 @pytest.mark.skipif(_core.kernel_isa() != "avx512", reason="needs a CPU that picks the AVX-512 kernels")
