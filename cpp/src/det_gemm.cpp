@@ -14,8 +14,9 @@ namespace {
 
 #define GRADATLAS_INLINE inline __attribute__((always_inline))
 
-// 64-byte vectors whatever the ISA: the lane count fixes the order of the
-// additions, so it must not depend on the machine.
+// 64-byte vectors (the AVX-512 blocks). Each element of a product is one chain
+// over k whatever the vector width, so the AVX2 and generic blocks below, in
+// registers of their own widths, give the same bits as these.
 template <typename T>
 struct Lanes;
 template <>
@@ -36,7 +37,6 @@ GRADATLAS_INLINE typename Lanes<T>::V load(const T* p) {
     return v;
 }
 
-constexpr int kRows = 4;                 // rows of A per block (8 with AVX-512)
 constexpr int kNnVectors = 2;            // vectors of C columns per block
 constexpr std::int64_t kRowBlock = 128;  // rows of A per task
 
@@ -134,8 +134,8 @@ GRADATLAS_INLINE void nn_panel(std::int64_t x0, std::int64_t x1, std::int64_t m,
 
 // The cloned entry points hold only serial loops: OpenMP regions are outlined
 // before cloning and would run the default ISA.
-// AVX-512 has 32 vector registers: 8 rows x 2 vectors of accumulators fit.
-// Elsewhere 4 rows (a 64-byte vector is two AVX2 registers).
+// AVX-512 has 32 vector registers: 8 rows x 2 vectors of accumulators fit
+// (nn_panel). AVX2 and the generic level have blocks of their own below.
 // The FMA variants rely on GCC contracting the vector `acc + s * b` (this file
 // is compiled with -ffp-contract=fast on x86-64) while the scalar tails call
 // std::fma; contraction needs an optimized build, so -O0 builds use the
@@ -275,6 +275,106 @@ void nn_panel_avx2(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_
 #pragma GCC pop_options
 #endif
 
+// The generic level (no FMA, the baseline vector unit: SSE2 on x86-64, NEON on
+// aarch64): blocks of R rows x X columns in 16-byte vectors, R x X
+// accumulators that fit 16 registers (the 64-byte vectors of nn_block are
+// split and, on SSE2, their broadcasts go through the stack: 1.9 GF/s; plain
+// loops for the auto-vectorizer did worse, 1.2). Unfused, each element is
+// still c = c + a[r][p] * b[p][x] for p in order, as in nn_block.
+constexpr int kPortableRows = 2;
+
+template <typename T>
+constexpr int kPortableCols = 64 / static_cast<int>(sizeof(T));  // 16 floats, 8 doubles
+
+// 16 bytes: the vector width of SSE2 and NEON, so a scalar times a vector is
+// one broadcast instruction (GCC and Clang vector extensions).
+template <typename T>
+struct Native {
+    typedef T V __attribute__((vector_size(16)));
+    static constexpr int W = 16 / static_cast<int>(sizeof(T));
+};
+
+template <typename T, int R, int X>
+GRADATLAS_INLINE void nn_block_portable(const T* a, std::int64_t lda, const T* b, std::int64_t ldb,
+                                        T* c, std::int64_t ldc, std::int64_t k, bool resume) {
+    if constexpr (X == 1) {
+        for (int r = 0; r < R; ++r) {
+            T s = resume ? c[r * ldc] : T(0);
+            for (std::int64_t p = 0; p < k; ++p) s = s + a[r * lda + p] * b[p * ldb];
+            c[r * ldc] = s;
+        }
+    } else {
+        using V = typename Native<T>::V;
+        constexpr int W = Native<T>::W, NV = X / W;
+        V acc[R][NV];
+        for (int r = 0; r < R; ++r)
+            for (int v = 0; v < NV; ++v) {
+                if (resume)
+                    std::memcpy(&acc[r][v], c + r * ldc + v * W, sizeof(V));
+                else
+                    acc[r][v] = V{};
+            }
+        for (std::int64_t p = 0; p < k; ++p) {
+            V bv[NV];
+            std::memcpy(bv, b + p * ldb, sizeof bv);
+            for (int r = 0; r < R; ++r) {
+                const T s = a[r * lda + p];
+                for (int v = 0; v < NV; ++v) acc[r][v] = acc[r][v] + s * bv[v];
+            }
+        }
+        for (int r = 0; r < R; ++r)
+            for (int v = 0; v < NV; ++v) std::memcpy(c + r * ldc + v * W, &acc[r][v], sizeof(V));
+    }
+}
+
+template <typename T, int R>
+GRADATLAS_INLINE void nn_cols_portable(std::int64_t x0, std::int64_t x1, std::int64_t k, const T* a,
+                                       std::int64_t lda, const T* b, std::int64_t ldb, T* c,
+                                       std::int64_t ldc, bool resume) {
+    constexpr int X = kPortableCols<T>;
+    std::int64_t x = x0;
+    for (; x + X <= x1; x += X)
+        nn_block_portable<T, R, X>(a, lda, b + x, ldb, c + x, ldc, k, resume);
+    for (; x < x1; ++x) nn_block_portable<T, R, 1>(a, lda, b + x, ldb, c + x, ldc, k, resume);
+}
+
+template <typename T, int R>
+GRADATLAS_INLINE void nn_packed_portable(std::int64_t k, const T* a, std::int64_t lda,
+                                         const T* packed, T* c, std::int64_t ldc, bool resume) {
+    constexpr int X = kPortableCols<T>;
+    constexpr int kPanel = kNnVectors * Lanes<T>::W;
+    for (int x = 0; x < kPanel; x += X)
+        nn_block_portable<T, R, X>(a, lda, packed + x, kPanel, c + x, ldc, k, resume);
+}
+
+template <typename T>
+void nn_panel_portable(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_t k, const T* a,
+                       std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
+    constexpr std::int64_t kPanel = kNnVectors * Lanes<T>::W;
+    constexpr int R = kPortableRows;
+    if (x1 - x0 == kPanel && m >= kPackFromRows) {
+        alignas(64) T packed[kDepthBlock * kPanel];
+        for (std::int64_t p0 = 0; p0 < k; p0 += kDepthBlock) {
+            const std::int64_t depth = std::min(kDepthBlock, k - p0);
+            for (std::int64_t p = 0; p < depth; ++p)
+                std::memcpy(packed + p * kPanel, b + (p0 + p) * ldb + x0, sizeof(T) * kPanel);
+            std::int64_t i = 0;
+            for (; i + R <= m; i += R)
+                nn_packed_portable<T, R>(depth, a + i * lda + p0, lda, packed, c + i * ldc + x0,
+                                         ldc, p0 > 0);
+            for (; i < m; ++i)
+                nn_packed_portable<T, 1>(depth, a + i * lda + p0, lda, packed, c + i * ldc + x0,
+                                         ldc, p0 > 0);
+        }
+        return;
+    }
+    std::int64_t i = 0;
+    for (; i + R <= m; i += R)
+        nn_cols_portable<T, R>(x0, x1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, false);
+    for (; i < m; ++i)
+        nn_cols_portable<T, 1>(x0, x1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, false);
+}
+
 template <typename T>
 void nn_panel_dispatch(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_t k, const T* a,
                        std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
@@ -283,7 +383,7 @@ void nn_panel_dispatch(std::int64_t x0, std::int64_t x1, std::int64_t m, std::in
     if (isa == Isa::avx512) return nn_panel_avx512<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
     if (isa == Isa::avx2) return nn_panel_avx2<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
 #endif
-    nn_panel<T, kRows, false>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
+    nn_panel_portable<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc);
 }
 
 template <typename T>
