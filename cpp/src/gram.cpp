@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "buffer.hpp"
@@ -69,16 +70,18 @@ GRADATLAS_INLINE void dot_tile(const T* a, const T* b, std::int64_t n, double (&
         }
 }
 
-template <int P, int Q, bool Fused, typename T>
-GRADATLAS_INLINE void gram_tiles(const T* x, std::int64_t m, std::int64_t n, double* g) {
-    static_assert(P == Q, "square tiles");
+// P x P tiles of the upper triangle by tile(a, b, out[P][P]), the rows past the
+// last whole tile by single(a, b, out[1][1]); the symmetric entry mirrored.
+template <int P, typename T, typename Tile, typename Single>
+GRADATLAS_INLINE void gram_tiles(const T* x, std::int64_t m, std::int64_t n, double* g, Tile tile,
+                                 Single single) {
     const std::int64_t tiled = m - m % P;
     for (std::int64_t a = 0; a < tiled; a += P)
-        for (std::int64_t b = a; b < tiled; b += Q) {
-            double t[P][Q];
-            dot_tile<P, Q, Fused>(x + a * n, x + b * n, n, t);
+        for (std::int64_t b = a; b < tiled; b += P) {
+            double t[P][P];
+            tile(x + a * n, x + b * n, t);
             for (int p = 0; p < P; ++p)
-                for (int q = 0; q < Q; ++q) {
+                for (int q = 0; q < P; ++q) {
                     g[(a + p) * m + (b + q)] = t[p][q];
                     g[(b + q) * m + (a + p)] = t[p][q];
                 }
@@ -86,25 +89,73 @@ GRADATLAS_INLINE void gram_tiles(const T* x, std::int64_t m, std::int64_t n, dou
     for (std::int64_t a = 0; a < m; ++a)  // the rows past the last whole tile
         for (std::int64_t b = std::max(a, tiled); b < m; ++b) {
             double t[1][1];
-            dot_tile<1, 1, Fused>(x + a * n, x + b * n, n, t);
+            single(x + a * n, x + b * n, t);
             g[a * m + b] = t[0][0];
             g[b * m + a] = t[0][0];
         }
 }
 
+template <int P, bool Fused, typename T>
+GRADATLAS_INLINE void gram_tiles(const T* x, std::int64_t m, std::int64_t n, double* g) {
+    gram_tiles<P>(
+        x, m, n, g,
+        [n](const T* a, const T* b, double (&t)[P][P]) { dot_tile<P, P, Fused>(a, b, n, t); },
+        [n](const T* a, const T* b, double (&t)[1][1]) { dot_tile<1, 1, Fused>(a, b, n, t); });
+}
+
 // Only serial loops in the ISA variants (see det_gemm.cpp). AVX-512 keeps a
-// 4 x 4 tile of accumulators in registers; AVX2 (a vector is two registers) 2 x 2.
+// 4 x 4 tile of 64-byte accumulators in registers.
 #ifdef GRADATLAS_KERNEL_DISPATCH
 template <typename T>
 __attribute__((target("avx512f,fma"))) void gram_avx512(const T* x, std::int64_t m, std::int64_t n,
                                                         double* g) {
-    gram_tiles<4, 4, true>(x, m, n, g);
+    gram_tiles<4, true>(x, m, n, g);
 }
-template <typename T>
-__attribute__((target("avx2,fma"))) void gram_avx2(const T* x, std::int64_t m, std::int64_t n,
-                                                   double* g) {
-    gram_tiles<2, 2, true>(x, m, n, g);
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+// AVX2: the 8 lanes' partial sums are independent chains, so lanes 0-3 and
+// 4-7 are summed in two passes over the rows, each a 3 x 3 tile of one-register
+// accumulators (9, with 3 of b and 1 of a: 13 of the 16 registers). The 64-byte
+// generic tile (2 x 2, two registers per accumulator) spilled and ran at a
+// quarter of the products' speed. Each lane is still fma over its elements in
+// order, then the same pairwise sum: the same bits.
+template <int P>
+GRADATLAS_INLINE void dot_tile_avx2(const double* a, const double* b, std::int64_t n,
+                                    double (&out)[P][P]) {
+    const std::int64_t full = n - n % kLanes;
+    alignas(32) double lanes[P][P][kLanes];
+    for (int h = 0; h < 2; ++h) {
+        __m256d acc[P][P];
+        for (int p = 0; p < P; ++p)
+            for (int q = 0; q < P; ++q) acc[p][q] = _mm256_setzero_pd();
+        for (std::int64_t i = 4 * h; i < full; i += kLanes) {
+            __m256d vb[P];
+            for (int q = 0; q < P; ++q) vb[q] = _mm256_loadu_pd(b + q * n + i);
+            for (int p = 0; p < P; ++p) {
+                const __m256d va = _mm256_loadu_pd(a + p * n + i);
+                for (int q = 0; q < P; ++q) acc[p][q] = _mm256_fmadd_pd(va, vb[q], acc[p][q]);
+            }
+        }
+        for (int p = 0; p < P; ++p)
+            for (int q = 0; q < P; ++q) _mm256_store_pd(&lanes[p][q][4 * h], acc[p][q]);
+    }
+    for (int p = 0; p < P; ++p)
+        for (int q = 0; q < P; ++q) {
+            const double* l = lanes[p][q];
+            double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+            for (std::int64_t t = full; t < n; ++t) s = std::fma(a[p * n + t], b[q * n + t], s);
+            out[p][q] = s;
+        }
 }
+
+void gram_avx2(const double* x, std::int64_t m, std::int64_t n, double* g) {
+    gram_tiles<3>(
+        x, m, n, g,
+        [n](const double* a, const double* b, double (&t)[3][3]) { dot_tile_avx2<3>(a, b, n, t); },
+        [n](const double* a, const double* b, double (&t)[1][1]) { dot_tile_avx2<1>(a, b, n, t); });
+}
+#pragma GCC pop_options
 #endif
 
 template <typename T>
@@ -112,9 +163,10 @@ void gram_dispatch(const T* x, std::int64_t m, std::int64_t n, double* g) {
 #ifdef GRADATLAS_KERNEL_DISPATCH
     const Isa isa = kernel_isa();
     if (isa == Isa::avx512) return gram_avx512(x, m, n, g);
-    if (isa == Isa::avx2) return gram_avx2(x, m, n, g);
+    if constexpr (std::is_same_v<T, double>)
+        if (isa == Isa::avx2) return gram_avx2(x, m, n, g);
 #endif
-    gram_tiles<4, 4, false>(x, m, n, g);
+    gram_tiles<4, false>(x, m, n, g);
 }
 
 }  // namespace
