@@ -21,7 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import os
+import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -255,3 +260,93 @@ def format_row(r: Result) -> str:
     torch = "" if r.torch_seconds is None else f" {r.torch_seconds:8.2f} {r.torch_speedup:7.2f}"
     return (f"{r.workload.name:4s} {r.workload.description:48s} {r.seconds:8.2f} {r.useful_gflops:11.1f} "
             f"{r.numpy_gflops:10.1f} {r.sgemm_ratio:8.2f}{torch}")
+
+# --- every ISA level in one run (``gradatlas bench --isa-levels``, benchmarks/isa_levels.py) ---
+
+ISA_LEVELS = ("avx512", "avx2", "generic")
+
+PROBE = r"""
+import json, sys, time
+import numpy as np
+import gradatlas as ga
+from gradatlas import _core
+from gradatlas.bench import WORKLOADS, median_time, numpy_sgemm_gflops
+
+repeats, quick = int(sys.argv[1]), sys.argv[2] == "1"
+out = {"isa": _core.kernel_isa(), "blas": ga.blas_config(), "kernels": {}, "workloads": {}}
+rng = np.random.default_rng(0)
+a = rng.standard_normal((256, 256)).astype(np.float32)
+b = rng.standard_normal((256, 256)).astype(np.float32)
+flops = 2 * 256**3
+for threads in (1, 2):
+    nn = median_time(lambda: [_core.det_gemm(a, b, False, threads) for _ in range(20)], repeats) / 20
+    nt = median_time(lambda: [_core.det_gemm(a, b, True, threads) for _ in range(20)], repeats) / 20
+    ref = numpy_sgemm_gflops(256, 256, repeats)  # numpy with its own threads (both cores)
+    out["kernels"][f"products_{threads}t"] = {"nn_gflops": flops / nn / 1e9, "nt_gflops": flops / nt / 1e9,
+                                              "numpy_gflops": ref}
+for dtype in ("float32", "float64"):
+    t = median_time(lambda: _core.standard_weights(dtype, 9, 0, 3, 1024, 1024), repeats)
+    out["kernels"][f"normals_{dtype}_ns"] = t / 1024**2 * 1e9
+for name, w in WORKLOADS.items():
+    w = w.scaled(10) if quick and name == "R1" else w
+    seconds = median_time(lambda: w.run(2), repeats)
+    useful = w.useful_flops() / seconds / 1e9
+    out["workloads"][name] = {"description": w.description, "seconds": seconds, "useful_gflops": useful,
+                              "numpy_gflops": w.numpy_reference(repeats)}
+print(json.dumps(out))
+"""
+
+
+def supported_isa_levels() -> list[str]:
+    from . import _core
+
+    best = _core.kernel_isa()
+    return list(ISA_LEVELS[ISA_LEVELS.index(best):])
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_isa_level(level: str, repeats: int, quick: bool) -> dict:
+    env = {**os.environ, "GRADATLAS_MAX_ISA": level}
+    done = subprocess.run([sys.executable, "-c", PROBE, str(repeats), "1" if quick else "0"], env=env,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def isa_levels(levels: list[str] | None = None, *, repeats: int = 3, quick: bool = False,
+               report: Callable[[str, dict], Any] | None = None) -> dict[str, Any]:
+    """Run the kernels and workloads at each level (default: every level this CPU supports), each in a
+    subprocess with GRADATLAS_MAX_ISA set; ``report(level, result)`` is called as each finishes."""
+    repeats = v.integer("repeats", repeats, minimum=1, maximum=100)
+    chosen = supported_isa_levels() if levels is None else [v.choice("level", x, ISA_LEVELS) for x in levels]
+    results: dict[str, Any] = {}
+    for level in chosen:
+        results[level] = run_isa_level(level, repeats, quick)
+        if report is not None:
+            report(level, results[level])
+    return {"cpu": cpu_name(), "quick": quick, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+            "levels": results}
+
+
+def format_isa_level(level: str, r: dict[str, Any]) -> str:
+    lines = [f"== {level} (ran as {r['isa']}; numpy: {r['blas']})"]
+    for threads in (1, 2):
+        k = r["kernels"][f"products_{threads}t"]
+        lines.append(f"  products 256^3 float32, {threads} thread(s): NN {k['nn_gflops']:6.1f} GF/s, "
+                     f"NT {k['nt_gflops']:6.1f} GF/s; numpy sgemm {k['numpy_gflops']:6.1f} GF/s "
+                     f"(NN {k['nn_gflops'] / k['numpy_gflops']:.2f} of it)")
+    lines.append(f"  normals: float32 {r['kernels']['normals_float32_ns']:.2f} ns/draw, "
+                 f"float64 {r['kernels']['normals_float64_ns']:.2f} ns/draw")
+    for name, w in r["workloads"].items():
+        lines.append(f"  {name:3s} {w['description']:48s} {w['seconds']:8.2f} s {w['useful_gflops']:7.1f} GF/s "
+                     f"({w['useful_gflops'] / w['numpy_gflops']:.2f} of numpy's {w['numpy_gflops']:.0f})")
+    return "\n".join(lines)

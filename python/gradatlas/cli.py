@@ -382,6 +382,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from . import bench
 
     names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    if args.isa_levels:
+        print(f"gradatlas {ga.__version__}; CPU: {bench.cpu_name()}; every ISA level it supports, each in a "
+              f"subprocess" + ("; quick (R1 with 1,000 steps)" if args.quick else ""), flush=True)
+        bench.isa_levels(repeats=args.repeats, quick=args.quick,
+                         report=lambda level, r: print(bench.format_isa_level(level, r), flush=True))
+        return 0
     print(f"gradatlas {ga.__version__}; {ga.blas_config()}")
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; "
           f"threads={args.threads or ga.max_threads()}; median of {args.repeats} run(s)"
@@ -454,6 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--threads", type=int, default=None)
     be.add_argument("--quick", action="store_true", help="lengths divided by 10 (a smoke run)")
     be.add_argument("--no-torch", action="store_true", help="skip the PyTorch columns")
+    be.add_argument("--isa-levels", action="store_true",
+                    help="the products, normals and W1-W3, R1 at every ISA level this CPU supports (avx512, "
+                         "avx2, generic), each beside numpy's sgemm")
     be.set_defaults(func=cmd_bench)
     return parser
 
