@@ -9,6 +9,10 @@
 #include "buffer.hpp"
 #include "isa.hpp"
 
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
+
 namespace gradatlas::detail {
 namespace {
 
@@ -294,13 +298,38 @@ struct Native {
     static constexpr int W = 16 / static_cast<int>(sizeof(T));
 };
 
+// a * b + c: fused where every CPU of the target has FMA (aarch64), so that
+// aarch64 gives the x86-64 FMA levels' bits; unfused elsewhere (the x86-64
+// baseline has no FMA). Explicit (NEON intrinsics, std::fma), not left to
+// contraction, which may fuse some operations and not others.
+#if defined(__aarch64__) && defined(__ARM_NEON)
+GRADATLAS_INLINE float multiply_add(float a, float b, float c) {
+    return std::fma(a, b, c);
+}
+GRADATLAS_INLINE double multiply_add(double a, double b, double c) {
+    return std::fma(a, b, c);
+}
+GRADATLAS_INLINE Native<float>::V multiply_add(float s, Native<float>::V b, Native<float>::V c) {
+    return (Native<float>::V)vfmaq_n_f32((float32x4_t)c, (float32x4_t)b, s);
+}
+GRADATLAS_INLINE Native<double>::V multiply_add(double s, Native<double>::V b,
+                                                Native<double>::V c) {
+    return (Native<double>::V)vfmaq_n_f64((float64x2_t)c, (float64x2_t)b, s);
+}
+#else
+template <typename T, typename V>
+GRADATLAS_INLINE V multiply_add(T a, V b, V c) {
+    return c + a * b;
+}
+#endif
+
 template <typename T, int R, int X>
 GRADATLAS_INLINE void nn_block_portable(const T* a, std::int64_t lda, const T* b, std::int64_t ldb,
                                         T* c, std::int64_t ldc, std::int64_t k, bool resume) {
     if constexpr (X == 1) {
         for (int r = 0; r < R; ++r) {
             T s = resume ? c[r * ldc] : T(0);
-            for (std::int64_t p = 0; p < k; ++p) s = s + a[r * lda + p] * b[p * ldb];
+            for (std::int64_t p = 0; p < k; ++p) s = multiply_add(a[r * lda + p], b[p * ldb], s);
             c[r * ldc] = s;
         }
     } else {
@@ -319,7 +348,7 @@ GRADATLAS_INLINE void nn_block_portable(const T* a, std::int64_t lda, const T* b
             std::memcpy(bv, b + p * ldb, sizeof bv);
             for (int r = 0; r < R; ++r) {
                 const T s = a[r * lda + p];
-                for (int v = 0; v < NV; ++v) acc[r][v] = acc[r][v] + s * bv[v];
+                for (int v = 0; v < NV; ++v) acc[r][v] = multiply_add(s, bv[v], acc[r][v]);
             }
         }
         for (int r = 0; r < R; ++r)

@@ -158,6 +158,15 @@ void gram_avx2(const double* x, std::int64_t m, std::int64_t n, double* g) {
 #pragma GCC pop_options
 #endif
 
+// aarch64 always has FMA: its generic tiles fuse (the vector a*b+c contracted,
+// this file being compiled with -ffp-contract=fast there; the scalar tails
+// std::fma), the same chains as the x86-64 FMA levels, hence their bits.
+#if defined(__aarch64__)
+constexpr bool kGenericFused = true;
+#else
+constexpr bool kGenericFused = false;
+#endif
+
 template <typename T>
 void gram_dispatch(const T* x, std::int64_t m, std::int64_t n, double* g) {
 #ifdef GRADATLAS_KERNEL_DISPATCH
@@ -166,7 +175,7 @@ void gram_dispatch(const T* x, std::int64_t m, std::int64_t n, double* g) {
     if constexpr (std::is_same_v<T, double>)
         if (isa == Isa::avx2) return gram_avx2(x, m, n, g);
 #endif
-    gram_tiles<4, false>(x, m, n, g);
+    gram_tiles<4, kGenericFused>(x, m, n, g);
 }
 
 }  // namespace
