@@ -313,3 +313,27 @@ def test_overwrite_does_not_touch_a_store_being_written(tmp_path, reference):
         writer.join()
     xr.testing.assert_identical(values(reference), values(results[0]))
     xr.testing.assert_identical(values(reference), values(ga.open_results(store)))
+
+
+def test_zarr_temporaries_of_a_killed_write_do_not_block_the_store(store, reference):
+    # zarr writes each file as <name>.<32 hex>.partial and renames it; a kill in between leaves it
+    partial = store / "q" / "c" / "0" / "0.0123456789abcdef0123456789abcdef.partial"
+    partial.write_bytes(b"half a chunk")
+    xr.testing.assert_identical(values(reference), values(ga.sweep(**GRID, store=store, chunk_size=CHUNK)))
+    assert not partial.exists()  # removed by the writer, under its lock
+    partial.write_bytes(b"half a chunk")
+    assert ga.sweep(**{**GRID, "depth": 5}, store=store, chunk_size=CHUNK, overwrite=True).sizes["layer"] == 5
+
+
+def test_chunks_of_negative_nan_verify(tmp_path):
+    # q0 = 1e80 overflows at once: q and c are all NaN with the sign bit set (x86's default NaN);
+    # zarr does not write a chunk equal to its NaN fill value, which reads back as +NaN.
+    grid = dict(depth=3, width=8, sigma_w=[1.0, 2.0], q0=1e80, batch=2, init=None, progress=False, n_threads=1)
+    ga.sweep(**grid, store=tmp_path / "run.zarr", chunk_size=1)
+    ds, messages = open_quietly(tmp_path / "run.zarr")
+    assert messages == [] and ds.attrs["complete"] == 1
+
+
+def test_open_results_from_inside_the_store(store, monkeypatch, reference):
+    monkeypatch.chdir(store)
+    xr.testing.assert_identical(values(reference), values(ga.open_results(".")))

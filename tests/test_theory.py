@@ -160,3 +160,20 @@ def test_tabulated_moments_follow_the_quadrature(activation):
 def test_chi1_at_vanishing_q_is_the_limit():
     # relu at sigma_b = 0, sigma_w = 0.5: q -> 0 geometrically and underflows; chi1 stays sigma_w^2 / 2.
     assert theory.chi1("relu", 0.5, 0.0) == pytest.approx(0.125, rel=1e-12)
+
+
+def test_table_ends_are_exact():
+    # q = 0 is a fixed point of odd activations without bias: a zero network stays zero
+    # (an RNN with h0_std = 0 and no input), and V(0) is exactly phi(0)^2.
+    assert theory.q_star("tanh", 1.5, 0.0, q0=0.0) == 0.0
+    assert theory.chi1("tanh", 1.5, 0.0, q0=0.0) == pytest.approx(2.25, rel=1e-12)
+    assert theory.length_map("linear", 0.0, 1.0, 0.0) == 0.0
+    assert theory.length_map("sigmoid", 0.0, 1.0, 0.0) == pytest.approx(0.25, rel=1e-12)
+    # past the table (q > 1e30) the quadrature itself: relu's V = q/2, tanh's V -> 1
+    assert theory.length_map("relu", 1e40, 1.0, 0.0) == pytest.approx(5e39, rel=1e-12)
+    assert theory.length_map("tanh", 1e40, 1.0, 0.0) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_one_table_per_activation_whatever_the_slope():
+    assert theory._table("tanh", 0.01) is theory._table("tanh", 0.3)
+    assert theory._table("leaky_relu", 0.01) is not theory._table("leaky_relu", 0.3)

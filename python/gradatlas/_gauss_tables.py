@@ -61,6 +61,7 @@ class GaussTable:
         self.r, self.dr = (v - self.v0) / q, (dv - v + self.v0) / q
         self.d, self.dd = d, dd
         self.q_lo, self.q_hi = q[0], q[-1]
+        self._quadrature = quadrature
 
     def _hermite(self, f: np.ndarray, df: np.ndarray, s: np.ndarray, i: np.ndarray) -> np.ndarray:
         h = self.s[i + 1] - self.s[i]
@@ -71,9 +72,17 @@ class GaussTable:
                 + (3 * t2 - 2 * t3) * f[i + 1] + (t3 - t2) * h * df[i + 1])
 
     def __call__(self, q: Any) -> tuple[np.ndarray, np.ndarray]:
-        """(V(q), D(q)), any shape. Below 1e-300, the values at 1e-300 (the next term is O(1e-150));
-        above 1e30 (overflow for the theory), V/q and D of 1e30."""
-        q = np.clip(np.asarray(q, dtype=float), self.q_lo, self.q_hi)
-        s = np.log(q)
+        """(V(q), D(q)), any shape, q >= 0. Below 1e-300, V = V0 + q (V - V0)/q at 1e-300 (exactly V(0)
+        at q = 0) and D of 1e-300 (the next terms are O(1e-150)); above 1e30 the quadrature itself."""
+        q = np.asarray(q, dtype=float)
+        clipped = np.clip(q, self.q_lo, self.q_hi)
+        s = np.log(clipped)
         i = np.clip(np.searchsorted(self.s, s, side="right") - 1, 0, self.s.size - 2)
-        return self.v0 + self._hermite(self.r, self.dr, s, i) * q, self._hermite(self.d, self.dd, s, i)
+        v = self.v0 + self._hermite(self.r, self.dr, s, i) * np.minimum(q, self.q_hi)
+        d = self._hermite(self.d, self.dd, s, i)
+        beyond = q > self.q_hi
+        if np.any(beyond):  # an exploded network's q, rare: the rule directly
+            v_far, _, d_far, _ = self._quadrature(q[beyond])
+            v, d = np.array(v, copy=True), np.array(d, copy=True)
+            v[beyond], d[beyond] = v_far, d_far
+        return v, d

@@ -168,8 +168,10 @@ class MLP:
     def __getstate__(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in _MLP_FIELDS)
 
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        for name, value in zip(_MLP_FIELDS, state):
+    def __setstate__(self, state: Any) -> None:
+        # a tuple of field values; a dict from pickles of versions without slots
+        values = state.items() if isinstance(state, dict) else zip(_MLP_FIELDS, state)
+        for name, value in values:
             object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:

@@ -54,6 +54,7 @@ import re
 import shutil
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,8 @@ MARKERS = "_gradatlas"
 _CHUNK_MARKER = re.compile(r"chunk-\d{8}")
 _TEMPORARY = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")  # _atomic_write's temporaries
 _CHUNK_KEY = re.compile(r"\d+")  # the path components of Zarr v3 chunk keys (c/0/0)
+# What zarr leaves when killed mid-write: it writes each file as <name>.<32 hex>.partial, then renames.
+_ZARR_PARTIAL = re.compile(r"(\d+|zarr\.json)\.[0-9a-f]{32}\.partial")
 LOCK_WAIT = 30.0  # seconds to wait for the parent directory's lock (held only while a store opens)
 
 
@@ -85,8 +88,9 @@ def _zarr() -> Any:
     return zarr
 
 
-def check_path(value: Any, name: str = "store") -> Path:
-    """A store path: a non-empty str or os.PathLike that is not the current directory or one of its parents."""
+def check_path(value: Any, name: str = "store", allow_cwd: bool = False) -> Path:
+    """A store path: a non-empty str or os.PathLike that is not the current directory or one of its
+    parents (``allow_cwd``: only read, so it may be)."""
     if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be a path (str or os.PathLike), got {value!r} (type {type(value).__name__})")
     text = os.fspath(value)
@@ -95,7 +99,7 @@ def check_path(value: Any, name: str = "store") -> Path:
     path = Path(text).expanduser()
     resolved = path.resolve()
     cwd = Path.cwd().resolve()
-    if resolved == cwd or resolved in cwd.parents:
+    if not allow_cwd and (resolved == cwd or resolved in cwd.parents):
         raise ValueError(f"{name} {text!r} is the current directory or one of its parents; give a new or "
                          "existing store directory inside it, e.g. 'results.zarr'")
     return path
@@ -117,6 +121,10 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
     digest = hashlib.sha256()
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
+        if a.dtype.kind == "f" and np.isnan(a).any():
+            # one NaN: zarr skips a chunk equal to its NaN fill value whatever the sign bit,
+            # so a chunk of -NaN reads back as +NaN
+            a = np.where(np.isnan(a), a.dtype.type(np.nan), a)
         digest.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
         digest.update(a.tobytes())
     return digest.hexdigest()
@@ -152,7 +160,7 @@ def _foreign_entries(path: Path, array_names: Iterable[str]) -> list[str]:
         name = entry.name
         if entry.is_symlink():
             foreign.append(name)
-        elif name == "zarr.json" and entry.is_file():
+        elif (name == "zarr.json" or _ZARR_PARTIAL.fullmatch(name)) and entry.is_file():
             continue
         elif name == MARKERS and entry.is_dir():
             foreign += [f"{name}/{m.name}" for m in entry.iterdir()
@@ -169,7 +177,8 @@ def _foreign_in_array(path: Path) -> list[str]:
     """What a Zarr v3 array directory may not hold: anything but zarr.json and c/<digits>/.../<digits>."""
     foreign = []
     for entry in path.iterdir():
-        if entry.name == "zarr.json" and entry.is_file() and not entry.is_symlink():
+        if (entry.name == "zarr.json" or _ZARR_PARTIAL.fullmatch(entry.name)) and entry.is_file() \
+                and not entry.is_symlink():
             continue
         if entry.name != "c" or not entry.is_dir() or entry.is_symlink():
             foreign.append(entry.name)
@@ -177,7 +186,8 @@ def _foreign_in_array(path: Path) -> list[str]:
         for root, dirs, files in os.walk(entry):
             rel = Path(root).relative_to(path)
             for name in dirs + files:
-                if not _CHUNK_KEY.fullmatch(name) or (Path(root) / name).is_symlink():
+                ours = _CHUNK_KEY.fullmatch(name) or (name in files and _ZARR_PARTIAL.fullmatch(name))
+                if not ours or (Path(root) / name).is_symlink():
                     foreign.append(str(rel / name))
     return foreign
 
@@ -206,6 +216,7 @@ def is_gradatlas_store(path: str | os.PathLike[str], array_names: Iterable[str])
 
 
 def _try_lock(fd: int) -> bool:
+    """Whether the lock was taken (True too where the file system cannot lock: see below)."""
     if fcntl is None:  # pragma: no cover
         return True
     try:
@@ -213,6 +224,16 @@ def _try_lock(fd: int) -> bool:
         return True
     except BlockingIOError:
         return False
+    except OSError as exc:  # e.g. some NFS mounts refuse flock on a directory
+        global _LOCK_WARNED
+        if not _LOCK_WARNED:
+            _LOCK_WARNED = True
+            warnings.warn(f"this file system cannot lock result stores ({exc.strerror}); two processes "
+                          "must not write the same store at once", RuntimeWarning, stacklevel=4)
+        return True
+
+
+_LOCK_WARNED = False
 
 
 @contextlib.contextmanager
@@ -249,6 +270,7 @@ class ResultStore:
         self.run_id = uuid.uuid4().hex
         self._group: Any = None
         self._lock_fd: int | None = None
+        self._trash: list[Path] = []
 
     # --- chunks ---------------------------------------------------------------
 
@@ -273,20 +295,27 @@ class ResultStore:
         """
         _zarr()
         if self.path.is_symlink() or (self.path.exists() and not self.path.is_dir()):
-            raise ValueError(f"store {str(self.path)!r} is a file, not a store directory; choose another path "
+            what = "a symbolic link" if self.path.is_symlink() else "a file"
+            raise ValueError(f"store {str(self.path)!r} is {what}, not a store directory; choose another path "
                              "(gradatlas never replaces what it did not create)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _parent_lock(self.path.parent):
-            self._remove_stale_temporaries()
-            if self.path.exists() and any(self.path.iterdir()):
-                self._lock_existing()
-                try:
-                    if self._reopen(overwrite):
-                        return
-                except BaseException:
-                    self.close()
-                    raise
-            self._create()
+        self._trash = []
+        try:
+            with _parent_lock(self.path.parent):
+                self._collect_stale_temporaries()
+                if self.path.exists() and any(self.path.iterdir()):
+                    self._lock_existing()
+                    try:
+                        if self._reopen(overwrite):
+                            return
+                    except BaseException:
+                        self.close()
+                        raise
+                self._create()
+        finally:
+            # Outside the parent's lock: removing a large store must not hold up other stores there.
+            for trash in self._trash:
+                shutil.rmtree(trash, ignore_errors=True)
 
     def _lock_existing(self) -> None:
         fd = os.open(self.path, os.O_RDONLY)
@@ -340,6 +369,10 @@ class ResultStore:
         for stale in (self.path / MARKERS).iterdir():
             if _TEMPORARY.fullmatch(stale.name):
                 stale.unlink(missing_ok=True)
+        for root, _, files in os.walk(self.path):  # zarr's temporaries from a run killed mid-write
+            for name in files:
+                if _ZARR_PARTIAL.fullmatch(name):
+                    (Path(root) / name).unlink(missing_ok=True)
         group = zarr.open_group(str(self.path), mode="r+")
         for name in self.layout:
             if not self._array_ok(group, name):
@@ -383,19 +416,23 @@ class ResultStore:
             self._lock_existing()  # under the parent lock: nobody else can have opened it yet
         self._group = zarr.open_group(str(self.path), mode="r+")
 
-    def _remove_stale_temporaries(self) -> None:
-        # Under the parent lock a creating-directory belongs to a process that died creating it.
+    def _collect_stale_temporaries(self) -> None:
+        # Under the parent lock a creating-directory belongs to a process that died creating it
+        # (or is a removed store's trash): renamed aside now, deleted once the lock is released.
         for stale in self.path.parent.glob(f".{glob_escape(self.path.name)}.creating-*"):
             if stale.is_dir() and not stale.is_symlink() and re.fullmatch(
                     rf"\.{re.escape(self.path.name)}\.creating-[0-9a-f]{{32}}", stale.name):
-                shutil.rmtree(stale, ignore_errors=True)
+                trash = stale.with_name(f".{self.path.name}.creating-{uuid.uuid4().hex}")
+                os.replace(stale, trash)  # a new name no other process will collect
+                self._trash.append(trash)
 
     def _remove_locked(self) -> None:
-        """Remove a provably-own store while holding its lock (checked by the caller)."""
+        """Remove a provably-own store while holding its lock (checked by the caller): renamed aside
+        in one step (a crash leaves only a hidden temporary), deleted after the parent's lock."""
         trash = self.path.parent / f".{self.path.name}.creating-{uuid.uuid4().hex}"
-        os.replace(self.path, trash)  # one rename, so a crash leaves only a hidden temporary to clean
+        os.replace(self.path, trash)
         self.close()
-        shutil.rmtree(trash)
+        self._trash.append(trash)
 
     def close(self) -> None:
         """Release the store's lock (the kernel does it too when the process ends)."""

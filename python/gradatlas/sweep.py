@@ -289,9 +289,9 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
         this process, which alone writes the store.
     chunk_size : int, optional
         Points per task and per store chunk (default 256). Without a store or
-        an executor the whole grid runs at once when its estimate is under
-        512 MiB; a larger grid runs in chunks (of ``chunk_size`` points when
-        given), with the same numbers.
+        an executor, a grid whose estimate is under 512 MiB runs at once and a
+        larger one in chunks sized to that budget; a ``chunk_size`` given
+        there runs chunks of that many points. The numbers are the same.
 
     Returns
     -------
@@ -332,12 +332,13 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
     described = _describe(axes, fixed, seed_list, loss, crn)
 
     result_store = None
-    if store is not None:
-        result_store = ResultStore(store, described, _chunked.layout(recurrent, length), len(points), chunk,
-                                   owned_names=_chunked.ARRAY_NAMES)
-        result_store.open(overwrite)  # before the progress bar: a refused store prints nothing else
-    bar, callback = _progress(progress, len(points))
+    bar = None
     try:
+        if store is not None:
+            result_store = ResultStore(store, described, _chunked.layout(recurrent, length), len(points), chunk,
+                                       owned_names=_chunked.ARRAY_NAMES)
+            result_store.open(overwrite)  # before the progress bar: a refused store prints nothing else
+        bar, callback = _progress(progress, len(points))
         if estimate.chunk_points is None:
             results, interrupted = _runner.run_groups(groups, loss, n_threads, callback)
             arrays = (_recurrent if recurrent else _assemble).gather(points, where, results, length)
@@ -401,7 +402,7 @@ def open_results(path: Any) -> xr.Dataset:
     Identical to what the sweep returned (or will return once resumed); points
     not yet run are NaN and ``attrs['complete']`` is 0.
     """
-    path = check_path(path, "path")
+    path = check_path(path, "path", allow_cwd=True)
     attrs = open_store_attrs(path)
     described = json.loads(attrs["sweep"])
     axes, fixed, seed_list = described["axes"], described["fixed"], described["seeds"]

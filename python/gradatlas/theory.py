@@ -108,9 +108,14 @@ def _moments(activation: str, negative_slope: float, q: np.ndarray) -> tuple[np.
             np.sum(dphi2 * ds, axis=-1))
 
 
-@lru_cache(maxsize=32)
 def _table(activation: str, negative_slope: float) -> GaussTable:
-    """V(q), D(q) tabulated once per activation (about 0.3 s), then read in microseconds."""
+    """V(q), D(q) tabulated once per activation (about 0.3 s), then read in microseconds.
+    Only leaky_relu has a parameter: every other activation has one table whatever the slope."""
+    return _cached_table(activation, float(negative_slope) if activation == "leaky_relu" else 0.0)
+
+
+@lru_cache(maxsize=64)
+def _cached_table(activation: str, negative_slope: float) -> GaussTable:
     return GaussTable(lambda q: _moments(activation, negative_slope, q))
 
 
