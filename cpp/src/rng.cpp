@@ -162,6 +162,46 @@ __attribute__((target("avx2"))) void philox_avx2(std::uint64_t seed, Stream stre
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(&out.w[3][i]), c3);
     }
 }
+
+// The x86-64 baseline (the generic level there): SSE2 has the same 32 x 32 -> 64
+// even-lane multiply, 4 lanes to a register; no blend, so masks instead.
+inline void mul_hi_lo_4(__m128i a, __m128i m, __m128i& hi, __m128i& lo) {
+    const __m128i low = _mm_set_epi32(0, -1, 0, -1);  // the low word of each 64-bit half
+    const __m128i even = _mm_mul_epu32(a, m);
+    const __m128i odd = _mm_mul_epu32(_mm_srli_epi64(a, 32), m);
+    hi = _mm_or_si128(_mm_srli_epi64(even, 32), _mm_andnot_si128(low, odd));
+    lo = _mm_or_si128(_mm_and_si128(even, low), _mm_slli_epi64(odd, 32));
+}
+
+void philox_sse2(std::uint64_t seed, Stream stream, std::uint32_t layer, std::uint64_t first_block,
+                 std::size_t n, BlockBatch& out) {
+    const __m128i iota = _mm_setr_epi32(0, 1, 2, 3);
+    const __m128i m0 = _mm_set1_epi32(int(kMul0)), m1 = _mm_set1_epi32(int(kMul1));
+    for (std::size_t i = 0; i < n; i += 4) {
+        const std::uint64_t block = first_block + i;
+        __m128i c0 = _mm_add_epi32(_mm_set1_epi32(int(std::uint32_t(block))), iota);
+        __m128i c1 = _mm_set1_epi32(int(std::uint32_t(block >> 32)));
+        __m128i c2 = _mm_set1_epi32(int(layer));
+        __m128i c3 = _mm_set1_epi32(int(stream));
+        auto k0 = static_cast<std::uint32_t>(seed);
+        auto k1 = static_cast<std::uint32_t>(seed >> 32);
+        for (int round = 0; round < 10; ++round) {
+            __m128i hi0, lo0, hi1, lo1;
+            mul_hi_lo_4(c0, m0, hi0, lo0);
+            mul_hi_lo_4(c2, m1, hi1, lo1);
+            c0 = _mm_xor_si128(_mm_xor_si128(hi1, c1), _mm_set1_epi32(int(k0)));
+            c1 = lo1;
+            c2 = _mm_xor_si128(_mm_xor_si128(hi0, c3), _mm_set1_epi32(int(k1)));
+            c3 = lo0;
+            k0 += kWeyl0;
+            k1 += kWeyl1;
+        }
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(&out.w[0][i]), c0);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(&out.w[1][i]), c1);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(&out.w[2][i]), c2);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(&out.w[3][i]), c3);
+    }
+}
 #endif
 
 void philox_batch(std::uint64_t seed, Stream stream, std::uint32_t layer, std::uint64_t first_block,
@@ -175,6 +215,7 @@ void philox_batch(std::uint64_t seed, Stream stream, std::uint32_t layer, std::u
         return philox_avx512(seed, stream, layer, first_block, n, out);
     if (isa == detail::Isa::avx2 && no_carry)
         return philox_avx2(seed, stream, layer, first_block, n, out);
+    if (no_carry) return philox_sse2(seed, stream, layer, first_block, n, out);
 #endif
     philox_generic(seed, stream, layer, first_block, n, out);
 }
