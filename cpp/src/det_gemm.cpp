@@ -72,9 +72,9 @@ GRADATLAS_INLINE void nn_block(const T* a, std::int64_t lda, const T* b, std::in
 // scalar code fuses explicitly there (Fused) and never elsewhere.
 template <typename T, int R, bool Fused>
 GRADATLAS_INLINE void nn_scalar(const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
-                                std::int64_t ldc, std::int64_t k) {
+                                std::int64_t ldc, std::int64_t k, bool resume) {
     for (int r = 0; r < R; ++r) {
-        T s = T(0);
+        T s = resume ? c[r * ldc] : T(0);
         for (std::int64_t p = 0; p < k; ++p) {
             if constexpr (Fused)
                 s = std::fma(a[r * lda + p], b[p * ldb], s);
@@ -88,13 +88,13 @@ GRADATLAS_INLINE void nn_scalar(const T* a, std::int64_t lda, const T* b, std::i
 template <typename T, int R, bool Fused>
 GRADATLAS_INLINE void nn_rows(std::int64_t x0, std::int64_t x1, std::int64_t k, const T* a,
                               std::int64_t lda, const T* b, std::int64_t ldb, T* c,
-                              std::int64_t ldc) {
+                              std::int64_t ldc, bool resume) {
     constexpr int W = Lanes<T>::W;
     std::int64_t x = x0;
     for (; x + kNnVectors * W <= x1; x += kNnVectors * W)
-        nn_block<T, R, kNnVectors>(a, lda, b + x, ldb, c + x, ldc, k);
-    for (; x + W <= x1; x += W) nn_block<T, R, 1>(a, lda, b + x, ldb, c + x, ldc, k);
-    for (; x < x1; ++x) nn_scalar<T, R, Fused>(a, lda, b + x, ldb, c + x, ldc, k);
+        nn_block<T, R, kNnVectors>(a, lda, b + x, ldb, c + x, ldc, k, resume);
+    for (; x + W <= x1; x += W) nn_block<T, R, 1>(a, lda, b + x, ldb, c + x, ldc, k, resume);
+    for (; x < x1; ++x) nn_scalar<T, R, Fused>(a, lda, b + x, ldb, c + x, ldc, k, resume);
 }
 
 constexpr std::int64_t kDepthBlock = 128;  // rows of B packed at a time
@@ -108,10 +108,14 @@ constexpr std::int64_t kDepthBlock = 128;  // rows of B packed at a time
 // (16 x 1024 x 256: 105 GF/s packed, 128 in place; 256^3: 162 against 142).
 constexpr std::int64_t kPackFromRows = 64;
 
-template <typename T, int R, bool Fused>
-GRADATLAS_INLINE void nn_panel(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_t k,
-                               const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
-                               std::int64_t ldc) {
+// The panel logic every level shares: C's columns x0..x1 (at most one panel) of
+// all m rows. rows(width, depth, a, b, ldb, c, resume) computes them with the
+// level's blocks for `depth` steps of the sum over k, continuing from C with
+// `resume`; it is called once in place or, packed, once per block of depth.
+template <typename T, typename Rows>
+GRADATLAS_INLINE void nn_panel_blocks(std::int64_t x0, std::int64_t x1, std::int64_t m,
+                                      std::int64_t k, const T* a, const T* b, std::int64_t ldb,
+                                      T* c, Rows rows) {
     constexpr std::int64_t kPanel = kNnVectors * Lanes<T>::W;
     if (x1 - x0 == kPanel && m >= kPackFromRows) {
         alignas(64) T packed[kDepthBlock * kPanel];
@@ -119,21 +123,28 @@ GRADATLAS_INLINE void nn_panel(std::int64_t x0, std::int64_t x1, std::int64_t m,
             const std::int64_t depth = std::min(kDepthBlock, k - p0);
             for (std::int64_t p = 0; p < depth; ++p)
                 std::memcpy(packed + p * kPanel, b + (p0 + p) * ldb + x0, sizeof(T) * kPanel);
-            const bool resume = p0 > 0;
-            std::int64_t i = 0;
-            for (; i + R <= m; i += R)
-                nn_block<T, R, kNnVectors>(a + i * lda + p0, lda, packed, kPanel, c + i * ldc + x0,
-                                           ldc, depth, resume);
-            for (; i < m; ++i)
-                nn_block<T, 1, kNnVectors>(a + i * lda + p0, lda, packed, kPanel, c + i * ldc + x0,
-                                           ldc, depth, resume);
+            rows(kPanel, depth, a + p0, packed, kPanel, c + x0, p0 > 0);
         }
         return;
     }
-    std::int64_t i = 0;
-    for (; i + R <= m; i += R)
-        nn_rows<T, R, Fused>(x0, x1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc);
-    for (; i < m; ++i) nn_rows<T, 1, Fused>(x0, x1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc);
+    rows(x1 - x0, k, a, b + x0, ldb, c + x0, false);
+}
+
+template <typename T, int R, bool Fused>
+GRADATLAS_INLINE void nn_panel(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_t k,
+                               const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
+                               std::int64_t ldc) {
+    nn_panel_blocks(x0, x1, m, k, a, b, ldb, c,
+                    [&](std::int64_t width, std::int64_t depth, const T* a0, const T* b0,
+                        std::int64_t ldb0, T* c0, bool resume) {
+                        std::int64_t i = 0;
+                        for (; i + R <= m; i += R)
+                            nn_rows<T, R, Fused>(0, width, depth, a0 + i * lda, lda, b0, ldb0,
+                                                 c0 + i * ldc, ldc, resume);
+                        for (; i < m; ++i)
+                            nn_rows<T, 1, Fused>(0, width, depth, a0 + i * lda, lda, b0, ldb0,
+                                                 c0 + i * ldc, ldc, resume);
+                    });
 }
 
 // The cloned entry points hold only serial loops: OpenMP regions are outlined
@@ -259,22 +270,14 @@ GRADATLAS_INLINE void nn_rows_ymm(std::int64_t x0, std::int64_t x1, std::int64_t
     }
 }
 
-// The panel logic of nn_panel (packing included) with the AVX2 blocks.
 template <typename T>
 void nn_panel_avx2(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_t k, const T* a,
                    std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
-    constexpr std::int64_t kPanel = kNnVectors * Lanes<T>::W;
-    if (x1 - x0 == kPanel && m >= kPackFromRows) {
-        alignas(64) T packed[kDepthBlock * kPanel];
-        for (std::int64_t p0 = 0; p0 < k; p0 += kDepthBlock) {
-            const std::int64_t depth = std::min(kDepthBlock, k - p0);
-            for (std::int64_t p = 0; p < depth; ++p)
-                std::memcpy(packed + p * kPanel, b + (p0 + p) * ldb + x0, sizeof(T) * kPanel);
-            nn_rows_ymm<T>(0, kPanel, m, depth, a + p0, lda, packed, kPanel, c + x0, ldc, p0 > 0);
-        }
-        return;
-    }
-    nn_rows_ymm<T>(x0, x1, m, k, a, lda, b, ldb, c, ldc, false);
+    nn_panel_blocks(x0, x1, m, k, a, b, ldb, c,
+                    [&](std::int64_t width, std::int64_t depth, const T* a0, const T* b0,
+                        std::int64_t ldb0, T* c0, bool resume) {
+                        nn_rows_ymm<T>(0, width, m, depth, a0, lda, b0, ldb0, c0, ldc, resume);
+                    });
 }
 #pragma GCC pop_options
 #endif
@@ -361,47 +364,28 @@ GRADATLAS_INLINE void nn_cols_portable(std::int64_t x0, std::int64_t x1, std::in
                                        std::int64_t lda, const T* b, std::int64_t ldb, T* c,
                                        std::int64_t ldc, bool resume) {
     constexpr int X = kPortableCols<T>;
-    std::int64_t x = x0;
-    for (; x + X <= x1; x += X)
-        nn_block_portable<T, R, X>(a, lda, b + x, ldb, c + x, ldc, k, resume);
-    for (; x < x1; ++x) nn_block_portable<T, R, 1>(a, lda, b + x, ldb, c + x, ldc, k, resume);
-}
-
-template <typename T, int R>
-GRADATLAS_INLINE void nn_packed_portable(std::int64_t k, const T* a, std::int64_t lda,
-                                         const T* packed, T* c, std::int64_t ldc, bool resume) {
-    constexpr int X = kPortableCols<T>;
-    constexpr int kPanel = kNnVectors * Lanes<T>::W;
-    for (int x = 0; x < kPanel; x += X)
-        nn_block_portable<T, R, X>(a, lda, packed + x, kPanel, c + x, ldc, k, resume);
+    const std::int64_t blocks = (x1 - x0) / X, full = x0 + blocks * X;
+    for (std::int64_t j = 0; j < blocks; ++j)
+        nn_block_portable<T, R, X>(a, lda, b + x0 + j * X, ldb, c + x0 + j * X, ldc, k, resume);
+    for (std::int64_t x = full; x < x1; ++x)
+        nn_block_portable<T, R, 1>(a, lda, b + x, ldb, c + x, ldc, k, resume);
 }
 
 template <typename T>
 void nn_panel_portable(std::int64_t x0, std::int64_t x1, std::int64_t m, std::int64_t k, const T* a,
                        std::int64_t lda, const T* b, std::int64_t ldb, T* c, std::int64_t ldc) {
-    constexpr std::int64_t kPanel = kNnVectors * Lanes<T>::W;
     constexpr int R = kPortableRows;
-    if (x1 - x0 == kPanel && m >= kPackFromRows) {
-        alignas(64) T packed[kDepthBlock * kPanel];
-        for (std::int64_t p0 = 0; p0 < k; p0 += kDepthBlock) {
-            const std::int64_t depth = std::min(kDepthBlock, k - p0);
-            for (std::int64_t p = 0; p < depth; ++p)
-                std::memcpy(packed + p * kPanel, b + (p0 + p) * ldb + x0, sizeof(T) * kPanel);
-            std::int64_t i = 0;
-            for (; i + R <= m; i += R)
-                nn_packed_portable<T, R>(depth, a + i * lda + p0, lda, packed, c + i * ldc + x0,
-                                         ldc, p0 > 0);
-            for (; i < m; ++i)
-                nn_packed_portable<T, 1>(depth, a + i * lda + p0, lda, packed, c + i * ldc + x0,
-                                         ldc, p0 > 0);
-        }
-        return;
-    }
-    std::int64_t i = 0;
-    for (; i + R <= m; i += R)
-        nn_cols_portable<T, R>(x0, x1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, false);
-    for (; i < m; ++i)
-        nn_cols_portable<T, 1>(x0, x1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, false);
+    nn_panel_blocks(x0, x1, m, k, a, b, ldb, c,
+                    [&](std::int64_t width, std::int64_t depth, const T* a0, const T* b0,
+                        std::int64_t ldb0, T* c0, bool resume) {
+                        std::int64_t i = 0;
+                        for (; i + R <= m; i += R)
+                            nn_cols_portable<T, R>(0, width, depth, a0 + i * lda, lda, b0, ldb0,
+                                                   c0 + i * ldc, ldc, resume);
+                        for (; i < m; ++i)
+                            nn_cols_portable<T, 1>(0, width, depth, a0 + i * lda, lda, b0, ldb0,
+                                                   c0 + i * ldc, ldc, resume);
+                    });
 }
 
 template <typename T>
