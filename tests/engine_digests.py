@@ -1,0 +1,132 @@
+"""SHA-256 digests of every engine output over a fixed set of specs, at one ISA level.
+
+The set covers every activation, initialization, normalization, residual
+setting, recurrent cell, loss, loss position, dtype, the memory plans
+(checkpointed, weights drawn again) and the training runs (each optimizer and
+clipping mode). Any change to the engines must keep these digests unless an
+issue says otherwise; ``tests/test_engine_digests.py`` runs this script at each
+level the CPU has (``GRADATLAS_MAX_ISA``) and compares with
+``tests/engine_digests.json``.
+
+    GRADATLAS_MAX_ISA=avx2 python tests/engine_digests.py            # print them
+    python tests/engine_digests.py --write                          # re-record (only on purpose)
+
+The FMA levels (avx2, avx512, aarch64) share one set of digests and the
+unfused x86-64 baseline (generic) has its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+import gradatlas as ga
+from gradatlas import _core
+from gradatlas.simulate import run_specs
+
+EXPECTED = pathlib.Path(__file__).with_name("engine_digests.json")
+
+
+def digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(name.encode())
+        h.update(str(a.dtype).encode() + str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def mlp_cases() -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    base = ga.MLP(depth=7, width=33, init=None, sigma_w=1.3, sigma_b=0.2)  # 33: partial tiles
+    for dtype in ("float32", "float64"):
+        acts = [base.replace(activation=a) for a in sorted(ga.ACTIVATIONS)]
+        out[f"mlp/activations/{dtype}"] = run_specs(acts, batch=5, seed=1, dtype=dtype, n_threads=2)
+        variants = [base.replace(norm="layer", activation="gelu"),
+                    base.replace(norm="batch", activation="relu"),
+                    base.replace(residual=True, alpha=0.3, activation="silu"),
+                    base.replace(residual=True, norm="layer", activation="tanh"),
+                    base.replace(activation="relu", sigma_b=0.0),  # homogeneous: forward in log space
+                    base.replace(activation="leaky_relu", negative_slope=0.2, sigma_b=0.0)]
+        for loss in ("projection", "sum_squares"):
+            out[f"mlp/architectures/{loss}/{dtype}"] = run_specs(variants, batch=4, seed=2, dtype=dtype,
+                                                                 loss=loss, n_threads=2)
+    for init in sorted(ga.INITS):
+        spec = ga.MLP(depth=5, widths=(12, 20, 20, 9, 20, 16), init=init, activation="tanh")
+        out[f"mlp/init/{init}"] = run_specs([spec], batch=3, seed=3, dtype="float64", n_threads=1)
+    deep = [base.replace(depth=40, activation=a) for a in ("tanh", "relu")]
+    out["mlp/checkpointed"] = run_specs(deep, batch=4, seed=4, checkpoint_every=9, n_threads=2)
+    exploding = ga.MLP(depth=60, width=16, activation="relu", init=None, sigma_w=8.0, sigma_b=1.0)
+    out["mlp/nonfinite"] = run_specs([exploding], batch=2, seed=5, n_threads=1)
+    # A depth axis: one forward pass, one backward pass per depth (heads).
+    sweep = ga.sweep(depth=[3, 8], sigma_w=[0.9, 1.7], width=24, init=None, batch=4, seeds=[6],
+                     progress=False, n_threads=2)
+    out["mlp/sweep_heads"] = {k: sweep[k].values for k in ("log10_grad_norm", "log10_weight_grad_norm", "q")}
+    return out
+
+
+def recurrent_cases() -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for dtype in ("float32", "float64"):
+        rnns = [ga.RNN(steps=9, width=20, input_width=7, activation=a, init=None, sigma_w=1.1, sigma_b=0.1)
+                for a in sorted(ga.ACTIVATIONS)]
+        out[f"rnn/activations/{dtype}"] = run_specs(rnns, batch=3, seed=7, dtype=dtype, n_threads=2)
+        for cell in ("lstm", "gru"):
+            cls = {"lstm": ga.LSTM, "gru": ga.GRU}[cell]
+            specs = [cls(steps=9, width=20, input_width=7, sigma_w=s, h0_std=0.3, loss_at=at)
+                     for s in (0.8, 1.6) for at in ("last", "every")]
+            for loss in ("projection", "sum_squares"):
+                out[f"{cell}/{loss}/{dtype}"] = run_specs(specs, batch=3, seed=8, dtype=dtype, loss=loss,
+                                                          n_threads=2)
+    for init in ga.RECURRENT_INITS:
+        out[f"rnn/init/{init}"] = run_specs([ga.RNN(steps=6, width=10, init=init)], batch=2, seed=9,
+                                            dtype="float64", n_threads=1)
+    long = [ga.LSTM(steps=50, width=16, sigma_w=s, loss_at="every") for s in (1.0, 2.0)]
+    out["lstm/checkpointed"] = run_specs(long, batch=2, seed=10, checkpoint_every=7, n_threads=2)
+    return out
+
+
+def training_cases() -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    spec = ga.MLP(depth=4, width=16, activation="tanh", sigma_b=0.1)
+    runs = {"sgd": {}, "momentum": {"optimizer": "momentum"}, "adam": {"optimizer": "adam", "lr": 1e-3},
+            "clip_norm": {"clip": {"norm": 0.5}}, "clip_value": {"clip": {"value": 1e-3}},
+            "residual_float64": {"dtype": "float64"}}
+    for name, kwargs in runs.items():
+        s = spec.replace(residual=True, alpha=0.5) if name == "residual_float64" else spec
+        ds = ga.train(s, steps=6, batch=4, seed=11, n_threads=1, **kwargs)
+        out[f"train/{name}"] = {k: ds[k].values for k in ds.data_vars}
+    return out
+
+
+def digests() -> dict[str, str]:
+    cases = {**mlp_cases(), **recurrent_cases(), **training_cases()}
+    return {name: digest(arrays) for name, arrays in sorted(cases.items())}
+
+
+def level_class(isa: str) -> str:
+    return "generic" if isa == "generic" else "fma"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="record this level's digests as the expected ones")
+    args = parser.parse_args()
+    isa = _core.kernel_isa()
+    got = digests()
+    if args.write:
+        expected = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
+        expected[level_class(isa)] = got
+        EXPECTED.write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
+    json.dump({"isa": isa, "digests": got}, sys.stdout, sort_keys=True)
+    print()
+
+
+if __name__ == "__main__":
+    main()
