@@ -1,11 +1,11 @@
-"""Bit-identical results whatever the thread count, the grouping and the memory plan."""
+"""Bit-identical results whatever the memory plan, the buffer pool and concurrent callers (the
+contract every kind keeps, group, threads and checkpoints, is in test_contracts.py)."""
 
 from __future__ import annotations
 
 import threading
 
 import numpy as np
-import pytest
 
 import gradatlas as ga
 from gradatlas import _core
@@ -25,32 +25,6 @@ VARIANTS = [
 def _assert_same(a, b, i=0, j=0):
     for name in (*PER_LAYER, "first_nonfinite_layer", "nonfinite_kind"):
         np.testing.assert_array_equal(a[name][i], b[name][j], err_msg=name)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("batch", [2, 5, 16])
-def test_alone_equals_inside_a_group(dtype, batch):
-    group = run_group(VARIANTS, batch=batch, seed=4, dtype=dtype, n_threads=2)
-    for i, spec in enumerate(VARIANTS):
-        alone = run_group([spec], batch=batch, seed=4, dtype=dtype, n_threads=1)
-        _assert_same(alone, group, 0, i)
-
-
-@pytest.mark.skipif(not ga.has_openmp, reason="built without OpenMP")
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_one_and_two_threads_agree(dtype):
-    one = run_group(VARIANTS, batch=8, seed=1, dtype=dtype, n_threads=1)
-    two = run_group(VARIANTS, batch=8, seed=1, dtype=dtype, n_threads=2)
-    for i in range(len(VARIANTS)):
-        _assert_same(one, two, i, i)
-
-
-def test_checkpointing_does_not_change_numbers():
-    full = run_group(VARIANTS, batch=4, seed=2, dtype="float32")
-    for every in (1, 7, 29):
-        seg = run_group(VARIANTS, batch=4, seed=2, dtype="float32", checkpoint_every=every)
-        for i in range(len(VARIANTS)):
-            _assert_same(full, seg, i, i)
 
 
 def test_drawing_weights_again_does_not_change_numbers(monkeypatch):
@@ -91,14 +65,6 @@ def test_memory_pool_keeps_only_while_open():
     assert kept > 0 and _core.memory_pool_bytes() == 0
     run_group([BASE], batch=4, seed=1)
     assert _core.memory_pool_bytes() == 0
-
-
-def test_simulate_matches_group_and_repeats():
-    ds1 = ga.simulate(VARIANTS[1], batch=4, seed=9)
-    ds2 = ga.simulate(VARIANTS[1], batch=4, seed=9)
-    group = run_group(VARIANTS, batch=4, seed=9)
-    assert ds1.identical(ds2)
-    np.testing.assert_array_equal(ds1.log10_grad_norm.values, group["log10_grad_norm"][1])
 
 
 def test_seeds_differ():

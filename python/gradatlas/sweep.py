@@ -405,9 +405,13 @@ def open_results(path: Any) -> xr.Dataset:
     path = check_path(path, "path", allow_cwd=True)
     attrs = open_store_attrs(path)
     described = json.loads(attrs["sweep"])
-    axes, fixed, seed_list = described["axes"], described["fixed"], described["seeds"]
+    fixed, seed_list = described["fixed"], described["seeds"]
     loss, crn = described["loss"], described["common_random_numbers"]
     recurrent = attrs["network"] == "recurrent"
+    # The description is JSON with sorted keys; the points were run (and stored) in the
+    # axes' canonical order, which the grid must follow again or values land on other coordinates.
+    axes = {name: described["axes"][name] for name in (RECURRENT_AXES if recurrent else AXES)
+            if name in described["axes"]}
     points = _points(axes, fixed, seed_list)
     groups, where = (_recurrent if recurrent else _runner).make_groups(points, crn)
     length = max(p.spec.steps if recurrent else p.spec.depth for p in points)
