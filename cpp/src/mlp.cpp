@@ -7,8 +7,9 @@
 #include <string>
 
 #include "buffer.hpp"
-#include "flush_denormals.hpp"
-#include "gradatlas/blas.hpp"
+#include "engine/chain_driver.hpp"
+#include "engine/first_nonfinite.hpp"
+#include "engine/unit_rows.hpp"
 #include "gradatlas/det_gemm.hpp"
 #include "log_space.hpp"
 #include "normalization.hpp"
@@ -98,8 +99,7 @@ struct SegmentStore {
 template <typename T>
 class MlpEngine {
 public:
-    MlpEngine(const MlpGroup& g, const std::vector<MlpConfig>& cfg, const MlpOutputs& out,
-              const ProgressHook& hook)
+    MlpEngine(const MlpGroup& g, const std::vector<MlpConfig>& cfg, const MlpOutputs& out)
         : g_(g),
           cfg_(cfg),
           out_(out),
@@ -114,28 +114,15 @@ public:
           threads_(detail::threads_for(grad_rows_ * nmax_ * nmax_, g.n_threads)),
           with_norm_(std::any_of(cfg.begin(), cfg.end(),
                                  [](const MlpConfig& c) { return c.norm != Norm::none; })),
-          plan_(plan_mlp_memory(g, configs_, sizeof(T), with_norm_)),
-          poller_(hook, depth_ * (plan_.checkpoint_every < depth_ ? 3 : 2)) {}
+          plan_(plan_mlp_memory(g, configs_, sizeof(T), with_norm_)) {}
 
-    RunStatus run() {
-        const detail::FlushDenormals flush(threads_);
-        allocate();
-        blas::set_num_threads(1);  // threads come from OpenMP; BLAS only for the orthogonal init
-        if (!forward_pass()) return RunStatus::cancelled;
-        if (!backward_pass()) return RunStatus::cancelled;
-        finish_nonfinite();
-        return RunStatus::completed;
+    RunStatus run(const ProgressHook& hook) {
+        return engine::run_chain(*this, depth_, plan_.checkpoint_every, hook);
     }
 
-private:
-    std::int64_t width(std::int64_t l) const { return g_.widths[sz(l)]; }
-    // Config of a forward row, or of a backward row (rows repeat per head).
-    std::int64_t config_of(std::int64_t row) const { return (row / batch_) % configs_; }
-    const MlpConfig& cfg(std::int64_t row) const { return cfg_[sz(config_of(row))]; }
-    std::int64_t out_index(std::int64_t c, std::int64_t k) const { return c * n_heads_ + k; }
-    double* grad_out(double* base, std::int64_t c, std::int64_t k, std::int64_t l) const {
-        return base + (out_index(c, k) * depth_ + (l - 1));
-    }
+    // --- the chain (see engine/chain_driver.hpp) ------------------------------
+
+    int threads() const { return threads_; }
 
     void allocate() {
         const std::int64_t work = rows_ * nmax_, grad_work = grad_rows_ * nmax_;
@@ -168,23 +155,94 @@ private:
         gram_.assign(sz(grad_rows_ * batch_), 0.0);
         if (g_.loss == Loss::sum_squares) head_outputs_.assign(sz(n_heads_ * work), T(0));
         const std::int64_t k = plan_.checkpoint_every;
-        segmented_ = k < depth_;
         checkpoints_.resize(sz(((depth_ + k - 1) / k) * work), threads_);
         store_.allocate(k, nmax_, rows_, configs_, batch_, plan_.keep_weights, with_norm_,
                         threads_);
         z_scratch_.resize(sz(nmax_ * nmax_));
         bias_.assign(sz(nmax_), T(0));
-        fwd_bad_layer_.assign(sz(configs_), 0);
-        fwd_bad_kind_.assign(sz(configs_), NonFinite::none);
-        bwd_bad_layer_.assign(sz(configs_ * n_heads_), 0);
-        bwd_bad_kind_.assign(sz(configs_ * n_heads_), NonFinite::none);
+        forward_bad_.reset(configs_);
+        backward_bad_.reset(configs_ * n_heads_);
         const std::int64_t per_layer = configs_ * n_heads_ * depth_;
         for (double* a :
              {out_.log10_grad_norm, out_.log10_grad_norm_rms, out_.log10_weight_grad_norm})
             std::fill(a, a + per_layer, kNaN);
     }
 
-    bool poll() { return poller_.poll(++done_); }
+    void begin_forward() {
+        load_inputs();
+        std::fill(fscale_.begin(), fscale_.end(), 0.0);
+        k0_ = n_heads_;
+    }
+
+    // Layer l from the activations in x_. With pass.store, keeps what the
+    // backward pass needs; the first pass (pass.record) also records the
+    // forward statistics and the heads' outputs.
+    void forward(std::int64_t l, engine::Pass pass) {
+        if (pass.store) store_.first = pass.first;
+        const std::int64_t n_in = width(l - 1), n_out = width(l);
+        T* z = pass.store && plan_.keep_weights ? store_.z_of(l) : z_scratch_.data();
+        T* h = pass.store && with_norm_ ? store_.h_of(l) : h_tmp_.data();
+        T* dphi = pass.store ? store_.dphi_of(l) : dphi_.data();
+        if (pass.store) {
+            gram_blocks(x_.data(), 0, configs_, n_in, store_.gram_of(l));
+            std::copy(fscale_.begin(), fscale_.end(), store_.fscale_of(l));
+        }
+        draw_weights(l, z);
+        standard_biases(g_.seed, std::uint32_t(l), n_out, bias_.data());
+        affine(l, z, bias_.data(), x_.data(), h);
+        normalize(h, phi_.data(), n_out);
+        activate(phi_.data(), phi_.data(), dphi, n_out);  // phi_: N(h) -> phi(N(h))
+        if (pass.record) record_forward_stats(l, h, dphi, n_out);
+        update_activations(x_.data(), phi_.data(), x_next_.data(), n_out);
+        if (pass.record) record_activation_overflow(l, x_next_.data(), n_out);
+        rescale_homogeneous(x_next_.data(), n_out);
+        std::swap(x_, x_next_);
+        if (pass.record) save_head_output(l);
+    }
+
+    T* checkpoint(std::int64_t slot) { return checkpoints_.data() + slot * rows_ * nmax_; }
+    double* fscale_checkpoint(std::int64_t slot) {
+        return fscale_checkpoints_.data() + slot * rows_;
+    }
+    void save_state(std::int64_t slot) {
+        const std::int64_t l = slot * plan_.checkpoint_every;
+        std::copy(x_.begin(), x_.begin() + rows_ * width(l), checkpoint(slot));
+        std::copy(fscale_.begin(), fscale_.end(), fscale_checkpoint(slot));
+    }
+    void load_state(std::int64_t slot) {
+        const std::int64_t l = slot * plan_.checkpoint_every;
+        std::copy(checkpoint(slot), checkpoint(slot) + rows_ * width(l), x_.begin());
+        std::copy(fscale_checkpoint(slot), fscale_checkpoint(slot) + rows_, fscale_.begin());
+    }
+
+    // Layer l back for the heads that have started (heads k >= k0_).
+    void backward(std::int64_t l, std::int64_t first) {
+        store_.first = first;
+        while (k0_ > 0 && heads_[sz(k0_ - 1)] == l) seed_head(--k0_);
+        if (k0_ < n_heads_) backward_layer(l, k0_);
+    }
+
+    void end_backward() {}
+
+    // A forward non-finite layer counts for the heads that reach it.
+    void finish() {
+        for (std::int64_t c = 0; c < configs_; ++c)
+            for (std::int64_t k = 0; k < n_heads_; ++k) {
+                const std::int64_t o = out_index(c, k);
+                engine::report_nonfinite(forward_bad_, c, backward_bad_, o, heads_[sz(k)], 0,
+                                         out_.first_nonfinite_layer + o, out_.nonfinite_kind + o);
+            }
+    }
+
+private:
+    std::int64_t width(std::int64_t l) const { return g_.widths[sz(l)]; }
+    // Config of a forward row, or of a backward row (rows repeat per head).
+    std::int64_t config_of(std::int64_t row) const { return (row / batch_) % configs_; }
+    const MlpConfig& cfg(std::int64_t row) const { return cfg_[sz(config_of(row))]; }
+    std::int64_t out_index(std::int64_t c, std::int64_t k) const { return c * n_heads_ + k; }
+    double* grad_out(double* base, std::int64_t c, std::int64_t k, std::int64_t l) const {
+        return base + (out_index(c, k) * depth_ + (l - 1));
+    }
 
     // --- forward -----------------------------------------------------------
 
@@ -305,11 +363,7 @@ private:
             out_.c[c * depth_ + at] = pairs ? cos_sum / double(pairs) : kNaN;
             out_.saturated_fraction[c * depth_ + at] = double(saturated) / cells;
             out_.dead_fraction[c * depth_ + at] = double(dead) / cells;
-            if ((has_nan || has_inf || would_overflow) && fwd_bad_layer_[sz(c)] == 0) {
-                fwd_bad_layer_[sz(c)] = l;
-                fwd_bad_kind_[sz(c)] =
-                    has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
-            }
+            forward_bad_.note(c, l, has_nan, has_inf || would_overflow);
         }
     }
 
@@ -318,79 +372,25 @@ private:
 #pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r) {
             if (!homogeneous_[sz(config_of(r))]) continue;
-            T* xr = x + r * n;
-            const double norm = detail::norm2(xr, n);
-            if (!(norm > 0) || !std::isfinite(norm)) continue;
-            fscale_[sz(r)] += std::log10(norm);
-            const double inv = 1.0 / norm;
-            for (std::int64_t i = 0; i < n; ++i) xr[i] = T(double(xr[i]) * inv);
+            const double log_norm = engine::to_unit_norm(x + r * n, n);
+            if (std::isfinite(log_norm)) fscale_[sz(r)] += log_norm;
         }
     }
 
     // A residual sum a_{l-1} + alpha phi can overflow while h_l is finite.
     void record_activation_overflow(std::int64_t l, const T* x, std::int64_t n) {
         for (std::int64_t c = 0; c < configs_; ++c) {
-            if (!cfg_[sz(c)].residual || fwd_bad_layer_[sz(c)] != 0) continue;
+            if (!cfg_[sz(c)].residual || forward_bad_.seen(c)) continue;
             const T* xc = x + c * batch_ * n;
             bool has_nan = false, has_inf = false;
             for (std::int64_t i = 0; i < batch_ * n; ++i) {
                 has_nan |= std::isnan(xc[i]);
                 has_inf |= std::isinf(xc[i]);
             }
-            if (has_nan || has_inf) {
-                fwd_bad_layer_[sz(c)] = l;
-                fwd_bad_kind_[sz(c)] =
-                    has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
-            }
+            forward_bad_.note(c, l, has_nan, has_inf);
         }
     }
 
-    // Runs layers [first, last] from the activations in x_. With `store`, keeps
-    // what the backward pass needs; the first pass (`first_pass`) also records
-    // the forward statistics, checkpoints and the heads' outputs.
-    bool forward_layers(std::int64_t first, std::int64_t last, bool store, bool first_pass) {
-        for (std::int64_t l = first; l <= last; ++l) {
-            const std::int64_t n_in = width(l - 1), n_out = width(l);
-            T* z = store && plan_.keep_weights ? store_.z_of(l) : z_scratch_.data();
-            T* h = store && with_norm_ ? store_.h_of(l) : h_tmp_.data();
-            T* dphi = store ? store_.dphi_of(l) : dphi_.data();
-            if (store) {
-                gram_blocks(x_.data(), 0, configs_, n_in, store_.gram_of(l));
-                std::copy(fscale_.begin(), fscale_.end(), store_.fscale_of(l));
-            }
-            draw_weights(l, z);
-            standard_biases(g_.seed, std::uint32_t(l), n_out, bias_.data());
-            affine(l, z, bias_.data(), x_.data(), h);
-            normalize(h, phi_.data(), n_out);
-            activate(phi_.data(), phi_.data(), dphi, n_out);  // phi_: N(h) -> phi(N(h))
-            if (first_pass) record_forward_stats(l, h, dphi, n_out);
-            update_activations(x_.data(), phi_.data(), x_next_.data(), n_out);
-            if (first_pass) record_activation_overflow(l, x_next_.data(), n_out);
-            rescale_homogeneous(x_next_.data(), n_out);
-            std::swap(x_, x_next_);
-            if (first_pass) {
-                if (l % plan_.checkpoint_every == 0 && l < depth_) save_checkpoint(l);
-                save_head_output(l);
-            }
-            if (!poll()) return false;
-        }
-        return true;
-    }
-
-    T* checkpoint(std::int64_t l) {
-        return checkpoints_.data() + (l / plan_.checkpoint_every) * rows_ * nmax_;
-    }
-    double* fscale_checkpoint(std::int64_t l) {
-        return fscale_checkpoints_.data() + (l / plan_.checkpoint_every) * rows_;
-    }
-    void save_checkpoint(std::int64_t l) {
-        std::copy(x_.begin(), x_.begin() + rows_ * width(l), checkpoint(l));
-        std::copy(fscale_.begin(), fscale_.end(), fscale_checkpoint(l));
-    }
-    void load_checkpoint(std::int64_t l) {
-        std::copy(checkpoint(l), checkpoint(l) + rows_ * width(l), x_.begin());
-        std::copy(fscale_checkpoint(l), fscale_checkpoint(l) + rows_, fscale_.begin());
-    }
     // a_{D_k}, which the sum_squares loss of head k differentiates.
     void save_head_output(std::int64_t l) {
         if (head_outputs_.empty()) return;
@@ -408,14 +408,6 @@ private:
         standard_inputs(g_.seed, batch_, n0, g_.input_std, x_.data());
         for (std::int64_t c = 1; c < configs_; ++c)
             std::copy(x_.begin(), x_.begin() + batch_ * n0, x_.begin() + c * batch_ * n0);
-    }
-
-    bool forward_pass() {
-        load_inputs();
-        std::fill(fscale_.begin(), fscale_.end(), 0.0);
-        save_checkpoint(0);
-        store_.first = 1;
-        return forward_layers(1, depth_, !segmented_, true);
     }
 
     // --- backward ----------------------------------------------------------
@@ -443,15 +435,7 @@ private:
     // Rows [r0, r1) of v become unit vectors; their log10 norms are added to scale_.
     void renormalize(T* v, std::int64_t n, std::int64_t r0, std::int64_t r1) {
 #pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t r = r0; r < r1; ++r) {
-            T* vr = v + r * n;
-            const double norm = detail::norm2(vr, n);
-            scale_[sz(r)] += std::log10(norm);
-            if (norm > 0 && std::isfinite(norm)) {
-                const double inv = 1.0 / norm;
-                for (std::int64_t i = 0; i < n; ++i) vr[i] = T(double(vr[i]) * inv);
-            }
-        }
+        for (std::int64_t r = r0; r < r1; ++r) scale_[sz(r)] += engine::to_unit_norm(v + r * n, n);
     }
 
     // Batch norm mixes the samples of a configuration: bring them to one scale first.
@@ -536,12 +520,7 @@ private:
                 has_nan |= std::isnan(logs[b]);
                 has_inf |= logs[b] == std::numeric_limits<double>::infinity();
             }
-            const std::int64_t o = out_index(c, k);
-            if ((has_nan || has_inf) && bwd_bad_layer_[sz(o)] == 0) {
-                bwd_bad_layer_[sz(o)] = l;
-                bwd_bad_kind_[sz(o)] =
-                    has_nan ? NonFinite::backward_nan : NonFinite::backward_overflow;
-            }
+            backward_bad_.note(out_index(c, k), l, has_nan, has_inf);
         }
     }
 
@@ -589,40 +568,6 @@ private:
         std::swap(grad_, grad_prev_);
     }
 
-    bool backward_pass() {
-        const std::int64_t k = plan_.checkpoint_every;
-        const std::int64_t segments = (depth_ + k - 1) / k;
-        std::int64_t k0 = n_heads_;  // heads k >= k0 have started
-        for (std::int64_t s = segments - 1; s >= 0; --s) {
-            const std::int64_t first = s * k + 1, last = std::min(depth_, (s + 1) * k);
-            if (segmented_) {
-                load_checkpoint(first - 1);
-                store_.first = first;
-                if (!forward_layers(first, last, true, false)) return false;
-            }
-            for (std::int64_t l = last; l >= first; --l) {
-                while (k0 > 0 && heads_[sz(k0 - 1)] == l) seed_head(--k0);
-                if (k0 < n_heads_) backward_layer(l, k0);
-                if (!poll()) return false;
-            }
-        }
-        return true;
-    }
-
-    // A forward non-finite layer counts for the heads that reach it.
-    void finish_nonfinite() {
-        for (std::int64_t c = 0; c < configs_; ++c)
-            for (std::int64_t k = 0; k < n_heads_; ++k) {
-                const std::int64_t o = out_index(c, k);
-                const bool forward =
-                    fwd_bad_layer_[sz(c)] != 0 && fwd_bad_layer_[sz(c)] <= heads_[sz(k)];
-                out_.first_nonfinite_layer[o] =
-                    forward ? fwd_bad_layer_[sz(c)] : bwd_bad_layer_[sz(o)];
-                out_.nonfinite_kind[o] =
-                    std::int32_t(forward ? fwd_bad_kind_[sz(c)] : bwd_bad_kind_[sz(o)]);
-            }
-    }
-
     const MlpGroup& g_;
     const std::vector<MlpConfig>& cfg_;
     const MlpOutputs& out_;
@@ -631,9 +576,7 @@ private:
     int threads_;
     bool with_norm_;
     MemoryPlan plan_;
-    ProgressPoller poller_;
-    std::int64_t done_ = 0;
-    bool segmented_ = false;
+    std::int64_t k0_ = 0;  // heads k >= k0_ have started going back
     std::vector<T> x_, x_next_, h_tmp_, phi_, dphi_, head_outputs_;
     detail::Buffer<T> checkpoints_;
     std::vector<T> grad_, grad_prev_, g_work_;
@@ -645,8 +588,7 @@ private:
     // network itself would overflow is still reported (see record_forward_stats).
     std::vector<double> fscale_, fscale_checkpoints_, head_fscale_;
     std::vector<bool> homogeneous_;
-    std::vector<std::int64_t> fwd_bad_layer_, bwd_bad_layer_;
-    std::vector<NonFinite> fwd_bad_kind_, bwd_bad_kind_;
+    engine::FirstNonFinite forward_bad_{true}, backward_bad_{false};
     SegmentStore<T> store_;
     std::vector<T> bias_;          // this layer's standard bias vector
     detail::Buffer<T> z_scratch_;  // Z_l when it is not kept in the store
@@ -689,9 +631,7 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
             k = depth;
             keep_weights = false;
         } else {
-            // Minimizes k * per_layer + (L / k) * row_block.
-            k = std::int64_t(
-                std::ceil(std::sqrt(double(depth) * double(row_block) / double(per_layer))));
+            k = engine::sqrt_checkpoint_interval(depth, per_layer, row_block);
         }
     }
     k = std::clamp<std::int64_t>(k, 1, depth);
@@ -704,8 +644,8 @@ template <typename T>
 RunStatus run_mlp_group(const MlpGroup& group, const std::vector<MlpConfig>& configs,
                         const MlpOutputs& out, const ProgressHook& hook) {
     check_group(group, configs);
-    MlpEngine<T> engine(group, configs, out, hook);
-    return engine.run();
+    MlpEngine<T> engine(group, configs, out);
+    return engine.run(hook);
 }
 
 template RunStatus run_mlp_group<float>(const MlpGroup&, const std::vector<MlpConfig>&,

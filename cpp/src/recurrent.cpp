@@ -8,7 +8,9 @@
 
 #include "buffer.hpp"
 #include "cell_backward.hpp"
-#include "flush_denormals.hpp"
+#include "engine/chain_driver.hpp"
+#include "engine/first_nonfinite.hpp"
+#include "engine/unit_rows.hpp"
 #include "gradatlas/blas.hpp"
 #include "gradatlas/det_gemm.hpp"
 #include "gradatlas/rng.hpp"
@@ -77,7 +79,7 @@ template <typename T>
 class RecurrentEngine {
 public:
     RecurrentEngine(const RecurrentGroup& g, const std::vector<RecurrentConfig>& cfg,
-                    const RecurrentOutputs& out, const ProgressHook& hook)
+                    const RecurrentOutputs& out)
         : g_(g),
           cfg_(cfg),
           out_(out),
@@ -92,27 +94,51 @@ public:
           cw_(cache_units(g.cell) * n_),
           threads_(detail::threads_for(rows_ * gn_ * n_, g.n_threads)),
           plan_(plan_recurrent_memory(g, configs_, sizeof(T))),
-          segmented_(plan_.checkpoint_every < steps_),
-          poller_(hook, steps_ * (segmented_ ? 3 : 2)) {}
+          segmented_(plan_.checkpoint_every < steps_) {}
 
-    RunStatus run() {
-        const detail::FlushDenormals flush(threads_);
-        allocate();
-        blas::set_num_threads(1);  // threads come from OpenMP; BLAS only for the orthogonal init
-        if (!forward_pass()) return RunStatus::cancelled;
-        if (!backward_pass()) return RunStatus::cancelled;
-        finish_nonfinite();
-        return RunStatus::completed;
+    RunStatus run(const ProgressHook& hook) {
+        return engine::run_chain(*this, steps_, plan_.checkpoint_every, hook);
     }
 
-private:
-    bool lstm() const { return g_.cell == Cell::lstm; }
-    std::int64_t config_of(std::int64_t row) const { return row / batch_; }
-    const RecurrentConfig& cfg(std::int64_t row) const { return cfg_[sz(config_of(row))]; }
-    double* at(double* base, std::int64_t c, std::int64_t t) const {
-        return base + c * (steps_ + 1) + t;
+    // --- the chain (see engine/chain_driver.hpp) ------------------------------
+
+    int threads() const { return threads_; }
+
+    void begin_forward() {
+        load_initial_state();
+        record_forward_stats(0, nullptr);
     }
 
+    // Step t; its cache is stored for the backward pass with pass.store.
+    void forward(std::int64_t t, engine::Pass pass) {
+        T* cache = pass.store ? cache_slot(t, pass.first) : scratch_.data();
+        step_forward(t, cache);
+        if (pass.record) record_forward_stats(t, cache);
+    }
+
+    void backward(std::int64_t t, std::int64_t first) {
+        const T* cache = cache_slot(t, first);
+        add_loss_terms(t, cache);
+        record_hidden_gradient(t);
+        step_backward(t, cache);
+    }
+
+    void end_backward() {
+        record_hidden_gradient(0);
+        if (lstm()) {
+#pragma omp parallel for schedule(static) num_threads(threads_)
+            for (std::int64_t r = 0; r < rows_; ++r)
+                cell_logs_[sz(r)] =
+                    scale_[sz(r)] + std::log10(detail::norm2(vc_.data() + r * n_, n_));
+            record_norms(0, cell_logs_, out_.log10_cell_grad_norm, nullptr, false);
+        }
+    }
+
+    void finish() {
+        for (std::int64_t c = 0; c < configs_; ++c)
+            engine::report_nonfinite(forward_bad_, c, backward_bad_, c, steps_, -1,
+                                     out_.first_nonfinite_step + c, out_.nonfinite_kind + c);
+    }
     void allocate() {
         const std::int64_t k = plan_.checkpoint_every;
         const std::int64_t state = rows_ * n_;
@@ -157,17 +183,33 @@ private:
         row_sum_sq_.assign(sz(rows_), 0.0);
         row_saturated_.assign(sz(rows_), 0);
         row_bad_.assign(sz(rows_), NonFinite::none);
-        fwd_bad_step_.assign(sz(configs_), -1);
-        bwd_bad_step_.assign(sz(configs_), -1);
-        fwd_bad_kind_.assign(sz(configs_), NonFinite::none);
-        bwd_bad_kind_.assign(sz(configs_), NonFinite::none);
+        forward_bad_.reset(configs_);
+        backward_bad_.reset(configs_);
         const std::int64_t per_step = configs_ * (steps_ + 1);
         for (double* a : {out_.log10_grad_norm, out_.log10_grad_norm_rms, out_.log10_cell_grad_norm,
                           out_.q, out_.saturated_fraction})
             std::fill(a, a + per_step, kNaN);
     }
 
-    bool poll() { return poller_.poll(++done_); }
+    void save_state(std::int64_t slot) {
+        T* dst = checkpoints_.data() + slot * rows_ * n_ * state_units(g_.cell);
+        std::copy(h_.begin(), h_.end(), dst);
+        if (lstm()) std::copy(c_.begin(), c_.end(), dst + rows_ * n_);
+    }
+
+    void load_state(std::int64_t slot) {
+        const T* src = checkpoints_.data() + slot * rows_ * n_ * state_units(g_.cell);
+        std::copy(src, src + rows_ * n_, h_.begin());
+        if (lstm()) std::copy(src + rows_ * n_, src + 2 * rows_ * n_, c_.begin());
+    }
+
+private:
+    bool lstm() const { return g_.cell == Cell::lstm; }
+    std::int64_t config_of(std::int64_t row) const { return row / batch_; }
+    const RecurrentConfig& cfg(std::int64_t row) const { return cfg_[sz(config_of(row))]; }
+    double* at(double* base, std::int64_t c, std::int64_t t) const {
+        return base + c * (steps_ + 1) + t;
+    }
 
     // --- forward -----------------------------------------------------------
 
@@ -182,18 +224,6 @@ private:
                 for (std::int64_t i = 0; i < n_; ++i) dst[r * n_ + i] = s * zr[i];
             }
         }
-    }
-
-    void save_state(std::int64_t slot) {
-        T* dst = checkpoints_.data() + slot * rows_ * n_ * state_units(g_.cell);
-        std::copy(h_.begin(), h_.end(), dst);
-        if (lstm()) std::copy(c_.begin(), c_.end(), dst + rows_ * n_);
-    }
-
-    void load_state(std::int64_t slot) {
-        const T* src = checkpoints_.data() + slot * rows_ * n_ * state_units(g_.cell);
-        std::copy(src, src + rows_ * n_, h_.begin());
-        if (lstm()) std::copy(src + rows_ * n_, src + 2 * rows_ * n_, c_.begin());
     }
 
     // One step: h_ (and c_) go from t-1 to t; the step's cache goes to `cache`
@@ -323,11 +353,7 @@ private:
             *at(out_.q, c, t) = sum_sq / double(batch_ * n_);
             if (cache)
                 *at(out_.saturated_fraction, c, t) = double(saturated) / double(batch_ * gn_);
-            if ((has_nan || has_inf) && fwd_bad_step_[sz(c)] < 0) {
-                fwd_bad_step_[sz(c)] = t;
-                fwd_bad_kind_[sz(c)] =
-                    has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow;
-            }
+            forward_bad_.note(c, t, has_nan, has_inf);
         }
     }
 
@@ -340,45 +366,12 @@ private:
         return cache_.data() + (t - first) * rows_ * cw_;
     }
 
-    // Steps first..last from the state at first - 1; caches stored when `store`.
-    bool forward_steps(std::int64_t first, std::int64_t last, bool store, bool record) {
-        for (std::int64_t t = first; t <= last; ++t) {
-            T* cache = store ? cache_slot(t, first) : scratch_.data();
-            step_forward(t, cache);
-            if (record) record_forward_stats(t, cache);
-            if (!poll()) return false;
-        }
-        return true;
-    }
-
-    bool forward_pass() {
-        load_initial_state();
-        record_forward_stats(0, nullptr);
-        const std::int64_t k = plan_.checkpoint_every;
-        for (std::int64_t first = 1; first <= steps_; first += k) {
-            const std::int64_t last = std::min(steps_, first + k - 1);
-            save_state((first - 1) / k);
-            if (!forward_steps(first, last, !segmented_, true)) return false;
-        }
-        return true;
-    }
-
     // --- backward ----------------------------------------------------------
 
     // Row r of [vh | vc] becomes a unit vector; its log10 norm goes to scale_.
     void renormalize_row(std::int64_t r) {
-        T* vh = vh_.data() + r * n_;
         T* vc = lstm() ? vc_.data() + r * n_ : nullptr;
-        double sq = detail::dot(vh, vh, n_);
-        if (vc) sq += detail::dot(vc, vc, n_);
-        const double norm = std::sqrt(sq);
-        scale_[sz(r)] += std::log10(norm);
-        if (norm > 0 && std::isfinite(norm)) {
-            const double inv = 1.0 / norm;
-            for (std::int64_t i = 0; i < n_; ++i) vh[i] = T(double(vh[i]) * inv);
-            if (vc)
-                for (std::int64_t i = 0; i < n_; ++i) vc[i] = T(double(vc[i]) * inv);
-        }
+        scale_[sz(r)] += engine::to_unit_norm(vh_.data() + r * n_, n_, vc, vc ? n_ : 0);
     }
 
     // The loss's own gradient at h_t: u_t (projection) or h_t (sum_squares).
@@ -422,17 +415,13 @@ private:
             const double* l = logs.data() + c * batch_;
             *at(mean_out, c, t) = detail::mean(l, batch_);
             if (rms_out) *at(rms_out, c, t) = detail::log10_rms(l, batch_);
-            if (!detect || bwd_bad_step_[sz(c)] >= 0) continue;
+            if (!detect || backward_bad_.seen(c)) continue;
             bool has_nan = false, has_inf = false;
             for (std::int64_t b = 0; b < batch_; ++b) {
                 has_nan |= std::isnan(l[b]);
                 has_inf |= l[b] == std::numeric_limits<double>::infinity();
             }
-            if (has_nan || has_inf) {
-                bwd_bad_step_[sz(c)] = t;
-                bwd_bad_kind_[sz(c)] =
-                    has_nan ? NonFinite::backward_nan : NonFinite::backward_overflow;
-            }
+            backward_bad_.note(c, t, has_nan, has_inf);
         }
     }
 
@@ -482,43 +471,6 @@ private:
         for (std::int64_t r = 0; r < rows_; ++r) renormalize_row(r);
     }
 
-    bool backward_pass() {
-        const std::int64_t k = plan_.checkpoint_every;
-        const std::int64_t segments = (steps_ + k - 1) / k;
-        for (std::int64_t seg = segments - 1; seg >= 0; --seg) {
-            const std::int64_t first = seg * k + 1, last = std::min(steps_, (seg + 1) * k);
-            if (segmented_) {
-                load_state(seg);
-                if (!forward_steps(first, last, true, false)) return false;
-            }
-            for (std::int64_t t = last; t >= first; --t) {
-                const T* cache = cache_slot(t, first);
-                add_loss_terms(t, cache);
-                record_hidden_gradient(t);
-                step_backward(t, cache);
-                if (!poll()) return false;
-            }
-        }
-        record_hidden_gradient(0);
-        if (lstm()) {
-#pragma omp parallel for schedule(static) num_threads(threads_)
-            for (std::int64_t r = 0; r < rows_; ++r)
-                cell_logs_[sz(r)] =
-                    scale_[sz(r)] + std::log10(detail::norm2(vc_.data() + r * n_, n_));
-            record_norms(0, cell_logs_, out_.log10_cell_grad_norm, nullptr, false);
-        }
-        return true;
-    }
-
-    void finish_nonfinite() {
-        for (std::int64_t c = 0; c < configs_; ++c) {
-            const bool forward = fwd_bad_step_[sz(c)] >= 0;
-            out_.first_nonfinite_step[c] = forward ? fwd_bad_step_[sz(c)] : bwd_bad_step_[sz(c)];
-            out_.nonfinite_kind[c] =
-                std::int32_t(forward ? fwd_bad_kind_[sz(c)] : bwd_bad_kind_[sz(c)]);
-        }
-    }
-
     const RecurrentGroup& g_;
     const std::vector<RecurrentConfig>& cfg_;
     const RecurrentOutputs& out_;
@@ -526,8 +478,6 @@ private:
     int threads_;
     MemoryPlan plan_;
     bool segmented_;
-    ProgressPoller poller_;
-    std::int64_t done_ = 0;
     bool any_input_ = false;
     std::vector<T> h_, c_, hh_, ih_, xi_, z_hh_, zt_hh_, zt_ih_, bias_, scratch_;
     detail::Buffer<T> cache_, checkpoints_;  // large: uninitialized, first touched in parallel
@@ -538,8 +488,7 @@ private:
     std::vector<double> scale_, logs_, cell_logs_, row_sum_sq_;
     std::vector<std::int64_t> row_saturated_;
     std::vector<NonFinite> row_bad_;
-    std::vector<std::int64_t> fwd_bad_step_, bwd_bad_step_;
-    std::vector<NonFinite> fwd_bad_kind_, bwd_bad_kind_;
+    engine::FirstNonFinite forward_bad_{true}, backward_bad_{false};
 };
 
 template <typename T>
@@ -582,8 +531,7 @@ MemoryPlan plan_recurrent_memory(const RecurrentGroup& g, std::int64_t n_configs
         if (g.steps * step + state <= g.store_budget_bytes) {
             k = g.steps;
         } else {
-            // Minimizes k * step + (T / k) * state.
-            k = std::int64_t(std::ceil(std::sqrt(double(g.steps) * double(state) / double(step))));
+            k = engine::sqrt_checkpoint_interval(g.steps, step, state);
         }
     }
     k = std::clamp<std::int64_t>(k, 1, g.steps);
@@ -595,8 +543,8 @@ RunStatus run_recurrent_group(const RecurrentGroup& group,
                               const std::vector<RecurrentConfig>& configs,
                               const RecurrentOutputs& out, const ProgressHook& hook) {
     check_group(group, configs);
-    RecurrentEngine<T> engine(group, configs, out, hook);
-    return engine.run();
+    RecurrentEngine<T> engine(group, configs, out);
+    return engine.run(hook);
 }
 
 template <typename T>
