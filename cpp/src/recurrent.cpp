@@ -6,8 +6,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "blocks/gru_cell.hpp"
+#include "blocks/lstm_cell.hpp"
+#include "blocks/rnn_cell.hpp"
 #include "buffer.hpp"
-#include "cell_backward.hpp"
 #include "engine/chain_driver.hpp"
 #include "engine/first_nonfinite.hpp"
 #include "engine/unit_rows.hpp"
@@ -36,26 +38,26 @@ std::size_t sz(std::int64_t v) {
     return static_cast<std::size_t>(v);
 }
 
-// What a step keeps for the backward pass, in units of n per row (config, sample):
-//   rnn:  [phi' | h]
-//   lstm: [i f g o | i' f' g' o' | c_{t-1} | tanh c_t | tanh' c_t | h]
-//   gru:  [r z n | r' z' n' | W_hn h_{t-1} (scaled) | h_{t-1} | h]
-// Derivatives are those of apply_activation (accurate in the tails, where
-// s(1 - s) or 1 - tanh^2 would round to 0), as in the feed-forward engine.
-std::int64_t cache_units(Cell cell) {
+// Calls f with the block of the group's cell: the one place that tells cells apart.
+template <typename F>
+decltype(auto) with_cell(Cell cell, F&& f) {
     switch (cell) {
         case Cell::rnn:
-            return 2;
+            return f(blocks::RnnCell{});
         case Cell::lstm:
-            return 12;
+            return f(blocks::LstmCell{});
         case Cell::gru:
-            return 9;
+            return f(blocks::GruCell{});
     }
-    return 0;
+    throw std::invalid_argument("unknown cell code " + std::to_string(int(cell)));
+}
+
+std::int64_t cache_units(Cell cell) {
+    return with_cell(cell, [](auto c) { return std::int64_t(decltype(c)::cache_units); });
 }
 
 std::int64_t state_units(Cell cell) {
-    return cell == Cell::lstm ? 2 : 1;
+    return with_cell(cell, [](auto c) { return std::int64_t(decltype(c)::state_units); });
 }
 
 void check_group(const RecurrentGroup& g, const std::vector<RecurrentConfig>& configs) {
@@ -75,7 +77,9 @@ void check_group(const RecurrentGroup& g, const std::vector<RecurrentConfig>& co
             fail("unknown activation code");
 }
 
-template <typename T>
+// The recurrent chain: the rows' hidden (and cell) state carried through
+// steps 1..T by the cell block C, whose weights are shared across steps.
+template <typename T, class C>
 class RecurrentEngine {
 public:
     RecurrentEngine(const RecurrentGroup& g, const std::vector<RecurrentConfig>& cfg,
@@ -85,13 +89,13 @@ public:
           out_(out),
           n_(g.width),
           n_in_(g.input_width),
-          gates_(gate_count(g.cell)),
+          gates_(C::gates),
           gn_(gates_ * n_),
           steps_(g.steps),
           batch_(g.batch),
           configs_(std::int64_t(cfg.size())),
           rows_(batch_ * configs_),
-          cw_(cache_units(g.cell) * n_),
+          cw_(C::cache_units * n_),
           threads_(detail::threads_for(rows_ * gn_ * n_, g.n_threads)),
           plan_(plan_recurrent_memory(g, configs_, sizeof(T))),
           segmented_(plan_.checkpoint_every < steps_) {}
@@ -125,7 +129,7 @@ public:
 
     void end_backward() {
         record_hidden_gradient(0);
-        if (lstm()) {
+        if constexpr (C::reports_cell_gradient) {
 #pragma omp parallel for schedule(static) num_threads(threads_)
             for (std::int64_t r = 0; r < rows_; ++r)
                 cell_logs_[sz(r)] =
@@ -143,7 +147,7 @@ public:
         const std::int64_t k = plan_.checkpoint_every;
         const std::int64_t state = rows_ * n_;
         h_.assign(sz(state), T(0));
-        c_.assign(lstm() ? sz(state) : 0, T(0));
+        c_.assign(kCellState ? sz(state) : 0, T(0));
         hh_.assign(sz(rows_ * gn_), T(0));
         ih_.assign(sz(kInputBlock * batch_ * gn_), T(0));
         xi_.assign(sz(kInputBlock * batch_ * n_in_), T(0));
@@ -158,7 +162,7 @@ public:
         detail::transpose(z_ih.data(), gn_, n_in_, zt_ih_.data(), threads_);
         cache_.resize(sz(k * rows_ * cw_), threads_);
         scratch_.assign(segmented_ ? sz(rows_ * cw_) : 0, T(0));
-        checkpoints_.resize(sz(((steps_ + k - 1) / k) * state * state_units(g_.cell)), threads_);
+        checkpoints_.resize(sz(((steps_ + k - 1) / k) * state * C::state_units), threads_);
         any_input_ = std::any_of(cfg_.begin(), cfg_.end(),
                                  [](const RecurrentConfig& c) { return c.input_scale != 0.0; });
         // b_ih per configuration; b_hh is zero.
@@ -167,13 +171,13 @@ public:
         bias_.assign(sz(configs_ * gn_), T(0));
         for (std::int64_t c = 0; c < configs_; ++c)
             for (std::int64_t j = 0; j < gn_; ++j) {
-                const bool forget = lstm() && j >= n_ && j < 2 * n_;
+                const bool forget = C::forget_slice(j, n_);
                 bias_[sz(c * gn_ + j)] = T(cfg_[sz(c)].bias_scale * double(zb[sz(j)]) +
                                            (forget ? cfg_[sz(c)].forget_bias : 0.0));
             }
         vh_.assign(sz(state), T(0));
-        vc_.assign(lstm() ? sz(state) : 0, T(0));
-        dc_.assign(lstm() ? sz(state) : 0, T(0));
+        vc_.assign(kCellState ? sz(state) : 0, T(0));
+        dc_.assign(kCellState ? sz(state) : 0, T(0));
         prev_.assign(sz(state), T(0));
         p_.assign(sz(rows_ * gn_), T(0));
         proj_.assign(sz(batch_ * n_), T(0));
@@ -192,19 +196,19 @@ public:
     }
 
     void save_state(std::int64_t slot) {
-        T* dst = checkpoints_.data() + slot * rows_ * n_ * state_units(g_.cell);
+        T* dst = checkpoints_.data() + slot * rows_ * n_ * C::state_units;
         std::copy(h_.begin(), h_.end(), dst);
-        if (lstm()) std::copy(c_.begin(), c_.end(), dst + rows_ * n_);
+        if (kCellState) std::copy(c_.begin(), c_.end(), dst + rows_ * n_);
     }
 
     void load_state(std::int64_t slot) {
-        const T* src = checkpoints_.data() + slot * rows_ * n_ * state_units(g_.cell);
+        const T* src = checkpoints_.data() + slot * rows_ * n_ * C::state_units;
         std::copy(src, src + rows_ * n_, h_.begin());
-        if (lstm()) std::copy(src + rows_ * n_, src + 2 * rows_ * n_, c_.begin());
+        if (kCellState) std::copy(src + rows_ * n_, src + 2 * rows_ * n_, c_.begin());
     }
 
 private:
-    bool lstm() const { return g_.cell == Cell::lstm; }
+    static constexpr bool kCellState = C::state_units == 2;
     std::int64_t config_of(std::int64_t row) const { return row / batch_; }
     const RecurrentConfig& cfg(std::int64_t row) const { return cfg_[sz(config_of(row))]; }
     double* at(double* base, std::int64_t c, std::int64_t t) const {
@@ -215,7 +219,7 @@ private:
 
     void load_initial_state() {
         std::vector<T> z(sz(batch_ * n_));
-        for (int which = 0; which < state_units(g_.cell); ++which) {
+        for (int which = 0; which < C::state_units; ++which) {
             recurrent_initial_state(g_.seed, which, batch_, n_, z.data());
             T* dst = which == 0 ? h_.data() : c_.data();
             for (std::int64_t r = 0; r < rows_; ++r) {
@@ -252,76 +256,17 @@ private:
         ih_step_ = ih_.data() + ((t - 1) % kInputBlock) * batch_ * gn_;
     }
 
-    // pre[j] = s (Z_hh h)[j] + u (Z_ih xi)[j] + b[j] for j in [first, last).
-    void preactivation(std::int64_t r, std::int64_t first, std::int64_t last, T* pre) const {
-        const RecurrentConfig& c = cfg(r);
-        const T s = T(c.weight_scale), u = T(c.input_scale);
-        const T* hh = hh_.data() + r * gn_;
-        const T* ih = any_input_ ? ih_step_ + (r % batch_) * gn_ : nullptr;
-        const T* b = bias_.data() + config_of(r) * gn_;
-        for (std::int64_t j = first; j < last; ++j)
-            pre[j] = any_input_ ? (s * hh[j] + u * ih[j]) + b[j] : s * hh[j] + b[j];
-    }
-
     void cell_forward(std::int64_t r, T* cache) {
         const RecurrentConfig& c = cfg(r);
-        T* h = h_.data() + r * n_;
         T* pre = hh_.data() + r * gn_;  // overwritten in place: this row's product is used once
-        const std::size_t n = sz(n_);
-        switch (g_.cell) {
-            case Cell::rnn: {
-                preactivation(r, 0, n_, pre);
-                T* dphi = cache;
-                T* out = cache + n_;
-                apply_activation(c.activation, c.activation_param, pre, out, dphi, n);
-                std::copy(out, out + n_, h);
-                return;
-            }
-            case Cell::lstm: {
-                preactivation(r, 0, gn_, pre);
-                T* gate = cache;         // i f g o
-                T* dgate = cache + gn_;  // their derivatives
-                T* c_prev = cache + 8 * n_;
-                T* tanh_c = cache + 9 * n_;
-                T* dtanh_c = cache + 10 * n_;
-                T* out = cache + 11 * n_;
-                apply_activation(Activation::sigmoid, 0.0, pre, gate, dgate, 2 * n);
-                apply_activation(Activation::tanh, 0.0, pre + 2 * n_, gate + 2 * n_, dgate + 2 * n_,
-                                 n);
-                apply_activation(Activation::sigmoid, 0.0, pre + 3 * n_, gate + 3 * n_,
-                                 dgate + 3 * n_, n);
-                T* cell = c_.data() + r * n_;
-                std::copy(cell, cell + n_, c_prev);
-                for (std::int64_t i = 0; i < n_; ++i)
-                    cell[i] = gate[n_ + i] * c_prev[i] + gate[i] * gate[2 * n_ + i];
-                apply_activation(Activation::tanh, 0.0, cell, tanh_c, dtanh_c, n);
-                for (std::int64_t i = 0; i < n_; ++i) out[i] = gate[3 * n_ + i] * tanh_c[i];
-                std::copy(out, out + n_, h);
-                return;
-            }
-            case Cell::gru: {
-                T* gate = cache;         // r z n
-                T* dgate = cache + gn_;  // their derivatives
-                T* hn = cache + 6 * n_;
-                T* h_prev = cache + 7 * n_;
-                T* out = cache + 8 * n_;
-                const T s = T(c.weight_scale), u = T(c.input_scale);
-                for (std::int64_t i = 0; i < n_; ++i) hn[i] = s * pre[2 * n_ + i];  // b_hn = 0
-                preactivation(r, 0, 2 * n_, pre);
-                apply_activation(Activation::sigmoid, 0.0, pre, gate, dgate, 2 * n);
-                const T* ih = any_input_ ? ih_step_ + (r % batch_) * gn_ + 2 * n_ : nullptr;
-                const T* b = bias_.data() + config_of(r) * gn_ + 2 * n_;
-                T* pre_n = pre + 2 * n_;
-                for (std::int64_t i = 0; i < n_; ++i)
-                    pre_n[i] = (any_input_ ? u * ih[i] + b[i] : b[i]) + gate[i] * hn[i];
-                apply_activation(Activation::tanh, 0.0, pre_n, gate + 2 * n_, dgate + 2 * n_, n);
-                std::copy(h, h + n_, h_prev);
-                for (std::int64_t i = 0; i < n_; ++i)
-                    out[i] = (T(1) - gate[n_ + i]) * gate[2 * n_ + i] + gate[n_ + i] * h_prev[i];
-                std::copy(out, out + n_, h);
-                return;
-            }
-        }
+        const blocks::CellStep<T> step{T(c.weight_scale),
+                                       T(c.input_scale),
+                                       pre,
+                                       any_input_ ? ih_step_ + (r % batch_) * gn_ : nullptr,
+                                       bias_.data() + config_of(r) * gn_,
+                                       n_};
+        C::forward(c, step, pre, h_.data() + r * n_, kCellState ? c_.data() + r * n_ : nullptr,
+                   cache);
     }
 
     // Per row (in parallel: a single configuration is a common case), then per
@@ -358,9 +303,7 @@ private:
     }
 
     // The derivatives in a row's cache: the activation's (rnn) or the gates'.
-    const T* derivatives(const T* cache) const {
-        return g_.cell == Cell::rnn ? cache : cache + gn_;
-    }
+    const T* derivatives(const T* cache) const { return cache + C::derivatives_at * n_; }
 
     T* cache_slot(std::int64_t t, std::int64_t first) {
         return cache_.data() + (t - first) * rows_ * cw_;
@@ -370,7 +313,7 @@ private:
 
     // Row r of [vh | vc] becomes a unit vector; its log10 norm goes to scale_.
     void renormalize_row(std::int64_t r) {
-        T* vc = lstm() ? vc_.data() + r * n_ : nullptr;
+        T* vc = kCellState ? vc_.data() + r * n_ : nullptr;
         scale_[sz(r)] += engine::to_unit_norm(vh_.data() + r * n_, n_, vc, vc ? n_ : 0);
     }
 
@@ -398,7 +341,7 @@ private:
             const double s = scale_[sz(r)], m = std::max(s, 0.0);
             const T keep = T(std::pow(10.0, s - m)), add = T(std::pow(10.0, -m));
             for (std::int64_t i = 0; i < n_; ++i) vh[i] = keep * vh[i] + add * d[i];
-            if (lstm()) {
+            if (kCellState) {
                 T* vc = vc_.data() + r * n_;
                 for (std::int64_t i = 0; i < n_; ++i) vc[i] = keep * vc[i];
             }
@@ -435,33 +378,22 @@ private:
     // p_ = s * (gradient with respect to the pre-activations of W_hh h_{t-1});
     // LSTM: vc_ becomes dl/dc_{t-1}; GRU: vh_ becomes the direct path z * dl/dh_t.
     void cell_backward(std::int64_t r, const T* cache) {
-        const T s = T(cfg(r).weight_scale);
-        T* vh = vh_.data() + r * n_;
-        T* p = p_.data() + r * gn_;
-        switch (g_.cell) {
-            case Cell::rnn:
-                for (std::int64_t i = 0; i < n_; ++i) p[i] = s * (cache[i] * vh[i]);
-                return;
-            case Cell::lstm: {
-                T* dc = dc_.data() + r * n_;  // dl/dc_t, all paths
-                detail::lstm_backward_row(s, n_, cache, vh, vc_.data() + r * n_, dc, p);
-                cell_logs_[sz(r)] = scale_[sz(r)] + 0.5 * std::log10(detail::dot(dc, dc, n_));
-                return;
-            }
-            case Cell::gru:
-                detail::gru_backward_row(s, n_, cache, vh, p);
-                return;
-        }
+        T* vc = kCellState ? vc_.data() + r * n_ : nullptr;
+        T* dc = kCellState ? dc_.data() + r * n_ : nullptr;  // dl/dc_t, all paths
+        const double cell_log = C::backward(T(cfg(r).weight_scale), n_, cache, vh_.data() + r * n_,
+                                            vc, dc, p_.data() + r * gn_);
+        if constexpr (C::reports_cell_gradient) cell_logs_[sz(r)] = scale_[sz(r)] + cell_log;
     }
 
     // dl/dh_t (in vh_) -> dl/dh_{t-1}.
     void step_backward(std::int64_t t, const T* cache) {
 #pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = 0; r < rows_; ++r) cell_backward(r, cache + r * cw_);
-        if (lstm()) record_norms(t, cell_logs_, out_.log10_cell_grad_norm, nullptr, false);
+        if constexpr (C::reports_cell_gradient)
+            record_norms(t, cell_logs_, out_.log10_cell_grad_norm, nullptr, false);
         detail::gemm_nn(rows_, n_, gn_, p_.data(), gn_, z_hh_.data(), n_, prev_.data(), n_,
                         threads_);
-        if (g_.cell == Cell::gru) {
+        if constexpr (C::direct_path) {
 #pragma omp parallel for schedule(static) num_threads(threads_)
             for (std::int64_t r = 0; r < rows_; ++r)
                 for (std::int64_t i = 0; i < n_; ++i) prev_[sz(r * n_ + i)] += vh_[sz(r * n_ + i)];
@@ -500,15 +432,7 @@ void fill_standard_normal(std::uint64_t seed, Stream stream, std::uint32_t id, s
 }  // namespace
 
 int gate_count(Cell cell) {
-    switch (cell) {
-        case Cell::rnn:
-            return 1;
-        case Cell::lstm:
-            return 4;
-        case Cell::gru:
-            return 3;
-    }
-    throw std::invalid_argument("unknown cell code " + std::to_string(int(cell)));
+    return with_cell(cell, [](auto c) { return decltype(c)::gates; });
 }
 
 MemoryPlan plan_recurrent_memory(const RecurrentGroup& g, std::int64_t n_configs,
@@ -543,8 +467,10 @@ RunStatus run_recurrent_group(const RecurrentGroup& group,
                               const std::vector<RecurrentConfig>& configs,
                               const RecurrentOutputs& out, const ProgressHook& hook) {
     check_group(group, configs);
-    RecurrentEngine<T> engine(group, configs, out);
-    return engine.run(hook);
+    return with_cell(group.cell, [&](auto c) {
+        RecurrentEngine<T, decltype(c)> engine(group, configs, out);
+        return engine.run(hook);
+    });
 }
 
 template <typename T>

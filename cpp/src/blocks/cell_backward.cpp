@@ -1,6 +1,6 @@
 #include "cell_backward.hpp"
 
-#include "target_clones.hpp"
+#include "../target_clones.hpp"
 
 namespace gradatlas::detail {
 namespace {

@@ -2,7 +2,7 @@
 // functions compiled per instruction set (target_clones.hpp): the engine's own
 // translation unit is built for baseline x86-64. Internal to the core.
 //
-// Row cache layouts are those of recurrent.cpp (cache_units). p receives
+// Row cache layouts are those of lstm_cell.hpp and gru_cell.hpp. p receives
 // s * dl/d(pre-activation of W_hh h_{t-1}) per gate.
 #pragma once
 
