@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 # Load libscipy_openblas.so under its soname before the extension needs it, so
 # that _core finds it whatever the install layout (see CMakeLists.txt).
 import scipy_openblas32 as _scipy_openblas32  # noqa: F401
@@ -27,6 +25,7 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
 
 from . import theory
 from ._memory import TooLargeError
+from ._version import __version__
 from .activations import ACTIVATIONS
 from .cells import GRU, LSTM, RECURRENT_INITS, RNN
 from .definitions import LOSSES, QUANTITIES, RECURRENT_QUANTITIES
@@ -37,11 +36,6 @@ from .spectrum import jacobian_spectrum
 from .store import StoreBusyError
 from .sweep import open_results, plan_sweep, sweep
 from .train import train, train_sweep
-
-try:
-    __version__ = version("gradatlas")
-except PackageNotFoundError:  # pragma: no cover
-    __version__ = "0+unknown"
 
 has_openmp: bool = _core.has_openmp()
 

@@ -10,16 +10,13 @@ import xarray as xr
 
 from . import theory
 from ._runner import FORWARD_KEYS, GRAD_KEYS, NORM_EPS, Point
+from ._version import __version__
 from .definitions import LOSSES, QUANTITIES
 from .summary import NONFINITE_KINDS, depth_scale, fitted_log10_rate, regime
 
 PER_LAYER = (*GRAD_KEYS, *FORWARD_KEYS)
 
 
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 def gather(points: Sequence[Point], where: Sequence[tuple[int, int, int]],
@@ -159,5 +156,5 @@ def to_dataset(points: Sequence[Point], arrays: dict[str, np.ndarray], shape: tu
 
 def finish_attrs(ds: xr.Dataset, attrs: dict[str, Any]) -> xr.Dataset:
     """The run's attributes plus the loss's definition and the library version."""
-    ds.attrs.update({**attrs, "loss_definition": LOSSES[attrs["loss"]], "gradatlas_version": _version()})
+    ds.attrs.update({**attrs, "loss_definition": LOSSES[attrs["loss"]], "gradatlas_version": __version__})
     return ds

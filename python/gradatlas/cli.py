@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ._version import __version__
 from .store import StoreBusyError
 
 # Sweep options: flag -> (setting, parser of one value)
@@ -402,7 +403,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
 
     parser = argparse.ArgumentParser(
         prog="gradatlas", description="Exact maps of vanishing and exploding gradients in very deep networks.")

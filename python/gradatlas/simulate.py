@@ -12,12 +12,12 @@ import xarray as xr
 from . import _core, _recurrent, _runner
 from . import _validate as v
 from ._assemble import gather, to_dataset
+from ._axes import MAX_SEED, check_dtype
 from ._memory import check_fits
 from .cells import GRU, LSTM, RNN
 from .definitions import LOSSES
 from .initializers import WEIGHT_DISTS
 from .specs import MLP
-from .sweep import MAX_SEED, _check_dtype
 
 ProgressCallback = Callable[[int, int], Any]
 RECURRENT_TYPES = (RNN, LSTM, GRU)
@@ -33,7 +33,7 @@ def _check_run_args(batch: Any, seed: Any, dtype: Any, loss: Any, n_threads: Any
                     progress: Any) -> tuple[int, int, str, str, int]:
     batch = v.integer("batch", batch, minimum=1, maximum=1 << 20)
     seed = v.integer("seed", seed, minimum=0, maximum=MAX_SEED)
-    dtype = _check_dtype(dtype)
+    dtype = check_dtype(dtype)
     loss = v.choice("loss", loss, list(LOSSES))
     n_threads = v.threads(n_threads, _core.max_threads())
     if progress is not None and not callable(progress):
@@ -186,7 +186,7 @@ def materialize(spec: MLP | RNN | LSTM | GRU, *, batch: int = 16, seed: int = 0,
     _check_spec(spec)
     batch = v.integer("batch", batch, minimum=1, maximum=1 << 20)
     seed = v.integer("seed", seed, minimum=0, maximum=MAX_SEED)
-    dtype = _check_dtype(dtype)
+    dtype = check_dtype(dtype)
     if isinstance(spec, RECURRENT_TYPES):
         return _materialize_recurrent(spec, batch, seed, dtype)
     n = spec.layer_widths

@@ -27,6 +27,7 @@ import xarray as xr
 
 from . import _core, theory
 from . import _validate as v
+from ._axes import MAX_SEED
 from ._memory import check_fits
 from .activations import evaluate
 from .initializers import WEIGHT_DISTS
@@ -135,7 +136,6 @@ def jacobian_spectrum(spec: MLP, *, seed: int = 0, sample: int = 0, method: str 
         sigma^2 over its mean squared) measured, with ``predicted_...`` beside
         them; the method in the attributes.
     """
-    from .sweep import MAX_SEED
 
     if not isinstance(spec, MLP):
         raise TypeError(f"spec must be a gradatlas.MLP, got {type(spec).__name__}")

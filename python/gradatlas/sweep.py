@@ -7,7 +7,7 @@ import dataclasses
 import itertools
 import json
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,8 @@ import xarray as xr
 
 from . import _assemble, _chunked, _core, _recurrent, _runner
 from . import _validate as v
+from ._axes import axis_values, check_distinct, check_dtype, coordinate, is_axis, scalar, seeds_of
+from ._version import __version__
 from .cells import CELLS, SPEC_CLASSES
 from .definitions import LOSSES
 from .specs import MLP
@@ -33,70 +35,8 @@ RECURRENT_AXES = ("cell", "steps", "width", "input_width", "activation", "init",
 MLP_ONLY = {"depth": 100, "residual": False, "alpha": 1.0, "norm": None, "q0": 1.0}
 RECURRENT_ONLY = {"steps": 100, "input_width": None, "sigma_u": 1.0, "h0_std": 0.0, "forget_bias": 1.0,
                   "loss_at": "last"}
-DTYPES = ("float32", "float64")
-MAX_SEED = 2**64 - 1
 
 ProgressArg = bool | Callable[[int, int], Any] | None
-
-
-def _scalar(value: Any) -> Any:
-    """A numpy scalar or 0-d array as the Python value it holds: a single value, not an axis."""
-    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
-        return value.item()
-    return value
-
-
-def _is_axis(value: Any) -> bool:
-    # Sets and dicts count as (refused) axes so that the error says why.
-    return isinstance(value, (list, tuple, range, np.ndarray, set, frozenset, dict))
-
-
-def _axis_values(name: str, value: Any) -> list[Any]:
-    if isinstance(value, (set, frozenset, dict)):
-        raise TypeError(f"sweep axis {name!r} must be a list, tuple, range or 1-d array (ordered), "
-                        f"got {type(value).__name__}")
-    if isinstance(value, np.ndarray) and value.ndim != 1:
-        raise ValueError(f"sweep axis {name!r} must be one-dimensional, got shape {value.shape}")
-    values = [_scalar(x) for x in value]
-    if not values:
-        raise ValueError(f"sweep axis {name!r} is empty; give at least one value")
-    if len(set(map(repr, values))) != len(values):
-        raise ValueError(f"sweep axis {name!r} repeats values: {values}")
-    return values
-
-
-def _check_distinct(name: str, given: list[Any], normalized: list[Any]) -> None:
-    """Refuse an axis whose values coincide once normalized ('TANH' and 'tanh', 'swish' and 'silu',
-    'glorot_normal' and 'xavier_normal', 'f4' and 'float32', 1 and 1.0): they would repeat a coordinate."""
-    seen: dict[Any, Any] = {}
-    for raw, value in zip(given, normalized):
-        if value in seen:
-            raise ValueError(f"sweep axis {name!r} repeats a value: {seen[value]!r} and {raw!r} both mean "
-                             f"{value!r}; give each value once")
-        seen[value] = raw
-
-
-def _check_dtype(value: Any) -> str:
-    name = None
-    if value is not None:  # np.dtype(None) is float64: refuse None rather than run float64 silently
-        try:
-            name = np.dtype(value).name
-        except (TypeError, ValueError):
-            name = None
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {list(DTYPES)} (or a numpy dtype of them, e.g. 'f4'), got {value!r}")
-    return name
-
-
-def _seeds(seeds: Any) -> list[int]:
-    seeds = _scalar(seeds)
-    if _is_axis(seeds):
-        values = _axis_values("seeds", seeds)
-        checked = [v.integer("seeds[i]", s, minimum=0, maximum=MAX_SEED) for s in values]
-        _check_distinct("seeds", values, checked)
-        return checked
-    n = v.integer("seeds", seeds, minimum=1, maximum=1_000_000)
-    return list(range(n))
 
 
 def _check_value(name: str, value: Any, recurrent: bool) -> Any:
@@ -104,7 +44,7 @@ def _check_value(name: str, value: Any, recurrent: bool) -> Any:
     if name == "batch":
         return v.integer("batch", value, minimum=1, maximum=1 << 20)
     if name == "dtype":
-        return _check_dtype(value)
+        return check_dtype(value)
     if name == "cell":
         return v.choice("cell", value, list(CELLS))
     trial: dict[str, Any] = {"steps": 2, "width": 2} if recurrent else {"depth": 2, "width": 2}
@@ -122,10 +62,10 @@ def expand(settings: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, An
     recurrent = settings.get("cell") is not None
     for name in RECURRENT_AXES if recurrent else AXES:
         value = settings[name]
-        if _is_axis(value):
-            given = _axis_values(name, value)
+        if is_axis(value):
+            given = axis_values(name, value)
             axes[name] = [_check_value(name, x, recurrent) for x in given]
-            _check_distinct(name, given, axes[name])
+            check_distinct(name, given, axes[name])
         else:
             fixed[name] = _check_value(name, value, recurrent)
     return axes, fixed
@@ -172,17 +112,17 @@ def _check_kind(settings: dict[str, Any]) -> None:
 
 
 def _same(value: Any, default: Any) -> bool:
-    return not _is_axis(value) and (value is default or (default is not None and value == default))
+    return not is_axis(value) and (value is default or (default is not None and value == default))
 
 
 def _prepare(settings: dict[str, Any], seeds: Any, loss: Any, common_random_numbers: Any, n_threads: Any):
-    settings = {k: _scalar(x) for k, x in settings.items()}
+    settings = {k: scalar(x) for k, x in settings.items()}
     _check_kind(settings)
     loss = v.choice("loss", loss, list(LOSSES))
     crn = v.boolean("common_random_numbers", common_random_numbers)
     n_threads = _core.max_threads() if n_threads is None else v.integer("n_threads", n_threads, minimum=1, maximum=1024)
     axes, fixed = expand(settings)
-    seed_list = _seeds(seeds)
+    seed_list = seeds_of(seeds)
     if "batch" not in axes and fixed.get("norm") == "batch" and fixed["batch"] < 2:
         raise ValueError(f"batch must be >= 2 with norm='batch', got {fixed['batch']}")
     points = _points(axes, fixed, seed_list)
@@ -215,7 +155,7 @@ def plan_sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", 
     loss, crn, n_threads, _, _, _, points, groups, _ = _prepare(settings, seeds, loss, common_random_numbers,
                                                                 n_threads)
     estimate = _chunked.schedule(points, groups, loss=loss, n_threads=n_threads, common_random_numbers=crn,
-                                 recurrent=_scalar(settings["cell"]) is not None, chunk_size=None,
+                                 recurrent=scalar(settings["cell"]) is not None, chunk_size=None,
                                  chunked=False)
     if groups:  # the time from a small probe of the first group, after the memory check passed
         estimate.seconds = estimate.useful_flops / groups[0].throughput(loss, n_threads)
@@ -324,7 +264,7 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
     chunk = _chunked.DEFAULT_CHUNK if chunk_size is None else chunk_size  # a store's and an executor's
     loss, crn, n_threads, axes, fixed, seed_list, points, groups, where = _prepare(
         settings, seeds, loss, common_random_numbers, n_threads)
-    recurrent = _scalar(cell) is not None
+    recurrent = scalar(cell) is not None
     estimate = _chunked.schedule(points, groups, loss=loss, n_threads=n_threads, common_random_numbers=crn,
                                  recurrent=recurrent, chunk_size=chunk_size,
                                  chunked=store is not None or executor is not None)
@@ -366,8 +306,6 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
 def _describe(axes: dict[str, list[Any]], fixed: dict[str, Any], seeds: list[int], loss: str,
               crn: bool) -> dict[str, Any]:
     """What identifies a sweep in its store: enough to rebuild every point."""
-    from . import __version__
-
     sweep = {"axes": axes, "fixed": fixed, "seeds": seeds, "loss": loss, "common_random_numbers": crn}
     return {"gradatlas_version": __version__, "network": "recurrent" if "cell" in {**axes, **fixed}
             else "feedforward", "sweep": json.dumps(sweep, sort_keys=True)}
@@ -378,7 +316,7 @@ def _result(points: list[_runner.Point], groups: list[Any], where: list[tuple[in
             loss: str, crn: bool, complete: bool, recurrent: bool) -> xr.Dataset:
     """The labelled Dataset of a sweep from its points' raw arrays."""
     shape = tuple(len(a) for a in axes.values()) + (len(seed_list),)
-    coords: dict[str, Any] = {name: _coord(values) for name, values in axes.items()}
+    coords: dict[str, Any] = {name: coordinate(values) for name, values in axes.items()}
     coords["seed"] = np.array(seed_list, dtype=np.uint64)
     attrs = {
         "fixed": json.dumps({k: fixed[k] for k in fixed}, sort_keys=True),
@@ -428,16 +366,6 @@ def open_results(path: Any) -> xr.Dataset:
     ds.attrs["store"] = str(path)
     ds.attrs["damaged_chunks"] = json.dumps(damaged)
     return ds
-
-
-def _coord(values: Sequence[Any]) -> np.ndarray:
-    if all(isinstance(x, (bool, np.bool_)) for x in values):
-        return np.array(values, dtype=bool)
-    if all(isinstance(x, str) or x is None for x in values):
-        return np.array(["none" if x is None else x for x in values], dtype=str)
-    if any(x is None for x in values):  # sigma_w axis mixing None (the init's value) and numbers
-        return np.array([np.nan if x is None else x for x in values], dtype=float)
-    return np.asarray(values)
 
 
 def _progress(progress: ProgressArg, n_points: int):

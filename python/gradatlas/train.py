@@ -33,7 +33,9 @@ import xarray as xr
 
 from . import _core
 from . import _validate as v
+from ._axes import MAX_SEED, axis_values, check_dtype, coordinate, is_axis, seeds_of
 from ._memory import check_fits
+from ._version import __version__
 from .activations import ACTIVATIONS
 from .definitions import TRAINING_QUANTITIES
 from .initializers import WEIGHT_DISTS
@@ -67,7 +69,6 @@ def clip_label(mode: str, threshold: float) -> str:
 
 def _check(spec: Any, steps: Any, lr: Any, optimizer: Any, batch: Any, seed: Any, clip: Any, dtype: Any,
            momentum: Any, betas: Any, eps: Any, n_threads: Any, progress: Any) -> dict[str, Any]:
-    from .sweep import MAX_SEED, _check_dtype
 
     if not isinstance(spec, MLP):
         raise TypeError(f"spec must be a gradatlas.MLP (training recurrent cells is not implemented), "
@@ -87,7 +88,7 @@ def _check(spec: Any, steps: Any, lr: Any, optimizer: Any, batch: Any, seed: Any
         batch=v.integer("batch", batch, minimum=1, maximum=1 << 20),
         seed=v.integer("seed", seed, minimum=0, maximum=MAX_SEED),
         clip=(mode, threshold),
-        dtype=_check_dtype(dtype),
+        dtype=check_dtype(dtype),
         momentum=v.real("momentum", momentum, minimum=0.0, maximum=1.0),
         beta1=v.real("betas[0]", betas[0], minimum=0.0, maximum=0.999999),
         beta2=v.real("betas[1]", betas[1], minimum=0.0, maximum=0.999999),
@@ -147,7 +148,6 @@ def train(spec: MLP, *, steps: int = 100, lr: float = 0.01, optimizer: str = "sg
 
 
 def _dataset(raw: dict[str, Any], spec: MLP, a: dict[str, Any]) -> xr.Dataset:
-    from . import __version__
 
     step = np.arange(1, a["steps"] + 1)
     layer = np.arange(1, spec.depth + 1)
@@ -187,12 +187,11 @@ def train_sweep(spec: MLP, *, seeds: Any = 1, progress: bool = False, **axes: An
     ``seed``, ``step`` and ``layer`` (NaN past a run's steps or depth);
     ``first_nonfinite_step`` becomes a variable (-1: stayed finite).
     """
-    from .sweep import _axis_values, _coord, _is_axis, _seeds
 
     if not isinstance(spec, MLP):
         raise TypeError(f"spec must be a gradatlas.MLP (training recurrent cells is not implemented), "
                         f"got {type(spec).__name__}")
-    seed_list = _seeds(seeds)
+    seed_list = seeds_of(seeds)
     spec_fields = set(spec.to_dict())
     signature = inspect.signature(train)
     train_args = set(signature.parameters) - {"spec", "seed", "progress"}
@@ -200,8 +199,8 @@ def train_sweep(spec: MLP, *, seeds: Any = 1, progress: bool = False, **axes: An
     if unknown:
         raise TypeError(f"train_sweep got unknown settings {unknown}; accepted: MLP settings {sorted(spec_fields)}, "
                         f"train arguments {sorted(train_args)} and seeds")
-    grid = {k: _axis_values(k, val) for k, val in axes.items() if _is_axis(val)}
-    fixed = {k: val for k, val in axes.items() if not _is_axis(val)}
+    grid = {k: axis_values(k, val) for k, val in axes.items() if is_axis(val)}
+    fixed = {k: val for k, val in axes.items() if not is_axis(val)}
     # Every run is checked before the first one trains; an axis's values must differ once normalized.
     planned = []
     normalized: dict[str, list[Any]] = {k: [None] * len(vals) for k, vals in grid.items()}
@@ -245,7 +244,7 @@ def train_sweep(spec: MLP, *, seeds: Any = 1, progress: bool = False, **axes: An
     bad = np.array([-1 if r.attrs["first_nonfinite_step"] is None else r.attrs["first_nonfinite_step"]
                     for r in runs])
     data["first_nonfinite_step"] = ([*grid, "seed"], bad.reshape(shape))
-    coords: dict[str, Any] = {k: _coord(vals) for k, vals in labels.items()}
+    coords: dict[str, Any] = {k: coordinate(vals) for k, vals in labels.items()}
     coords.update(seed=np.array(seed_list, dtype=np.uint64), step=np.arange(1, steps + 1),
                   layer=np.arange(1, depth + 1))
     ds = xr.Dataset(data, coords=coords)
