@@ -44,7 +44,6 @@ class Kind:
     variants: Callable[..., list[Any]]  # specs of one group (width, length)
     length: str                    # the spec field of the profile's length
     profile: str                   # the profile dimension of the Dataset
-    sweep_settings: dict[str, Any]  # what selects this kind in ga.sweep
     reference: Callable[[Any, dict[str, np.ndarray], str], np.ndarray]  # log10 grad norm per layer or step
 
 
@@ -89,8 +88,8 @@ def _cell_variants(cls: type) -> Callable[..., list[Any]]:
 
 
 KINDS = [
-    Kind("mlp", _mlp, _mlp_variants, "depth", "layer", {}, _mlp_reference),
-    *(Kind(cell, _cell(cls), _cell_variants(cls), "steps", "step", {"cell": cell}, _recurrent_reference)
+    Kind("mlp", _mlp, _mlp_variants, "depth", "layer", _mlp_reference),
+    *(Kind(cell, _cell(cls), _cell_variants(cls), "steps", "step", _recurrent_reference)
       for cell, cls in (("rnn", ga.RNN), ("lstm", ga.LSTM), ("gru", ga.GRU))),
 ]
 
@@ -118,11 +117,7 @@ def test_a_point_alone_equals_it_in_a_group_and_in_a_sweep(kind, dtype):
     simulated = ga.simulate(specs[1], batch=3, seed=4, dtype=dtype)
     assert simulated.identical(ga.simulate(specs[1], batch=3, seed=4, dtype=dtype))
     np.testing.assert_array_equal(simulated.log10_grad_norm.values, group["log10_grad_norm"][1])
-    fields = {f: getattr(specs[0], f) for f in ("width", kind.length, "init", "sigma_b")}
-    other = {k: getattr(specs[0], k) for k in ("residual", "alpha", "norm", "activation")} if kind.name == "mlp" \
-        else {k: getattr(specs[0], k) for k in ("input_width", "sigma_u", "h0_std", "loss_at")}
-    ds = ga.sweep(**kind.sweep_settings, **fields, **other, sigma_w=list(SIGMAS), batch=3, seeds=[4], dtype=dtype,
-                  progress=False)
+    ds = ga.sweep(specs[0], sigma_w=list(SIGMAS), batch=3, seeds=[4], dtype=dtype, progress=False)
     assert kind.profile in ds.dims
     point = ds.sel(sigma_w=SIGMAS[1], seed=4)
     for name, values in simulated.data_vars.items():
@@ -148,13 +143,11 @@ def test_store_round_trips(kind, tmp_path):
     pytest.importorskip("zarr")
     spec = kind.make(sigma_w=1.0, width=12, length=6)
     # Axes whose canonical order is not alphabetical: the stored description sorts its keys.
-    settings = {**kind.sweep_settings, "width": [12, 8], kind.length: [4, 6], "sigma_w": list(SIGMAS),
-                "batch": 2, "seeds": 2, "progress": False}
-    if kind.name != "mlp":
-        settings.update(input_width=spec.input_width, loss_at=spec.loss_at)
-    in_memory = ga.sweep(**settings)
+    settings = {"width": [12, 8], kind.length: [4, 6], "sigma_w": list(SIGMAS), "batch": 2, "seeds": 2,
+                "progress": False}
+    in_memory = ga.sweep(spec, **settings)
     path = tmp_path / f"{kind.name}.zarr"
-    stored = ga.sweep(**settings, store=path, chunk_size=3)
+    stored = ga.sweep(spec, **settings, store=path, chunk_size=3)
     assert stored.attrs.pop("store") == str(path)
     xr.testing.assert_identical(in_memory, stored)
     shorter = in_memory.log10_grad_norm.sel({kind.length: 4}).values

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import gradatlas as ga
 
@@ -147,7 +148,7 @@ def test_progress_callback_and_bar():
     (dict(loss="l2"), ValueError, r"loss must be one of"),
     (dict(common_random_numbers="yes"), TypeError, r"common_random_numbers must be True or False"),
     (dict(progress="bar"), TypeError, r"progress must be True, False or a callable"),
-    (dict(residual=[False, True], widths=None), TypeError, r"unexpected keyword"),
+    (dict(residual=[False, True], widths=None), TypeError, r"unknown settings \['widths'\]; accepted"),
     (dict(init=[None]), ValueError, r"sweep point .*give init"),
     (dict(norm="batch", batch=1), ValueError, r"batch must be >= 2 with norm='batch'"),
 ])
@@ -182,3 +183,34 @@ def test_ctrl_c_returns_what_finished():
         proc.kill()
     assert proc.returncode == 0, out
     assert "complete 0" in out and "warned True" in out
+
+
+def test_a_template_spec_sweeps_its_own_settings():
+    # The template form and the keyword shorthand describe the same grid: identical Datasets.
+    template = ga.sweep(ga.MLP(depth=12, width=16, activation="relu", init="he_normal", residual=True, alpha=0.5),
+                        sigma_b=[0.0, 0.1], batch=4, seeds=2, progress=False)
+    shorthand = ga.sweep(depth=12, width=16, activation="relu", init="he_normal", residual=True, alpha=0.5,
+                         sigma_b=[0.0, 0.1], batch=4, seeds=2, progress=False)
+    xr.testing.assert_identical(template, shorthand)
+    # A cell's template keeps its own init (lecun_normal), where the shorthand's default is xavier_normal.
+    lstm = ga.sweep(ga.LSTM(steps=10, width=8, h0_std=0.2), forget_bias=[0.0, 2.0], batch=2, progress=False)
+    one = ga.simulate(ga.LSTM(steps=10, width=8, h0_std=0.2, forget_bias=2.0), batch=2)
+    np.testing.assert_array_equal(lstm.log10_grad_norm.sel(forget_bias=2.0, seed=0).values,
+                                  one.log10_grad_norm.values)
+    cells = ga.sweep(ga.RNN(steps=6, width=8), cell=["rnn", "gru"], batch=2, progress=False)
+    assert list(cells.cell.values) == ["rnn", "gru"] and cells.attrs["network"] == "recurrent"
+    plan = ga.plan_sweep(ga.MLP(depth=5, width=8), sigma_w=[1.0, 2.0], seeds=3)
+    assert plan.points == 6
+
+
+@pytest.mark.parametrize("spec,kwargs,error,match", [
+    (ga.MLP(depth=3), dict(steps=[2, 3]), TypeError, r"sweep over a MLP takes axes or values of \['depth'"),
+    (ga.LSTM(steps=3), dict(depth=[2, 3]), TypeError, r"sweep over a LSTM takes .*got \['depth'\]"),
+    (ga.MLP(depth=2, widths=(3, 4, 5)), dict(sigma_w=[1, 2]), ValueError, r"explicit widths cannot be swept"),
+    ({"depth": 3}, {}, TypeError, r"spec must be a gradatlas.MLP, RNN, LSTM or GRU, got dict"),
+    (ga.MLP(depth=3), dict(sigma_w=[1.0, "x"]), TypeError, r"sigma_w"),
+])
+def test_bad_templates_are_refused_before_work(spec, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ga.sweep(spec, **kwargs, progress=False)
+

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _assemble, _recurrent, _runner
+from . import _runner
+from .kinds import Kind, kind_named
 from .store import ResultStore, chunk_ranges
 
 DEFAULT_CHUNK = 256  # points per task: hundreds, so a task is long next to its scheduling cost
@@ -23,34 +24,21 @@ DEFAULT_CHUNK = 256  # points per task: hundreds, so a task is long next to its 
 LOCAL_BUDGET = 512 << 20
 
 
-def layout(recurrent: bool, length: int) -> dict[str, tuple[tuple[int, ...], str, Any]]:
-    """The raw arrays of a sweep: name -> (shape after the point axis, dtype, value when not run)."""
-    if recurrent:
-        per = {k: ((length + 1,), "float64", np.nan) for k in _recurrent.PER_STEP}
-        bad = "first_nonfinite_step"
-    else:
-        per = {k: ((length,), "float64", np.nan) for k in _assemble.PER_LAYER}
-        bad = "first_nonfinite_layer"
-    return {**per, bad: ((), "int64", -1), "nonfinite_kind": ((), "int32", 0), "finished": ((), "bool", False)}
-
-
-# Every array name a store of any sweep may hold (what overwrite may remove from another sweep's store).
-ARRAY_NAMES = frozenset([*layout(False, 1), *layout(True, 1)])
-
-
 def run_chunk(points: Sequence[_runner.Point], common_random_numbers: bool, loss: str, n_threads: int,
-              length: int, recurrent: bool,
+              length: int, network: str,
               progress: Callable[[int, int], Any] | None = None) -> dict[str, np.ndarray]:
-    """Run one chunk of points and return its raw arrays (in this process or in a worker)."""
-    groups, where = (_recurrent if recurrent else _runner).make_groups(points, common_random_numbers)
+    """Run one chunk of points and return its raw arrays (in this process or in a worker;
+    the kind travels by name)."""
+    kind = kind_named(network)
+    groups, where = kind.make_groups(points, common_random_numbers)
     results, interrupted = _runner.run_groups(groups, loss, n_threads, progress)
     if interrupted:
         raise KeyboardInterrupt
-    return (_recurrent if recurrent else _assemble).gather(points, where, results, length)
+    return kind.gather(points, where, results, length)
 
 
-def schedule(points: Sequence[_runner.Point], groups: Sequence[Any], *, loss: str, n_threads: int,
-             common_random_numbers: bool, recurrent: bool, chunk_size: int | None, chunked: bool) -> _runner.Plan:
+def schedule(points: Sequence[_runner.Point], groups: Sequence[Any], kind: Kind, *, loss: str, n_threads: int,
+             common_random_numbers: bool, chunk_size: int | None, chunked: bool) -> _runner.Plan:
     """The run's memory plan and chunk size (``plan.chunk_points``; None: the whole grid at once).
 
     Stores and executors always run in chunks (``chunk_size``, default 256). A
@@ -75,13 +63,11 @@ def schedule(points: Sequence[_runner.Point], groups: Sequence[Any], *, loss: st
             _runner.fits(whole)
             return whole
     chunk = min(n, chunk_size or DEFAULT_CHUNK)
-    widest = (lambda s: s.width) if recurrent else (lambda s: s.width if s.widths is None else max(s.widths))
-    sizes = np.array([(p.spec.steps if recurrent else p.spec.depth, widest(p.spec), p.batch) for p in points])
+    sizes = np.array([(kind.length(p.spec), kind.widest(p.spec), p.batch) for p in points])
     extremes = {0, n - 1, *np.argmax(sizes, axis=0).tolist()}
     engine = 0
     for start in sorted({i // chunk * chunk for i in extremes}):
-        part, _ = (_recurrent if recurrent else _runner).make_groups(points[start:start + chunk],
-                                                                      common_random_numbers)
+        part, _ = kind.make_groups(points[start:start + chunk], common_random_numbers)
         estimate = _runner.plan(part, chunk, loss, n_threads, calibrate=False)  # index limits checked
         engine = max(engine, estimate.memory_bytes - sum(g.result_bytes() for g in part))
     planned = dataclasses.replace(whole, memory_bytes=int(engine + results), chunk_points=chunk)
@@ -107,10 +93,10 @@ def check_executor(executor: Any) -> None:
 
 
 def run(points: Sequence[_runner.Point], *, common_random_numbers: bool, loss: str, n_threads: int, length: int,
-        recurrent: bool, store: ResultStore | None, executor: Any, progress: Callable[[int, int], Any] | None,
+        kind: Kind, store: ResultStore | None, executor: Any, progress: Callable[[int, int], Any] | None,
         chunk_size: int = DEFAULT_CHUNK) -> tuple[dict[str, np.ndarray], bool, dict[int, str]]:
     """All points' raw arrays, whether it was interrupted, and {chunk: run} of the chunks in the store."""
-    shapes = layout(recurrent, length)
+    shapes = kind.layout(length)
     n = len(points)
     chunks = chunk_ranges(n, store.chunk_size if store is not None else chunk_size)
     done: dict[int, str] = {}
@@ -150,14 +136,14 @@ def run(points: Sequence[_runner.Point], *, common_random_numbers: bool, loss: s
 
             try:
                 result = run_chunk([points[j] for j in r], common_random_numbers, loss, n_threads, length,
-                                   recurrent, inner if progress is not None else None)
+                                   kind.network, inner if progress is not None else None)
             except KeyboardInterrupt:
                 interrupted = True
                 break
             finish(i, result)
         return arrays, interrupted, done
     futures = {executor.submit(run_chunk, [points[j] for j in chunks[i]], common_random_numbers, loss, n_threads,
-                               length, recurrent): i for i in pending}
+                               length, kind.network): i for i in pending}
     try:
         for future in cf.as_completed(futures):
             finish(futures[future], future.result())

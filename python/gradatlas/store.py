@@ -260,10 +260,11 @@ class ResultStore:
     """
 
     def __init__(self, path: str | os.PathLike[str], meta: dict[str, Any], layout: dict[str, tuple[tuple[int, ...],
-                 str, Any]], n_points: int, chunk_size: int, owned_names: Iterable[str] = ()):
+                 str, Any]], n_points: int, chunk_size: int, owned_names: Iterable[str] = (), profile: str = "layer"):
         self.path = Path(path)
         self.meta = meta  # what identifies the sweep; a store of another sweep is refused
         self.layout = layout  # name -> (shape after the point axis, dtype, fill value)
+        self.profile = profile  # the dimension name of per-position arrays (layer, step)
         self.owned_names = set(owned_names) | set(layout)
         self.n_points = n_points
         self.chunk_size = chunk_size
@@ -393,9 +394,9 @@ class ResultStore:
 
     def _create_array(self, group: Any, name: str) -> None:
         shape, dtype, fill = self.layout[name]
-        dim = "step" if self.meta.get("network") == "recurrent" else "layer"
         group.create_array(name, shape=(self.n_points, *shape), chunks=(self.chunk_size, *shape), dtype=dtype,
-                           fill_value=fill, dimension_names=["point", *([dim] if shape else [])], overwrite=True)
+                           fill_value=fill, dimension_names=["point", *([self.profile] if shape else [])],
+                           overwrite=True)
 
     def _create(self) -> None:
         """Built beside its final path and renamed into place: a store either does not exist or is complete."""

@@ -3,7 +3,6 @@ architecture, batch, dtype and seeds, run in groups that share random matrices."
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import warnings
@@ -13,89 +12,94 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import _assemble, _chunked, _core, _recurrent, _runner
+from . import _chunked, _core, _runner
 from . import _validate as v
-from ._axes import axis_values, check_distinct, check_dtype, coordinate, is_axis, scalar, seeds_of
+from ._axes import axis_values, check_distinct, coordinate, is_axis, scalar, seeds_of
 from ._version import __version__
-from .cells import CELLS, SPEC_CLASSES
 from .definitions import LOSSES
-from .specs import MLP
+from .kinds import ARRAY_NAMES, FEEDFORWARD, RECURRENT, RUN_SETTINGS, Kind, kind_named, kind_of
 from .store import ResultStore, check_path, open_store_attrs
 
-# Swept or fixed settings, in the order their dimensions appear in the Dataset.
-AXES = ("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
-        "batch", "dtype", "sigma_b", "sigma_w")
-SPEC_FIELDS = ("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
-               "sigma_b", "sigma_w")
-# The same for recurrent sweeps (cell given). Settings a cell does not have
-# (activation for LSTM and GRU, forget_bias for RNN and GRU) are ignored by it.
-RECURRENT_AXES = ("cell", "steps", "width", "input_width", "activation", "init", "negative_slope", "forget_bias",
-                  "h0_std", "loss_at", "batch", "dtype", "sigma_u", "sigma_b", "sigma_w")
-# Settings of one kind of sweep that the other does not take, with their defaults.
+# Swept or fixed settings, in the order their dimensions appear in the Dataset
+# (each kind's; see gradatlas.kinds). A cell ignores the settings it does not
+# have (activation for LSTM and GRU, forget_bias for RNN and GRU).
+AXES = FEEDFORWARD.settings
+RECURRENT_AXES = RECURRENT.settings
+# The keyword shorthand (no template spec): its defaults, and the settings one
+# kind takes that the other does not.
+SHORTHAND = {"depth": 100, "width": 256, "activation": "tanh", "init": "xavier_normal", "sigma_w": None,
+             "sigma_b": 0.0, "residual": False, "alpha": 1.0, "norm": None, "negative_slope": 0.01, "q0": 1.0,
+             "batch": 16, "dtype": "float32", "cell": None, "steps": 100, "input_width": None, "sigma_u": 1.0,
+             "h0_std": 0.0, "forget_bias": 1.0, "loss_at": "last"}
 MLP_ONLY = {"depth": 100, "residual": False, "alpha": 1.0, "norm": None, "q0": 1.0}
 RECURRENT_ONLY = {"steps": 100, "input_width": None, "sigma_u": 1.0, "h0_std": 0.0, "forget_bias": 1.0,
                   "loss_at": "last"}
+RUN_DEFAULTS = {"batch": 16, "dtype": "float32"}
 
 ProgressArg = bool | Callable[[int, int], Any] | None
 
 
-def _check_value(name: str, value: Any, recurrent: bool) -> Any:
-    """Validate one setting alone (with the others at safe defaults); errors name the axis."""
-    if name == "batch":
-        return v.integer("batch", value, minimum=1, maximum=1 << 20)
-    if name == "dtype":
-        return check_dtype(value)
-    if name == "cell":
-        return v.choice("cell", value, list(CELLS))
-    trial: dict[str, Any] = {"steps": 2, "width": 2} if recurrent else {"depth": 2, "width": 2}
-    trial[name] = value
-    if name == "init" and value is None:
-        trial["sigma_w"] = 1.0  # init=None is valid with a sigma_w, checked per point
-    kind: Any = (SPEC_CLASSES["lstm"] if name == "forget_bias" else SPEC_CLASSES["rnn"]) if recurrent else MLP
-    return getattr(kind(**trial), name)
-
-
-def expand(settings: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+def expand(kind: Kind, settings: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """Split settings into axes (ordered lists, validated) and fixed values."""
     axes: dict[str, list[Any]] = {}
     fixed: dict[str, Any] = {}
-    recurrent = settings.get("cell") is not None
-    for name in RECURRENT_AXES if recurrent else AXES:
+    for name in kind.settings:
         value = settings[name]
         if is_axis(value):
             given = axis_values(name, value)
-            axes[name] = [_check_value(name, x, recurrent) for x in given]
+            axes[name] = [kind.check_setting(name, x) for x in given]
             check_distinct(name, given, axes[name])
         else:
-            fixed[name] = _check_value(name, value, recurrent)
+            fixed[name] = kind.check_setting(name, value)
     return axes, fixed
 
 
-def _points(axes: dict[str, list[Any]], fixed: dict[str, Any], seeds: list[int]) -> list[_runner.Point]:
+def _points(kind: Kind, axes: dict[str, list[Any]], fixed: dict[str, Any], seeds: list[int]) -> list[_runner.Point]:
     names = list(axes)
+    build = kind.spec_builder(fixed)
     points = []
-    recurrent = "cell" in {**axes, **fixed}
-    spec_fields = [k for k in SPEC_FIELDS if k in fixed]  # the fixed spec settings, once
-    base = {k: fixed[k] for k in spec_fields}
     for combo in itertools.product(*axes.values()):
         setting = dict(zip(names, combo))
-        spec: Any
         try:
-            if recurrent:
-                setting = {**fixed, **setting}
-                cls = SPEC_CLASSES[setting["cell"]]
-                fields = {f.name for f in dataclasses.fields(cls)}
-                spec = cls(**{k: setting[k] for k in RECURRENT_AXES if k in fields})
-            else:
-                # each value was checked by expand; only their combination is checked here
-                spec = MLP.from_checked(**base, **{k: setting[k] for k in names if k in SPEC_FIELDS})
+            spec = build(setting)
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f"sweep point {dict(zip(names, combo))}: {exc}") from exc
+            raise type(exc)(f"sweep point {setting}: {exc}") from exc
         batch = setting["batch"] if "batch" in setting else fixed["batch"]
         dtype = setting["dtype"] if "dtype" in setting else fixed["dtype"]
         for seed in seeds:
             points.append(_runner.Point(spec, seed, batch, dtype))
     return points
+
+
+def _settings(spec: Any, given: dict[str, Any]) -> tuple[Kind, dict[str, Any]]:
+    """The kind and every setting of a sweep: from a template spec and the axes or values given
+    over its fields, or from the keyword shorthand (an MLP, or a recurrent cell with ``cell``)."""
+    given = {k: scalar(x) for k, x in given.items()}
+    if spec is None:
+        unknown = sorted(set(given) - set(SHORTHAND))
+        if unknown:
+            raise TypeError(f"sweep got unknown settings {unknown}; accepted: {sorted(SHORTHAND)}")
+        settings = {**SHORTHAND, **given}
+        _check_kind(settings)
+        kind = FEEDFORWARD if settings["cell"] is None else RECURRENT
+        return kind, {name: settings[name] for name in kind.settings}
+    kind = kind_of(spec)
+    unknown = sorted(set(given) - set(kind.settings))
+    if unknown:
+        raise TypeError(f"sweep over a {type(spec).__name__} takes axes or values of {list(kind.settings)}; "
+                        f"got {unknown}")
+    if getattr(spec, "widths", None) is not None:
+        raise ValueError("a template spec with explicit widths cannot be swept (widths is not a sweep setting); "
+                         "give width, one value for every layer")
+    settings = {}
+    for name in kind.settings:
+        if name in given:
+            settings[name] = given[name]
+        elif name in RUN_SETTINGS:
+            settings[name] = RUN_DEFAULTS[name]
+        else:  # the template's own value; a cell's shorthand default where it has no such field
+            settings[name] = getattr(spec, name, SHORTHAND[name])
+    return kind, settings
 
 
 def _check_kind(settings: dict[str, Any]) -> None:
@@ -115,66 +119,59 @@ def _same(value: Any, default: Any) -> bool:
     return not is_axis(value) and (value is default or (default is not None and value == default))
 
 
-def _prepare(settings: dict[str, Any], seeds: Any, loss: Any, common_random_numbers: Any, n_threads: Any):
-    settings = {k: scalar(x) for k, x in settings.items()}
-    _check_kind(settings)
+def _prepare(kind: Kind, settings: dict[str, Any], seeds: Any, loss: Any, common_random_numbers: Any,
+             n_threads: Any):
     loss = v.choice("loss", loss, list(LOSSES))
     crn = v.boolean("common_random_numbers", common_random_numbers)
     n_threads = _core.max_threads() if n_threads is None else v.integer("n_threads", n_threads, minimum=1, maximum=1024)
-    axes, fixed = expand(settings)
+    axes, fixed = expand(kind, settings)
     seed_list = seeds_of(seeds)
     if "batch" not in axes and fixed.get("norm") == "batch" and fixed["batch"] < 2:
         raise ValueError(f"batch must be >= 2 with norm='batch', got {fixed['batch']}")
-    points = _points(axes, fixed, seed_list)
+    points = _points(kind, axes, fixed, seed_list)
     for p in points:
         if getattr(p.spec, "norm", None) == "batch" and p.batch < 2:
             raise ValueError(f"batch must be >= 2 with norm='batch', got batch={p.batch}")
-    recurrent = settings.get("cell") is not None
-    groups, where = (_recurrent.make_groups if recurrent else _runner.make_groups)(points, crn)
+    groups, where = kind.make_groups(points, crn)
     return loss, crn, n_threads, axes, fixed, seed_list, points, groups, where
 
 
-def plan_sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init: Any = "xavier_normal",
-               sigma_w: Any = None, sigma_b: Any = 0.0, residual: Any = False, alpha: Any = 1.0, norm: Any = None,
-               negative_slope: Any = 0.01, q0: Any = 1.0, batch: Any = 16, dtype: Any = "float32",
-               cell: Any = None, steps: Any = 100, input_width: Any = None, sigma_u: Any = 1.0,
-               h0_std: Any = 0.0, forget_bias: Any = 1.0, loss_at: Any = "last",
-               seeds: Any = 1, loss: str = "projection", common_random_numbers: bool = True,
-               n_threads: int | None = None) -> _runner.Plan:
+def plan_sweep(spec: Any = None, /, *, seeds: Any = 1, loss: str = "projection",
+               common_random_numbers: bool = True, n_threads: int | None = None, **settings: Any) -> _runner.Plan:
     """What ``sweep`` with these arguments would run: points, groups, memory and a time estimate.
 
     A request that would not fit in memory is refused (``TooLargeError``) as
     ``sweep`` would; otherwise the time estimate comes from a probe of up to 10
     layers and 16 configurations of the first group (usually well under a second).
     """
-    settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w=sigma_w,
-                    sigma_b=sigma_b, residual=residual, alpha=alpha, norm=norm, negative_slope=negative_slope,
-                    q0=q0, batch=batch, dtype=dtype, cell=cell, steps=steps, input_width=input_width,
-                    sigma_u=sigma_u, h0_std=h0_std, forget_bias=forget_bias, loss_at=loss_at)
+    kind, settings = _settings(spec, settings)
     n_threads = v.threads(n_threads, _core.max_threads(), stacklevel=3)  # more than the cores: capped, warned
-    loss, crn, n_threads, _, _, _, points, groups, _ = _prepare(settings, seeds, loss, common_random_numbers,
-                                                                n_threads)
-    estimate = _chunked.schedule(points, groups, loss=loss, n_threads=n_threads, common_random_numbers=crn,
-                                 recurrent=scalar(settings["cell"]) is not None, chunk_size=None,
-                                 chunked=False)
+    loss, crn, n_threads, _, _, _, points, groups, _ = _prepare(kind, settings, seeds, loss,
+                                                                common_random_numbers, n_threads)
+    estimate = _chunked.schedule(points, groups, kind, loss=loss, n_threads=n_threads, common_random_numbers=crn,
+                                 chunk_size=None, chunked=False)
     if groups:  # the time from a small probe of the first group, after the memory check passed
         estimate.seconds = estimate.useful_flops / groups[0].throughput(loss, n_threads)
     return estimate
 
 
-def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init: Any = "xavier_normal",
-          sigma_w: Any = None, sigma_b: Any = 0.0, residual: Any = False, alpha: Any = 1.0, norm: Any = None,
-          negative_slope: Any = 0.01, q0: Any = 1.0, batch: Any = 16, dtype: Any = "float32",
-          cell: Any = None, steps: Any = 100, input_width: Any = None, sigma_u: Any = 1.0, h0_std: Any = 0.0,
-          forget_bias: Any = 1.0, loss_at: Any = "last",
-          seeds: Any = 1, loss: str = "projection", common_random_numbers: bool = True,
+def sweep(spec: Any = None, /, *, seeds: Any = 1, loss: str = "projection", common_random_numbers: bool = True,
           n_threads: int | None = None, progress: ProgressArg = True, store: Any = None, overwrite: bool = False,
-          executor: Any = None, chunk_size: int | None = None) -> xr.Dataset:
+          executor: Any = None, chunk_size: int | None = None, **settings: Any) -> xr.Dataset:
     """Run a grid of configurations and return one labelled Dataset.
 
-    Every setting of ``gradatlas.MLP`` plus ``batch`` and ``dtype`` takes either a
-    single value (fixed) or a list, tuple, range or 1-d array (an axis: one
-    dimension of the result, in the order of ``gradatlas.sweep.AXES``).
+    ``sweep(spec, **settings)`` sweeps a template spec: each keyword names one
+    of its settings (a field of the spec, ``batch`` or ``dtype``; for cells also
+    ``cell``) and gives either a single value or a list, tuple, range or 1-d
+    array (an axis: one dimension of the result, in the order of the kind's
+    settings, ``gradatlas.sweep.AXES`` / ``RECURRENT_AXES``); every other
+    setting is the template's. For example
+    ``sweep(ga.MLP(depth=200, activation="tanh"), sigma_w=np.linspace(0.5, 3, 11), sigma_b=[0, 0.1])``
+    or ``sweep(ga.LSTM(steps=500, width=64), forget_bias=[0, 1, 3], seeds=4)``.
+
+    Without a spec, the keywords alone describe the grid (a shorthand kept from
+    0.1): every setting of ``gradatlas.MLP`` plus ``batch`` and ``dtype``, with
+    the defaults depth=100, width=256, activation="tanh", init="xavier_normal".
 
     With ``cell`` given (``"rnn"``, ``"lstm"``, ``"gru"`` or a list of them) the
     sweep is over recurrent networks: the settings of ``gradatlas.RNN`` /
@@ -244,10 +241,7 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
         what finished (unfinished points are NaN, ``attrs['complete']`` is False)
         with a warning.
     """
-    settings = dict(depth=depth, width=width, activation=activation, init=init, sigma_w=sigma_w,
-                    sigma_b=sigma_b, residual=residual, alpha=alpha, norm=norm, negative_slope=negative_slope,
-                    q0=q0, batch=batch, dtype=dtype, cell=cell, steps=steps, input_width=input_width,
-                    sigma_u=sigma_u, h0_std=h0_std, forget_bias=forget_bias, loss_at=loss_at)
+    kind, settings = _settings(spec, settings)
     if not (isinstance(progress, bool) or progress is None or callable(progress)):
         raise TypeError(f"progress must be True, False or a callable(done, total), got {progress!r}")
     if executor is not None:
@@ -263,36 +257,34 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
         chunk_size = v.integer("chunk_size", chunk_size, minimum=1, maximum=1 << 24)
     chunk = _chunked.DEFAULT_CHUNK if chunk_size is None else chunk_size  # a store's and an executor's
     loss, crn, n_threads, axes, fixed, seed_list, points, groups, where = _prepare(
-        settings, seeds, loss, common_random_numbers, n_threads)
-    recurrent = scalar(cell) is not None
-    estimate = _chunked.schedule(points, groups, loss=loss, n_threads=n_threads, common_random_numbers=crn,
-                                 recurrent=recurrent, chunk_size=chunk_size,
-                                 chunked=store is not None or executor is not None)
-    length = max(p.spec.steps if recurrent else p.spec.depth for p in points)
-    described = _describe(axes, fixed, seed_list, loss, crn)
+        kind, settings, seeds, loss, common_random_numbers, n_threads)
+    estimate = _chunked.schedule(points, groups, kind, loss=loss, n_threads=n_threads, common_random_numbers=crn,
+                                 chunk_size=chunk_size, chunked=store is not None or executor is not None)
+    length = max(kind.length(p.spec) for p in points)
+    described = _describe(kind, axes, fixed, seed_list, loss, crn)
 
     result_store = None
     bar = None
     try:
         if store is not None:
-            result_store = ResultStore(store, described, _chunked.layout(recurrent, length), len(points), chunk,
-                                       owned_names=_chunked.ARRAY_NAMES)
+            result_store = ResultStore(store, described, kind.layout(length), len(points), chunk,
+                                       owned_names=ARRAY_NAMES, profile=kind.profile)
             result_store.open(overwrite)  # before the progress bar: a refused store prints nothing else
         bar, callback = _progress(progress, len(points))
         if estimate.chunk_points is None:
             results, interrupted = _runner.run_groups(groups, loss, n_threads, callback)
-            arrays = (_recurrent if recurrent else _assemble).gather(points, where, results, length)
+            arrays = kind.gather(points, where, results, length)
         else:
             arrays, interrupted, _ = _chunked.run(
                 points, common_random_numbers=crn, loss=loss, n_threads=n_threads, length=length,
-                recurrent=recurrent, store=result_store, executor=executor, progress=callback,
+                kind=kind, store=result_store, executor=executor, progress=callback,
                 chunk_size=estimate.chunk_points)
     finally:
         if bar is not None:
             bar.close()
         if result_store is not None:
             result_store.close()
-    ds = _result(points, groups, where, arrays, axes, fixed, seed_list, loss, crn, not interrupted, recurrent)
+    ds = _result(kind, points, groups, where, arrays, axes, fixed, seed_list, loss, crn, not interrupted)
     if store is not None:
         ds.attrs["store"] = str(store)
     if interrupted:
@@ -303,30 +295,29 @@ def sweep(*, depth: Any = 100, width: Any = 256, activation: Any = "tanh", init:
     return ds
 
 
-def _describe(axes: dict[str, list[Any]], fixed: dict[str, Any], seeds: list[int], loss: str,
+def _describe(kind: Kind, axes: dict[str, list[Any]], fixed: dict[str, Any], seeds: list[int], loss: str,
               crn: bool) -> dict[str, Any]:
     """What identifies a sweep in its store: enough to rebuild every point."""
     sweep = {"axes": axes, "fixed": fixed, "seeds": seeds, "loss": loss, "common_random_numbers": crn}
-    return {"gradatlas_version": __version__, "network": "recurrent" if "cell" in {**axes, **fixed}
-            else "feedforward", "sweep": json.dumps(sweep, sort_keys=True)}
+    return {"gradatlas_version": __version__, "network": kind.network, "sweep": json.dumps(sweep, sort_keys=True)}
 
 
-def _result(points: list[_runner.Point], groups: list[Any], where: list[tuple[int, int, int]],
+def _result(kind: Kind, points: list[_runner.Point], groups: list[Any], where: list[tuple[int, int, int]],
             arrays: dict[str, np.ndarray], axes: dict[str, list[Any]], fixed: dict[str, Any], seed_list: list[int],
-            loss: str, crn: bool, complete: bool, recurrent: bool) -> xr.Dataset:
+            loss: str, crn: bool, complete: bool) -> xr.Dataset:
     """The labelled Dataset of a sweep from its points' raw arrays."""
     shape = tuple(len(a) for a in axes.values()) + (len(seed_list),)
     coords: dict[str, Any] = {name: coordinate(values) for name, values in axes.items()}
     coords["seed"] = np.array(seed_list, dtype=np.uint64)
     attrs = {
         "fixed": json.dumps({k: fixed[k] for k in fixed}, sort_keys=True),
-        "network": "recurrent" if recurrent else "feedforward",
+        "network": kind.network,
         "axes": json.dumps(list(axes)),
         "loss": loss,
         "common_random_numbers": int(crn),
         "complete": int(complete),
     }
-    ds = (_recurrent if recurrent else _assemble).to_dataset(points, arrays, shape, coords, attrs)
+    ds = kind.to_dataset(points, arrays, shape, coords, attrs)
     point_seed = [groups[gi].seed for gi, _, _ in where]
     ds["point_seed"] = (list(coords), np.array(point_seed, dtype=np.uint64).reshape(shape))
     ds["point_seed"].attrs["description"] = (
@@ -345,16 +336,15 @@ def open_results(path: Any) -> xr.Dataset:
     described = json.loads(attrs["sweep"])
     fixed, seed_list = described["fixed"], described["seeds"]
     loss, crn = described["loss"], described["common_random_numbers"]
-    recurrent = attrs["network"] == "recurrent"
+    kind = kind_named(attrs["network"])
     # The description is JSON with sorted keys; the points were run (and stored) in the
     # axes' canonical order, which the grid must follow again or values land on other coordinates.
-    axes = {name: described["axes"][name] for name in (RECURRENT_AXES if recurrent else AXES)
-            if name in described["axes"]}
-    points = _points(axes, fixed, seed_list)
-    groups, where = (_recurrent if recurrent else _runner).make_groups(points, crn)
-    length = max(p.spec.steps if recurrent else p.spec.depth for p in points)
+    axes = {name: described["axes"][name] for name in kind.settings if name in described["axes"]}
+    points = _points(kind, axes, fixed, seed_list)
+    groups, where = kind.make_groups(points, crn)
+    length = max(kind.length(p.spec) for p in points)
     result_store = ResultStore(path, {k: attrs[k] for k in ("gradatlas_version", "network", "sweep")},
-                               _chunked.layout(recurrent, length), len(points), int(attrs["chunk_size"]))
+                               kind.layout(length), len(points), int(attrs["chunk_size"]), profile=kind.profile)
     result_store.open_readonly()
     arrays, done, damaged = result_store.read_verified()
     if damaged:
@@ -362,7 +352,7 @@ def open_results(path: Any) -> xr.Dataset:
                       "unreadable); their points are NaN (run the sweep again with this store to "
                       "recompute them)", RuntimeWarning, stacklevel=2)
     complete = len(done) == result_store.n_chunks
-    ds = _result(points, groups, where, arrays, axes, fixed, seed_list, loss, crn, complete, recurrent)
+    ds = _result(kind, points, groups, where, arrays, axes, fixed, seed_list, loss, crn, complete)
     ds.attrs["store"] = str(path)
     ds.attrs["damaged_chunks"] = json.dumps(damaged)
     return ds

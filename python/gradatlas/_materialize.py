@@ -1,0 +1,74 @@
+"""The exact arrays a run uses, rebuilt in float64 for references and for other frameworks
+(``gradatlas.materialize`` checks the arguments and asks the spec's kind for these)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from . import _core, _recurrent, _runner
+from ._memory import check_fits
+from .initializers import WEIGHT_DISTS
+
+
+def feedforward(spec: Any, batch: int, seed: int, dtype: str) -> dict[str, Any]:
+    """Weights, biases, inputs and projections of an MLP run (see ``gradatlas.materialize``)."""
+    n = spec.layer_widths
+    widths = np.asarray(n, dtype=float)  # float: the sums can pass 2**63 for the largest specs
+    layer_sizes = widths[1:] * widths[:-1]
+    # Kept in float64: weights, biases, inputs and projections. On top, while one array is drawn: the
+    # core's array in `dtype`, its float64 copy and the scaled result (at most 16 bytes an element more).
+    kept = layer_sizes.sum() + widths[1:].sum() + batch * (widths[0] + widths[-1])
+    transient = max(layer_sizes.max(), batch * max(widths[0], widths[-1]))
+    check_fits(int(8 * kept + 16 * transient), f"materialize (depth {spec.depth}, width {int(widths.max())}, "
+               f"batch {batch})", "materialize fewer layers (a shallower spec with the same seed draws the same "
+               "first layers) or a smaller batch")
+    dist = WEIGHT_DISTS[spec.weight_dist]
+    scales = spec.weight_scales()
+    weights, biases = [], []
+    for l in range(1, spec.depth + 1):
+        z = _core.standard_weights(dtype, seed, dist, l, n[l], n[l - 1]).astype(np.float64)
+        weights.append(scales[l - 1] * z)
+        zb = _core.standard_biases(dtype, seed, l, n[l]).astype(np.float64)
+        biases.append(spec.sigma_b * zb)
+    return {
+        "weights": weights,
+        "biases": biases,
+        "inputs": _core.standard_inputs(dtype, seed, batch, n[0], float(np.sqrt(spec.q0))).astype(np.float64),
+        "projections": _core.standard_projections(dtype, seed, batch, n[-1]).astype(np.float64),
+        "spec": json.loads(spec.to_json()),
+        "seed": seed,
+        "dtype": dtype,
+    }
+
+
+def recurrent(spec: Any, batch: int, seed: int, dtype: str) -> dict[str, Any]:
+    """PyTorch's parameters of the recurrent cell a run of ``spec`` uses (see ``gradatlas.materialize``)."""
+    n, n_in, steps = spec.width, spec.n_in, spec.steps
+    total = (steps * batch * (n_in + n) + spec.gates * n * (n + n_in)) * 8 * 2
+    check_fits(total, f"materialize ({spec.steps} steps)",
+               "materialize fewer steps (a shorter spec with the same seed draws the same first steps)")
+    point = _runner.Point(spec, seed, batch, dtype)
+    group = _recurrent.make_groups([point], common_random_numbers=True)[0][0]
+    raw = {k: np.asarray(a, dtype=np.float64)
+           for k, a in _core.recurrent_standard_arrays(dtype, group.core_group(1, "projection")).items()}
+    bias_ih = spec.sigma_b * raw["z_b"]
+    if spec.cell == "lstm":
+        bias_ih[n:2 * n] += spec.forget_bias
+    out = {
+        "weight_ih": raw["z_ih"] / np.sqrt(n_in),
+        "weight_hh": spec.weight_scale * raw["z_hh"],
+        "bias_ih": bias_ih,
+        "bias_hh": np.zeros(spec.gates * n),
+        "inputs": spec.sigma_u * raw["xi"],
+        "h0": spec.h0_std * raw["z_h0"],
+        "projections": raw["projections"],
+        "spec": json.loads(spec.to_json()),
+        "seed": seed,
+        "dtype": dtype,
+    }
+    if spec.cell == "lstm":
+        out["c0"] = spec.h0_std * raw["z_c0"]
+    return out

@@ -1,0 +1,149 @@
+"""Kinds of networks: everything the run machinery needs to know about a family of specs.
+
+A kind ties spec classes to their engine and their results: the profile
+dimension (``layer`` or ``step``) and the spec field that sets its length, the
+settings a sweep takes (in the order of the Dataset's dimensions), how a
+sweep's setting values are checked and become specs, how points group to
+share random matrices, how raw results become arrays and a labelled Dataset,
+and how ``materialize`` rebuilds the arrays a run used. ``simulate``,
+``sweep``, ``plan_sweep``, ``open_results``, the chunked runner and the
+store ask a point's kind and never test which family they hold: a new
+architecture joins by adding one ``Kind`` to ``KINDS``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _assemble, _materialize, _recurrent, _runner
+from . import _validate as v
+from ._axes import check_dtype
+from .cells import CELLS, GRU, LSTM, RNN, SPEC_CLASSES
+from .specs import MLP
+
+# Run settings every kind's sweep takes besides its spec fields.
+RUN_SETTINGS = ("batch", "dtype")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Kind:
+    network: str                      # attrs["network"] of its Datasets and stores
+    spec_types: tuple[type, ...]
+    profile: str                      # the Dataset's per-position dimension
+    length_field: str                 # the spec field that sets the number of positions
+    first_position: int               # 1 (layers 1..L) or 0 (steps 0..T, the initial state included)
+    settings: tuple[str, ...]         # a sweep's settings in the order of the Dataset's dimensions
+    per_position: tuple[str, ...]     # raw arrays with one value per position
+    first_nonfinite: str              # the raw scalar naming the first non-finite position
+    make_groups: Callable[[Sequence[_runner.Point], bool], tuple[list[Any], list[tuple[int, int, int]]]]
+    gather: Callable[..., dict[str, np.ndarray]]
+    to_dataset: Callable[..., Any]
+    materialize: Callable[[Any, int, int, str], dict[str, Any]]
+    trial_spec: Callable[[str, Any], Any]              # a spec with one setting at the given value
+    spec_builder: Callable[[dict[str, Any]], Callable[[dict[str, Any]], Any]]  # fixed -> (setting -> spec)
+    widest: Callable[[Any], int]
+
+    def length(self, spec: Any) -> int:
+        return int(getattr(spec, self.length_field))
+
+    def positions(self, length: int) -> int:
+        """The size of the profile dimension for a longest spec of ``length``."""
+        return length + 1 - self.first_position
+
+    def layout(self, length: int) -> dict[str, tuple[tuple[int, ...], str, Any]]:
+        """The raw arrays of a sweep: name -> (shape after the point axis, dtype, value when not run)."""
+        per = {k: ((self.positions(length),), "float64", np.nan) for k in self.per_position}
+        return {**per, self.first_nonfinite: ((), "int64", -1), "nonfinite_kind": ((), "int32", 0),
+                "finished": ((), "bool", False)}
+
+    def check_setting(self, name: str, value: Any) -> Any:
+        """One sweep setting checked alone (the others at safe values); errors name the setting."""
+        if name == "batch":
+            return v.integer("batch", value, minimum=1, maximum=1 << 20)
+        if name == "dtype":
+            return check_dtype(value)
+        return getattr(self.trial_spec(name, value), name)
+
+
+def _mlp_trial(name: str, value: Any) -> MLP:
+    trial: dict[str, Any] = {"depth": 2, "width": 2, name: value}
+    if name == "init" and value is None:
+        trial["sigma_w"] = 1.0  # init=None is valid with a sigma_w, checked per point
+    return MLP(**trial)
+
+
+def _mlp_builder(fixed: dict[str, Any]) -> Callable[[dict[str, Any]], MLP]:
+    fields = [k for k in FEEDFORWARD_FIELDS if k in fixed]
+    base = {k: fixed[k] for k in fields}  # the fixed spec settings, once
+
+    def build(setting: dict[str, Any]) -> MLP:
+        # each value was checked on its own; only their combination is checked here
+        return MLP.from_checked(**base, **{k: x for k, x in setting.items() if k in FEEDFORWARD_FIELDS})
+    return build
+
+
+def _recurrent_trial(name: str, value: Any) -> Any:
+    if name == "cell":
+        return SPEC_CLASSES[v.choice("cell", value, list(CELLS))](steps=2, width=2)
+    trial: dict[str, Any] = {"steps": 2, "width": 2, name: value}
+    if name == "init" and value is None:
+        trial["sigma_w"] = 1.0
+    return (LSTM if name == "forget_bias" else RNN)(**trial)
+
+
+def _recurrent_builder(fixed: dict[str, Any]) -> Callable[[dict[str, Any]], Any]:
+    fields = {cls: {f.name for f in dataclasses.fields(cls)} for cls in SPEC_CLASSES.values()}
+
+    def build(setting: dict[str, Any]) -> Any:
+        values = {**fixed, **setting}
+        cls = SPEC_CLASSES[values["cell"]]
+        # a cell ignores the settings it does not have (activation: RNN's, forget_bias: LSTM's)
+        return cls(**{k: x for k, x in values.items() if k in fields[cls]})
+    return build
+
+
+FEEDFORWARD_FIELDS = ("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
+                      "sigma_b", "sigma_w")
+
+FEEDFORWARD = Kind(
+    network="feedforward", spec_types=(MLP,), profile="layer", length_field="depth", first_position=1,
+    settings=("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
+              "batch", "dtype", "sigma_b", "sigma_w"),
+    per_position=_assemble.PER_LAYER, first_nonfinite="first_nonfinite_layer",
+    make_groups=_runner.make_groups, gather=_assemble.gather, to_dataset=_assemble.to_dataset,
+    materialize=_materialize.feedforward, trial_spec=_mlp_trial, spec_builder=_mlp_builder,
+    widest=lambda s: max(s.layer_widths))
+
+RECURRENT = Kind(
+    network="recurrent", spec_types=(RNN, LSTM, GRU), profile="step", length_field="steps", first_position=0,
+    settings=("cell", "steps", "width", "input_width", "activation", "init", "negative_slope", "forget_bias",
+              "h0_std", "loss_at", "batch", "dtype", "sigma_u", "sigma_b", "sigma_w"),
+    per_position=_recurrent.PER_STEP, first_nonfinite="first_nonfinite_step",
+    make_groups=_recurrent.make_groups, gather=_recurrent.gather, to_dataset=_recurrent.to_dataset,
+    materialize=_materialize.recurrent, trial_spec=_recurrent_trial, spec_builder=_recurrent_builder,
+    widest=lambda s: s.width)
+
+KINDS = (FEEDFORWARD, RECURRENT)
+SPEC_TYPES = tuple(t for k in KINDS for t in k.spec_types)
+_names = [t.__name__ for t in SPEC_TYPES]
+SPEC_NAMES = f"a gradatlas.{', '.join(_names[:-1])} or {_names[-1]}"
+# Every raw array name a store of any kind may hold (what overwrite may remove from another sweep's store).
+ARRAY_NAMES = frozenset(name for k in KINDS for name in k.layout(1))
+
+
+def kind_of(spec: Any) -> Kind:
+    for kind in KINDS:
+        if isinstance(spec, kind.spec_types):
+            return kind
+    raise TypeError(f"spec must be {SPEC_NAMES}, got {type(spec).__name__}")
+
+
+def kind_named(network: str) -> Kind:
+    for kind in KINDS:
+        if kind.network == network:
+            return kind
+    raise ValueError(f"unknown network kind {network!r}; known: {[k.network for k in KINDS]}")
