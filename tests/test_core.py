@@ -307,3 +307,26 @@ def test_avx2_kernels_give_the_avx512_bits():
     assert avx2 == {**avx512, "isa": "avx2"}
     assert generic["draws"] == avx512["draws"]
     assert generic["products"] != avx512["products"]  # the test can tell the paths apart
+
+
+def test_python_tables_of_codes_are_the_cores():
+    # Every table of codes the Python side hands to the core is built from the
+    # core's own enum names; the descriptions and reports keyed by name must
+    # cover exactly those names.
+    from gradatlas import cells, initializers, specs, summary
+    from gradatlas.definitions import LOSSES
+    from gradatlas.train import CLIP_MODES, OPTIMIZERS
+
+    names = _core.enum_names()
+
+    def as_codes(enum):
+        return {name: code for code, name in enumerate(names[enum])}
+
+    assert ga.ACTIVATIONS == as_codes("activation")
+    assert specs.NORMS == as_codes("norm") and initializers.WEIGHT_DISTS == as_codes("weight_dist")
+    assert cells.CELLS == as_codes("cell") and cells.RECURRENT_DISTS == as_codes("recurrent_dist")
+    assert OPTIMIZERS == as_codes("optimizer") and CLIP_MODES == as_codes("clip")
+    assert list(LOSSES) == names["loss"]
+    assert summary.NONFINITE_KINDS == ("", *names["nonfinite"][1:]) and names["nonfinite"][0] == "none"
+    assert {dist for dist, _ in initializers.INITS.values()} <= set(names["weight_dist"])
+    assert set(cells.GATES) == set(names["cell"])

@@ -1,6 +1,7 @@
 #include "common.hpp"
 #include "gradatlas/blas.hpp"
 #include "gradatlas/det_gemm.hpp"
+#include "gradatlas/enum_names.hpp"
 #include "gradatlas/memory_pool.hpp"
 #include "gradatlas/runtime.hpp"
 
@@ -52,6 +53,8 @@ void bind_runtime(py::module_& m) {
     m.def("close_memory_pool", &gradatlas::close_memory_pool,
           "Close one open of the pool; the last close frees what it keeps.");
     m.def("memory_pool_bytes", &gradatlas::memory_pool_bytes, "Bytes the pool keeps unused.");
+    m.def("enum_names", &gradatlas::enum_names,
+          "The names of the core's enums, each in code order (the Python tables come from these).");
     m.def("kernel_isa", &gradatlas::kernel_isa,
           "The hand-dispatched kernels in use: 'avx512', 'avx2' or 'generic' (lowered by the\n"
           "environment variable GRADATLAS_MAX_ISA, read once).");

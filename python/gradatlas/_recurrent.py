@@ -18,9 +18,10 @@ import numpy as np
 import xarray as xr
 
 from . import _core, theory
+from ._enums import codes
 from ._runner import STORE_BUDGET, Point, hashed_seed
 from .cells import CELLS, GATES, RECURRENT_DISTS, RNN
-from .definitions import LOSSES, RECURRENT_QUANTITIES, STABLE_DECADES
+from .definitions import RECURRENT_QUANTITIES, STABLE_DECADES
 from .summary import NONFINITE_KINDS, depth_scale, fitted_log10_rate, regime
 
 PER_STEP = ("log10_grad_norm", "log10_grad_norm_rms", "log10_cell_grad_norm", "q", "saturated_fraction")
@@ -50,7 +51,7 @@ class RecurrentGroup:
     def core_group(self, n_threads: int, loss: str, checkpoint_every: int | None = None) -> Any:
         return _core.RecurrentGroup(
             seed=self.seed, cell=CELLS[self.cell], dist=RECURRENT_DISTS[self.dist], width=self.width,
-            input_width=self.input_width, steps=self.steps, batch=self.batch, loss=list(LOSSES).index(loss),
+            input_width=self.input_width, steps=self.steps, batch=self.batch, loss=codes("loss")[loss],
             checkpoint_every=0 if checkpoint_every is None else checkpoint_every,
             store_budget_bytes=STORE_BUDGET, n_threads=n_threads)
 

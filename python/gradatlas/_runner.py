@@ -23,9 +23,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _core
+from ._enums import codes
 from ._memory import check_fits, format_bytes
 from .activations import ACTIVATIONS
-from .definitions import LOSSES
 from .initializers import WEIGHT_DISTS
 from .specs import MLP, NORMS
 
@@ -36,6 +36,7 @@ STORE_BUDGET = 768 << 20
 # Large buffers a finished group leaves for the next groups of the same run
 # (the core's memory pool): fresh pages cost ~15% of a small group's run.
 POOL_CAP = STORE_BUDGET
+LOSS_CODES = codes("loss")
 GRAD_KEYS = ("log10_grad_norm", "log10_grad_norm_rms", "log10_weight_grad_norm")
 FORWARD_KEYS = ("q", "c", "saturated_fraction", "dead_fraction")
 
@@ -87,7 +88,7 @@ class Group:
             dist=WEIGHT_DISTS[self.dist], norm_eps=NORM_EPS,
             checkpoint_every=0 if checkpoint_every is None else checkpoint_every,
             store_budget_bytes=STORE_BUDGET, n_threads=n_threads, heads=sorted(self.depths),
-            loss=list(LOSSES).index(loss))
+            loss=LOSS_CODES[loss])
 
     def result_bytes(self) -> int:
         """The group's share of the assembled Dataset (8 arrays of float64 per layer and depth)."""

@@ -12,21 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._enums import codes
+
 # Name -> code in the core (cpp/include/gradatlas/activations.hpp).
-ACTIVATIONS: dict[str, int] = {
-    "linear": 0,
-    "relu": 1,
-    "leaky_relu": 2,
-    "elu": 3,
-    "selu": 4,
-    "gelu": 5,
-    "silu": 6,
-    "softplus": 7,
-    "sigmoid": 8,
-    "tanh": 9,
-    "hard_tanh": 10,
-    "erf": 11,
-}
+ACTIVATIONS: dict[str, int] = codes("activation")
 
 ALIASES: dict[str, str] = {"swish": "silu", "hardtanh": "hard_tanh", "identity": "linear"}
 

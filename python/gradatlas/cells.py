@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import _validate as v
+from ._enums import codes
 from .activations import ACTIVATIONS, ALIASES, canonical_activation
 from .initializers import INIT_ALIASES, INITS, sigma_w_squared
 
@@ -48,8 +49,8 @@ MAX_WIDTH = 1 << 20
 RECURRENT_INITS: tuple[str, ...] = (*INITS, "identity")
 LOSS_AT = ("last", "every")
 # Distribution of Z_hh's gate blocks -> code in the core (cpp/include/gradatlas/recurrent.hpp).
-RECURRENT_DISTS: dict[str, int] = {"normal": 0, "uniform": 1, "orthogonal": 2, "identity": 3}
-CELLS: dict[str, int] = {"rnn": 0, "lstm": 1, "gru": 2}
+RECURRENT_DISTS: dict[str, int] = codes("recurrent_dist")
+CELLS: dict[str, int] = codes("cell")
 GATES: dict[str, int] = {"rnn": 1, "lstm": 4, "gru": 3}
 
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._enums import codes
+
 # Name -> (distribution, rule for sigma_w^2)
 INITS: dict[str, tuple[str, str]] = {
     "lecun_normal": ("normal", "lecun"),
@@ -44,7 +46,7 @@ INIT_ALIASES: dict[str, str] = {
 }
 
 # Distribution name -> code in the core (cpp/include/gradatlas/init.hpp).
-WEIGHT_DISTS: dict[str, int] = {"normal": 0, "uniform": 1, "orthogonal": 2}
+WEIGHT_DISTS: dict[str, int] = codes("weight_dist")
 
 
 def sigma_w_squared(rule: str, fan_in: np.ndarray, fan_out: np.ndarray) -> np.ndarray:

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
+from ._enums import codes
 from .activations import ACTIVATIONS, ALIASES, canonical_activation
 from .initializers import INIT_ALIASES, INITS, sigma_w_squared
 
-NORMS: dict[str, int] = {"none": 0, "batch": 1, "layer": 2}
+NORMS: dict[str, int] = codes("norm")
 MAX_DEPTH = 10_000_000  # layer index is a 32-bit counter of the generator
 MAX_WIDTH = 1 << 20
 

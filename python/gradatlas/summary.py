@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._enums import names
 from .definitions import STABLE_DECADES
 
-NONFINITE_KINDS = ("", "forward_overflow", "forward_nan", "backward_overflow", "backward_nan")
+# The core's non-finite codes as reported: "" where everything stayed finite.
+NONFINITE_KINDS = tuple("" if kind == "none" else kind for kind in names("nonfinite"))
 
 
 def fitted_log10_rate(log10_grad_norm: np.ndarray) -> np.ndarray:

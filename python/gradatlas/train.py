@@ -34,6 +34,7 @@ import xarray as xr
 from . import _core
 from . import _validate as v
 from ._axes import MAX_SEED, axis_values, check_dtype, coordinate, is_axis, seeds_of
+from ._enums import codes
 from ._memory import check_fits
 from ._version import __version__
 from .activations import ACTIVATIONS
@@ -41,8 +42,8 @@ from .definitions import TRAINING_QUANTITIES
 from .initializers import WEIGHT_DISTS
 from .specs import MLP
 
-OPTIMIZERS: dict[str, int] = {"sgd": 0, "momentum": 1, "adam": 2}
-CLIP_MODES: dict[str, int] = {"none": 0, "norm": 1, "value": 2}
+OPTIMIZERS: dict[str, int] = codes("optimizer")
+CLIP_MODES: dict[str, int] = codes("clip")
 MAX_STEPS = 1_000_000
 
 
