@@ -6,13 +6,16 @@
 #include <stdexcept>
 #include <string>
 
+#include "blocks/activation.hpp"
+#include "blocks/dense.hpp"
+#include "blocks/norm.hpp"
+#include "blocks/residual.hpp"
 #include "buffer.hpp"
 #include "engine/chain_driver.hpp"
 #include "engine/first_nonfinite.hpp"
 #include "engine/unit_rows.hpp"
 #include "gradatlas/det_gemm.hpp"
 #include "log_space.hpp"
-#include "normalization.hpp"
 #include "row_scan.hpp"
 #include "thread_count.hpp"
 
@@ -238,7 +241,6 @@ private:
     std::int64_t width(std::int64_t l) const { return g_.widths[sz(l)]; }
     // Config of a forward row, or of a backward row (rows repeat per head).
     std::int64_t config_of(std::int64_t row) const { return (row / batch_) % configs_; }
-    const MlpConfig& cfg(std::int64_t row) const { return cfg_[sz(config_of(row))]; }
     std::int64_t out_index(std::int64_t c, std::int64_t k) const { return c * n_heads_ + k; }
     double* grad_out(double* base, std::int64_t c, std::int64_t k, std::int64_t l) const {
         return base + (out_index(c, k) * depth_ + (l - 1));
@@ -250,73 +252,54 @@ private:
         standard_weights(g_.seed, g_.dist, std::uint32_t(l), width(l), width(l - 1), z, threads_);
     }
 
+    // The group's rows forward (configuration, sample), or backward from head k0 on.
+    blocks::Rows forward_rows() const { return {0, rows_, batch_, configs_, threads_}; }
+    blocks::Rows backward_rows(std::int64_t k0) const {
+        return {k0 * rows_, grad_rows_, batch_, configs_, threads_};
+    }
+    // What each configuration sets for the blocks of layer l.
+    auto dense_scales(std::int64_t l) const {
+        return [this, l](std::int64_t c) {
+            return std::pair{cfg_[sz(c)].weight_scale[sz(l - 1)],
+                             cfg_[sz(c)].bias_scale[sz(l - 1)]};
+        };
+    }
+    auto norm_of() const {
+        return [this](std::int64_t c) { return cfg_[sz(c)].norm; };
+    }
+    auto activation_of() const {
+        return [this](std::int64_t c) {
+            return std::pair{cfg_[sz(c)].activation, cfg_[sz(c)].activation_param};
+        };
+    }
+    auto skip_of() const {
+        return [this](std::int64_t c) { return cfg_[sz(c)].residual; };
+    }
+    auto alpha_of() const {
+        return [this](std::int64_t c) { return cfg_[sz(c)].alpha; };
+    }
+
     // h = s_l Z_l a + t_l z_l for every configuration, from x (rows x n_in):
     // one product for the group.
     void affine(std::int64_t l, const T* z, const T* bias, const T* x, T* h) {
-        const std::int64_t n_in = width(l - 1), n_out = width(l);
-        detail::gemm_nt(rows_, n_out, n_in, x, n_in, z, n_in, h, n_out, threads_);
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t r = 0; r < rows_; ++r) {
-            const MlpConfig& c = cfg(r);
-            const T s = T(c.weight_scale[sz(l - 1)]), t = T(c.bias_scale[sz(l - 1)]);
-            T* hr = h + r * n_out;
-            for (std::int64_t i = 0; i < n_out; ++i) hr[i] = s * hr[i] + t * bias[i];
-        }
+        blocks::dense_forward(forward_rows(), x, width(l - 1), z, bias, width(l), dense_scales(l),
+                              h);
     }
 
     // ht = N(h) per configuration; inv_std_rows_ (layer norm, per sample) and
     // inv_std_units_ (batch norm, per config and unit) keep what the backward pass needs.
     void normalize(const T* h, T* ht, std::int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t r = 0; r < rows_; ++r) {
-            const T* hr = h + r * n;
-            T* out = ht + r * n;
-            switch (cfg(r).norm) {
-                case Norm::layer:
-                    inv_std_rows_[sz(r)] = detail::normalize_strided(hr, out, n, 1, g_.norm_eps);
-                    break;
-                case Norm::none:
-                    std::copy(hr, hr + n, out);
-                    break;
-                case Norm::batch:
-                    break;  // below
-            }
-        }
-        for (std::int64_t c = 0; c < configs_; ++c) {
-            if (cfg_[sz(c)].norm != Norm::batch) continue;
-            const T* hc = h + c * batch_ * n;
-            T* out = ht + c * batch_ * n;
-#pragma omp parallel for schedule(static) num_threads(threads_)
-            for (std::int64_t i = 0; i < n; ++i)
-                inv_std_units_[sz(c * n + i)] =
-                    detail::normalize_strided(hc + i, out + i, batch_, n, g_.norm_eps);
-        }
+        blocks::norm_forward(forward_rows(), h, ht, n, g_.norm_eps, norm_of(), inv_std_rows_.data(),
+                             inv_std_units_.data());
     }
 
     void activate(const T* ht, T* phi, T* dphi, std::int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t r = 0; r < rows_; ++r) {
-            const MlpConfig& c = cfg(r);
-            apply_activation(c.activation, c.activation_param, ht + r * n,
-                             phi ? phi + r * n : nullptr, dphi + r * n, sz(n));
-        }
+        blocks::activation_forward(forward_rows(), ht, phi, dphi, n, activation_of());
     }
 
     // a_l from a_{l-1} (x) and phi(N(h_l)).
     void update_activations(const T* x, const T* phi, T* x_next, std::int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t r = 0; r < rows_; ++r) {
-            const MlpConfig& c = cfg(r);
-            const T* pr = phi + r * n;
-            T* xr = x_next + r * n;
-            if (c.residual) {
-                const T alpha = T(c.alpha);
-                const T* xp = x + r * n;
-                for (std::int64_t i = 0; i < n; ++i) xr[i] = xp[i] + alpha * pr[i];
-            } else {
-                std::copy(pr, pr + n, xr);
-            }
-        }
+        blocks::residual_forward(forward_rows(), x, phi, x_next, n, skip_of(), alpha_of());
     }
 
     // Gram matrices of consecutive blocks of B rows.
@@ -454,28 +437,6 @@ private:
         }
     }
 
-    // g (rows [r0, grad_rows_)) becomes the gradient w.r.t. h_l; ht and the
-    // inverse standard deviations are those of the forward rows.
-    void normalize_backward(const T* ht, T* g, std::int64_t n, std::int64_t r0) {
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t r = r0; r < grad_rows_; ++r)
-            if (cfg(r).norm == Norm::layer) {
-                const std::int64_t fr = r % rows_;
-                detail::normalize_backward_strided(ht + fr * n, g + r * n, n, 1,
-                                                   inv_std_rows_[sz(fr)]);
-            }
-        for (std::int64_t blk = r0 / batch_; blk < n_heads_ * configs_; ++blk) {
-            const std::int64_t c = blk % configs_;
-            if (cfg_[sz(c)].norm != Norm::batch) continue;
-            const T* htc = ht + c * batch_ * n;
-            T* gb = g + blk * batch_ * n;
-#pragma omp parallel for schedule(static) num_threads(threads_)
-            for (std::int64_t i = 0; i < n; ++i)
-                detail::normalize_backward_strided(htc + i, gb + i, batch_, n,
-                                                   inv_std_units_[sz(c * n + i)]);
-        }
-    }
-
     // Per-layer gradient outputs from g = dl/dh_l (unit rows times 10^scale_).
     void record_backward_stats(std::int64_t l, const T* g, std::int64_t n, std::int64_t k0) {
         const std::int64_t blocks = n_heads_ * configs_;
@@ -493,9 +454,6 @@ private:
                 logs[b] = s[b] + 0.5 * std::log10(Gd[b * batch_ + b]);
             *grad_out(out_.log10_grad_norm, c, k, l) = detail::mean(logs, batch_);
             *grad_out(out_.log10_grad_norm_rms, c, k, l) = detail::log10_rms(logs, batch_);
-            // |sum_b delta_b a_b^T|_F^2 = sum_bb' (delta_b.delta_b')(a_b.a_b') with
-            // delta_b = 10^s_b g_b and a_b = 10^f_b x_b: combined scale t_b = s_b + f_b.
-            const double* fa = fscale_a + c * batch_;
             double t[kMaxBatchOnStack];
             std::vector<double> t_heap;
             double* tb = t;
@@ -503,18 +461,8 @@ private:
                 t_heap.resize(sz(batch_));
                 tb = t_heap.data();
             }
-            for (std::int64_t b = 0; b < batch_; ++b) tb[b] = s[b] + fa[b];
-            const double top = *std::max_element(tb, tb + batch_);
-            double weight = top;
-            if (std::isfinite(top)) {
-                for (std::int64_t b = 0; b < batch_; ++b) tb[b] = std::pow(10.0, tb[b] - top);
-                double sum = 0;
-                for (std::int64_t b = 0; b < batch_; ++b)
-                    for (std::int64_t b2 = 0; b2 < batch_; ++b2)
-                        sum += (tb[b] * tb[b2]) * Gd[b * batch_ + b2] * Ga[b * batch_ + b2];
-                weight = top + 0.5 * std::log10(std::max(sum, 0.0)) - std::log10(double(batch_));
-            }
-            *grad_out(out_.log10_weight_grad_norm, c, k, l) = weight;
+            *grad_out(out_.log10_weight_grad_norm, c, k, l) =
+                blocks::log10_weight_gradient_norm(batch_, s, fscale_a + c * batch_, Gd, Ga, tb);
             bool has_nan = false, has_inf = false;
             for (std::int64_t b = 0; b < batch_; ++b) {
                 has_nan |= std::isnan(logs[b]);
@@ -536,34 +484,26 @@ private:
         const T* dphi = store_.dphi_of(l);
         // Before g is formed from v, so that v (the skip path) and g share one scale.
         align_batch_scales(v, n_out, k0 * configs_);
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t r = r0; r < grad_rows_; ++r) {
-            const MlpConfig& c = cfg(r);
-            const T branch = c.residual ? T(c.alpha) : T(1);
-            const T* d = dphi + (r % rows_) * n_out;
-            for (std::int64_t i = 0; i < n_out; ++i)
-                g[r * n_out + i] = branch * d[i] * v[r * n_out + i];
-        }
-        if (with_norm_) normalize_backward(phi_.data(), g, n_out, r0);
+        const blocks::Rows rows = backward_rows(k0);
+        blocks::activation_backward(rows, dphi, v, g, n_out, [this](std::int64_t c) {
+            return cfg_[sz(c)].residual ? cfg_[sz(c)].alpha : 1.0;
+        });
+        if (with_norm_)
+            blocks::norm_backward(rows, phi_.data(), g, n_out, norm_of(), inv_std_rows_.data(),
+                                  inv_std_units_.data());
         record_backward_stats(l, g, n_out, k0);
         // dl/da_{l-1} = W_l^T g (+ dl/da_l through the skip connection).
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t r = r0; r < grad_rows_; ++r) {
-            const T s = T(cfg(r).weight_scale[sz(l - 1)]);
-            for (std::int64_t i = 0; i < n_out; ++i) g[r * n_out + i] *= s;
-        }
         const T* z = store_.z_of(l);
         if (!plan_.keep_weights) {
             draw_weights(l, z_scratch_.data());
             z = z_scratch_.data();
         }
         T* prev = grad_prev_.data();
-        detail::gemm_nn(grad_rows_ - r0, n_in, n_out, g + r0 * n_out, n_out, z, n_in,
-                        prev + r0 * n_in, n_in, threads_);
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t r = r0; r < grad_rows_; ++r)
-            if (cfg(r).residual)
-                for (std::int64_t i = 0; i < n_in; ++i) prev[r * n_in + i] += v[r * n_out + i];
+        const auto weight_scale = [this, l](std::int64_t c) {
+            return cfg_[sz(c)].weight_scale[sz(l - 1)];
+        };
+        blocks::dense_backward(rows, g, n_out, z, n_in, weight_scale, prev);
+        blocks::residual_backward(rows, v, prev, n_in, skip_of());
         renormalize(prev, n_in, r0, grad_rows_);
         std::swap(grad_, grad_prev_);
     }
