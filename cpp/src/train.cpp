@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "blocks/activation.hpp"
+#include "blocks/dense.hpp"
+#include "blocks/residual.hpp"
 #include "flush_denormals.hpp"
 #include "gradatlas/blas.hpp"
 #include "gradatlas/det_gemm.hpp"
@@ -158,34 +161,35 @@ private:
         return true;
     }
 
+    // The network's own weights (W, b), one configuration: the feed-forward
+    // blocks with unit scales (1 * x is exact, so h = W a + b as written).
+    blocks::Rows rows() const { return {0, batch_, batch_, 1, s_.n_threads}; }
+    static std::pair<double, double> unit_scales(std::int64_t) { return {1.0, 1.0}; }
+    std::pair<Activation, double> activation(std::int64_t) const {
+        return {s_.activation, s_.activation_param};
+    }
+    bool skip(std::int64_t) const { return s_.residual; }
+    double alpha(std::int64_t) const { return s_.alpha; }
+    double branch(std::int64_t) const { return s_.residual ? s_.alpha : 1.0; }
+
     void forward() {
         for (std::int64_t l = 1; l <= depth_; ++l) {
             const T* prev = a_[sz(l - 1)].data();
             T* h = rows_.data();
-            detail::gemm_nt(batch_, n(l), n(l - 1), prev, n(l - 1), w_[sz(l)].data(), n(l - 1), h,
-                            n(l), s_.n_threads);
-            const T* bias = b_[sz(l)].data();
-            T* a = a_[sz(l)].data();
-            const T alpha = T(s_.alpha);
-#pragma omp parallel for schedule(static) num_threads(s_.n_threads)
-            for (std::int64_t r = 0; r < batch_; ++r) {
-                T* hr = h + r * n(l);
-                for (std::int64_t i = 0; i < n(l); ++i) hr[i] += bias[i];
-                T* pr = phi_.data() + r * n(l);
-                apply_activation(s_.activation, s_.activation_param, hr, pr,
-                                 d_[sz(l)].data() + r * n(l), sz(n(l)));
-                T* ar = a + r * n(l);
-                if (s_.residual) {
-                    const T* xr = prev + r * n(l);
-                    for (std::int64_t i = 0; i < n(l); ++i) ar[i] = xr[i] + alpha * pr[i];
-                } else {
-                    std::copy(pr, pr + n(l), ar);
-                }
-            }
+            blocks::dense_forward(rows(), prev, n(l - 1), w_[sz(l)].data(), b_[sz(l)].data(), n(l),
+                                  unit_scales, h);
+            blocks::activation_forward(rows(), h, phi_.data(), d_[sz(l)].data(), n(l),
+                                       [this](std::int64_t c) { return activation(c); });
+            blocks::residual_forward(
+                rows(), prev, phi_.data(), a_[sz(l)].data(), n(l),
+                [this](std::int64_t c) { return skip(c); },
+                [this](std::int64_t c) { return alpha(c); });
         }
     }
 
     // Rows of v (B x m) to unit norm; their log10 norms are added to s_row_.
+    // Divides by the norm where engine::to_unit_norm multiplies by its inverse:
+    // recorded training runs keep their bits.
     void renormalize(T* v, std::int64_t m) {
         for (std::int64_t r = 0; r < batch_; ++r) {
             T* vr = v + r * m;
@@ -218,11 +222,10 @@ private:
         std::fill(s_row_.begin(), s_row_.end(), 0.0);
         renormalize(v, n(L));
         layer_norms_.assign(sz(2 * L), kNegInf);
-        const T branch = s_.residual ? T(s_.alpha) : T(1);
         for (std::int64_t l = L; l >= 1; --l) {
             T* g = g_[sz(l)].data();
-            const T* d = d_[sz(l)].data();
-            for (std::int64_t i = 0; i < batch_ * n(l); ++i) g[i] = branch * d[i] * v[i];
+            blocks::activation_backward(rows(), d_[sz(l)].data(), v, g, n(l),
+                                        [this](std::int64_t c) { return branch(c); });
             scale_[sz(l)] = s_row_;
             detail::gram(g, batch_, n(l), gram_g_.data());
             detail::gram(a_[sz(l - 1)].data(), batch_, n(l - 1), gram_a_.data());
@@ -230,10 +233,11 @@ private:
             layer_norms_[sz(2 * (l - 1))] = w_norm;
             layer_norms_[sz(2 * (l - 1) + 1)] = log10_sum_norm(s_row_, gram_g_.data(), nullptr);
             out_.log10_grad_norm[step_ * depth_ + (l - 1)] = w_norm;
-            detail::gemm_nn(batch_, n(l - 1), n(l), g, n(l), w_[sz(l)].data(), n(l - 1),
-                            v_prev_.data(), n(l - 1), s_.n_threads);
-            if (s_.residual)
-                for (std::int64_t i = 0; i < batch_ * n(l - 1); ++i) v_prev_[sz(i)] += v[i];
+            blocks::dense_backward(
+                rows(), g, n(l), w_[sz(l)].data(), n(l - 1), [](std::int64_t) { return 1.0; },
+                v_prev_.data());
+            blocks::residual_backward(rows(), v, v_prev_.data(), n(l - 1),
+                                      [this](std::int64_t c) { return skip(c); });
             std::swap(v_, v_prev_);
             v = v_.data();
             renormalize(v, n(l - 1));
