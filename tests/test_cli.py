@@ -111,3 +111,21 @@ def test_bench_prints_the_table(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["bench", "--only", "W9", "--no-torch"])
     assert exc.value.code == 2
+
+
+def test_every_sweep_flag_comes_from_a_documented_spec_setting():
+    # The flags are the settings of every kind; each is described in its spec
+    # class's docstring (a new kind's settings show up, documented, by themselves).
+    from gradatlas import cli, kinds
+
+    parser = cli.build_parser()
+    sweep = next(a for a in parser._subparsers._group_actions[0].choices.values() if a.prog.endswith("sweep"))
+    flags = {a.dest: a for a in sweep._actions}
+    for kind in kinds.KINDS:
+        for name in kind.settings:
+            assert name in flags, name
+            assert kinds.setting_help(name), f"{name} is not described in {kind.spec_types}' docstrings"
+            assert flags[name].help
+    assert kinds.setting_type("sigma_w") == ("float", True) and kinds.setting_type("depth") == ("int", False)
+    assert cli.parse_values("input_width", "none") is None
+    assert cli.parse_values("residual", "true,false") == [True, False]

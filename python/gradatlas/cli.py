@@ -21,17 +21,18 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
+from .kinds import SETTINGS as KIND_SETTINGS
+from .kinds import setting_help, setting_type
 from .store import StoreBusyError
 
-# Sweep options: flag -> (setting, parser of one value)
-INT_SETTINGS = {"depth", "width", "batch", "steps", "input_width"}
-FLOAT_SETTINGS = {"sigma_w", "sigma_b", "alpha", "negative_slope", "q0", "sigma_u", "h0_std", "forget_bias"}
-BOOL_SETTINGS = {"residual"}
-NAME_SETTINGS = {"activation", "init", "norm", "dtype", "cell", "loss_at"}
-SETTINGS = ("depth", "width", "activation", "init", "sigma_w", "sigma_b", "residual", "alpha", "norm",
-            "negative_slope", "q0", "batch", "dtype",
-            # recurrent sweeps (with --cell)
-            "cell", "steps", "input_width", "sigma_u", "h0_std", "forget_bias", "loss_at")
+# Sweep options, one flag per setting of any kind; their types and help come
+# from the spec classes (gradatlas.kinds).
+SETTINGS = KIND_SETTINGS
+INT_SETTINGS = {n for n in SETTINGS if setting_type(n)[0] == "int"}
+FLOAT_SETTINGS = {n for n in SETTINGS if setting_type(n)[0] == "float"}
+BOOL_SETTINGS = {n for n in SETTINGS if setting_type(n)[0] == "bool"}
+NAME_SETTINGS = {n for n in SETTINGS if setting_type(n)[0] == "name"}
+NULLABLE = {n for n in SETTINGS if setting_type(n)[1]}
 
 
 class UsageError(Exception):
@@ -40,8 +41,10 @@ class UsageError(Exception):
 
 def _one(name: str, text: str) -> Any:
     text = text.strip()
+    if text.lower() == "none" and name in NULLABLE:
+        return None
     if name in NAME_SETTINGS:
-        return None if text.lower() == "none" else text
+        return text
     if name in BOOL_SETTINGS:
         if text.lower() in {"true", "yes", "1"}:
             return True
@@ -53,8 +56,6 @@ def _one(name: str, text: str) -> Any:
             return int(text)
         except ValueError:
             raise UsageError(f"--{name.replace('_', '-')}: expected an integer, got {text!r}") from None
-    if text.lower() == "none" and name in ("sigma_w", "input_width"):
-        return None
     try:
         return float(text)
     except ValueError:
@@ -113,8 +114,7 @@ def _toml_value(name: str, value: Any) -> Any:
     """'none' means None as it does on the command line (TOML has no null): init = "none", norm = "none"."""
     if isinstance(value, list):
         return [_toml_value(name, x) for x in value]
-    nullable = name in NAME_SETTINGS or name in ("sigma_w", "input_width")
-    if nullable and isinstance(value, str) and value.strip().lower() == "none":
+    if name in NULLABLE and isinstance(value, str) and value.strip().lower() == "none":
         return None
     return value
 
@@ -418,7 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--config", help="TOML file with the settings (a [sweep] table or top-level keys); "
                                      "flags override it")
     for name in SETTINGS:
-        sw.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, metavar="VALUES")
+        sw.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, metavar="VALUES",
+                        help=setting_help(name).replace("``", "").replace("%", "%%"))
     sw.add_argument("--seeds", default=None, help="number of seeds (n -> 0..n-1) or a comma list")
     sw.add_argument("--loss", default=None, choices=["projection", "sum_squares"])
     sw.add_argument("--no-crn", action="store_true", help="independent random matrices per configuration")

@@ -147,3 +147,62 @@ def kind_named(network: str) -> Kind:
         if kind.network == network:
             return kind
     raise ValueError(f"unknown network kind {network!r}; known: {[k.network for k in KINDS]}")
+
+
+# --- settings described once: types from the spec fields, help from the docstrings ----------
+
+# Run settings and the cell choice, which are no spec field.
+_NON_FIELD = {"batch": ("int", False, "samples (sequences) per configuration"),
+              "dtype": ("name", False, "float32 or float64"),
+              "cell": ("name", True, "rnn, lstm or gru: the sweep is over recurrent networks (none: feed-forward)")}
+
+
+def _fields() -> dict[str, dataclasses.Field]:
+    out: dict[str, dataclasses.Field] = {}
+    for kind in KINDS:
+        for cls in kind.spec_types:
+            for f in dataclasses.fields(cls):
+                out.setdefault(f.name, f)
+    return out
+
+
+def _documented() -> dict[str, str]:
+    """The descriptions of the 'name : type' entries of the spec classes' numpydoc parameters."""
+    out: dict[str, str] = {}
+    for kind in KINDS:
+        for cls in kind.spec_types:
+            lines = (cls.__doc__ or "").splitlines()
+            for i, line in enumerate(lines):
+                head = line.strip()
+                if " : " not in head or line.startswith("        "):
+                    continue
+                name = head.split(" : ")[0]
+                text = []
+                for following in lines[i + 1:]:
+                    if not following.startswith("        "):
+                        break
+                    text.append(following.strip())
+                out.setdefault(name, " ".join(text))
+    return out
+
+
+# Every sweep setting of every kind, in the order of the kinds' settings.
+SETTINGS: tuple[str, ...] = tuple(dict.fromkeys(name for kind in KINDS for name in kind.settings))
+_FIELDS = _fields()
+_HELP = _documented()
+
+
+def setting_type(name: str) -> tuple[str, bool]:
+    """('int' | 'float' | 'bool' | 'name', whether None is accepted) of a sweep setting,
+    read from its spec field's annotation."""
+    if name in _NON_FIELD:
+        kind, nullable, _ = _NON_FIELD[name]
+        return kind, nullable
+    annotation = str(_FIELDS[name].type)
+    base = annotation.split("|")[0].strip()
+    return {"int": "int", "float": "float", "bool": "bool", "str": "name"}[base], "None" in annotation
+
+
+def setting_help(name: str) -> str:
+    """The setting's description in its spec class's docstring."""
+    return _NON_FIELD[name][2] if name in _NON_FIELD else _HELP.get(name, "")
