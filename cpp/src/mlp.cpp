@@ -13,6 +13,7 @@
 #include "buffer.hpp"
 #include "engine/chain_driver.hpp"
 #include "engine/first_nonfinite.hpp"
+#include "engine/memory_plan.hpp"
 #include "engine/unit_rows.hpp"
 #include "gradatlas/det_gemm.hpp"
 #include "log_space.hpp"
@@ -562,22 +563,10 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
     const std::int64_t fixed = 5 * row_block + rows * nmax * 8 + 3 * heads * row_block + heads_out +
                                heads * rows * (g.batch + 2) * 8 + 3 * nmax * nmax * 8 + weights +
                                nmax * value_bytes;
-    std::int64_t k = g.checkpoint_every;
-    bool keep_weights = true;
-    if (k <= 0) {
-        if (depth * per_layer + row_block <= g.store_budget_bytes) {
-            k = depth;
-        } else if (depth * per_layer_activations + row_block <= g.store_budget_bytes) {
-            k = depth;
-            keep_weights = false;
-        } else {
-            k = engine::sqrt_checkpoint_interval(depth, per_layer, row_block);
-        }
-    }
-    k = std::clamp<std::int64_t>(k, 1, depth);
-    const std::int64_t checkpoints = (depth + k - 1) / k;
-    const std::int64_t kept = k * (keep_weights ? per_layer : per_layer_activations);
-    return {k, fixed + kept + checkpoints * (row_block + rows * 8), keep_weights};
+    // A checkpoint holds a layer's activations and their row scales.
+    return engine::plan_chain_memory(
+        {depth, per_layer_activations, weights, row_block + rows * 8, fixed}, g.store_budget_bytes,
+        g.checkpoint_every);
 }
 
 template <typename T>

@@ -12,6 +12,7 @@
 #include "buffer.hpp"
 #include "engine/chain_driver.hpp"
 #include "engine/first_nonfinite.hpp"
+#include "engine/memory_plan.hpp"
 #include "engine/unit_rows.hpp"
 #include "gradatlas/blas.hpp"
 #include "gradatlas/det_gemm.hpp"
@@ -450,16 +451,8 @@ MemoryPlan plan_recurrent_memory(const RecurrentGroup& g, std::int64_t n_configs
          kInputBlock * g.batch * (gn + g.input_width) + g.batch * n + n_configs * gn) *
             value_bytes +
         3 * rows * 8 + step + n * n * 8;  // + the orthogonal init's QR copy
-    std::int64_t k = g.checkpoint_every;
-    if (k <= 0) {
-        if (g.steps * step + state <= g.store_budget_bytes) {
-            k = g.steps;
-        } else {
-            k = engine::sqrt_checkpoint_interval(g.steps, step, state);
-        }
-    }
-    k = std::clamp<std::int64_t>(k, 1, g.steps);
-    return {k, fixed + k * step + ((g.steps + k - 1) / k) * state};
+    return engine::plan_chain_memory({g.steps, step, 0, state, fixed}, g.store_budget_bytes,
+                                     g.checkpoint_every);
 }
 
 template <typename T>

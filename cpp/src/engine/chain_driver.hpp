@@ -19,7 +19,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 
 #include "../flush_denormals.hpp"
@@ -37,14 +36,6 @@ struct Pass {
     bool record;
     std::int64_t first;
 };
-
-// Positions between checkpoints of the carried state when not every
-// position's cache fits: the k that minimizes k * per_position + (L / k) * state.
-inline std::int64_t sqrt_checkpoint_interval(std::int64_t length, std::int64_t per_position,
-                                             std::int64_t state) {
-    return std::int64_t(
-        std::ceil(std::sqrt(double(length) * double(state) / double(per_position))));
-}
 
 template <class Chain>
 RunStatus run_chain(Chain& chain, std::int64_t length, std::int64_t checkpoint_every,
