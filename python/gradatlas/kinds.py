@@ -106,9 +106,6 @@ def _recurrent_builder(fixed: dict[str, Any]) -> Callable[[dict[str, Any]], Any]
     return build
 
 
-FEEDFORWARD_FIELDS = ("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
-                      "sigma_b", "sigma_w")
-
 FEEDFORWARD = Kind(
     network="feedforward", spec_types=(MLP,), profile="layer", length_field="depth", first_position=1,
     settings=("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
@@ -127,6 +124,8 @@ RECURRENT = Kind(
     materialize=_materialize.recurrent, trial_spec=_recurrent_trial, spec_builder=_recurrent_builder,
     widest=lambda s: s.width)
 
+# The feed-forward settings that are MLP fields (the others are run settings).
+FEEDFORWARD_FIELDS = tuple(name for name in FEEDFORWARD.settings if name not in RUN_SETTINGS)
 KINDS = (FEEDFORWARD, RECURRENT)
 SPEC_TYPES = tuple(t for k in KINDS for t in k.spec_types)
 _names = [t.__name__ for t in SPEC_TYPES]
