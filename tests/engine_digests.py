@@ -2,8 +2,11 @@
 
 The set covers every activation, initialization, normalization, residual
 setting, recurrent cell, loss, loss position, dtype, the memory plans
-(checkpointed, weights drawn again) and the training runs (each optimizer and
-clipping mode). Any change to the engines must keep these digests unless an
+(checkpointed, weights drawn again, depth heads across segments), batches
+past 256, cells without inputs, non-finite runs (a depth head short of the
+overflow too) and the training runs (each optimizer and clipping mode). The
+expected digests were recorded with the build before the block-engine work
+(commit 71beb0f). Any change to the engines must keep these digests unless an
 issue says otherwise; ``tests/test_engine_digests.py`` runs this script at each
 level the CPU has (``GRADATLAS_MAX_ISA``) and compares with
 ``tests/engine_digests.json``.
@@ -26,7 +29,7 @@ import sys
 import numpy as np
 
 import gradatlas as ga
-from gradatlas import _core
+from gradatlas import _core, _runner
 from gradatlas.simulate import run_specs
 
 EXPECTED = pathlib.Path(__file__).with_name("engine_digests.json")
@@ -68,7 +71,29 @@ def mlp_cases() -> dict[str, dict[str, np.ndarray]]:
     sweep = ga.sweep(depth=[3, 8], sigma_w=[0.9, 1.7], width=24, init=None, batch=4, seeds=[6],
                      progress=False, n_threads=2)
     out["mlp/sweep_heads"] = {k: sweep[k].values for k in ("log10_grad_norm", "log10_weight_grad_norm", "q")}
+    out["mlp/batch_over_256"] = run_specs([base.replace(width=8, depth=3)], batch=260, seed=7, n_threads=2)
+    heads = ga.sweep(depth=[3, 60], width=16, activation="relu", init=None, sigma_w=8.0, sigma_b=1.0, batch=2,
+                     seeds=[5], progress=False, n_threads=1)  # the shallow head stops before the overflow
+    out["mlp/nonfinite_heads"] = _profiles(heads)
+    budget = _runner.STORE_BUDGET
+    try:
+        # Activations kept, every random matrix drawn again going back.
+        _runner.STORE_BUDGET = 1 << 20
+        wide = [ga.MLP(depth=30, width=130, activation=a, norm=n, init=None, sigma_w=1.5, sigma_b=0.2)
+                for a, n in (("tanh", None), ("gelu", "batch"), ("sigmoid", "layer"))]
+        out["mlp/weights_drawn_again"] = run_specs(wide, batch=4, seed=8, n_threads=2)
+        # Checkpointed segments with several depth heads and batch norm.
+        _runner.STORE_BUDGET = 1 << 15
+        segmented = ga.sweep(depth=[5, 13, 40], norm=[None, "batch"], width=24, init=None, sigma_w=1.2,
+                             sigma_b=0.1, batch=4, seeds=[9], progress=False, n_threads=2)
+        out["mlp/heads_in_segments"] = _profiles(segmented)
+    finally:
+        _runner.STORE_BUDGET = budget
     return out
+
+
+def _profiles(ds) -> dict[str, np.ndarray]:
+    return {k: ds[k].values for k in ds.data_vars if k not in ("regime",)}
 
 
 def recurrent_cases() -> dict[str, dict[str, np.ndarray]]:
@@ -89,6 +114,15 @@ def recurrent_cases() -> dict[str, dict[str, np.ndarray]]:
                                             dtype="float64", n_threads=1)
     long = [ga.LSTM(steps=50, width=16, sigma_w=s, loss_at="every") for s in (1.0, 2.0)]
     out["lstm/checkpointed"] = run_specs(long, batch=2, seed=10, checkpoint_every=7, n_threads=2)
+    for name, cls in (("rnn", ga.RNN), ("gru", ga.GRU)):
+        specs = [cls(steps=50, width=16, sigma_w=s, loss_at="every", h0_std=0.2) for s in (1.0, 2.0)]
+        out[f"{name}/checkpointed"] = run_specs(specs, batch=2, seed=10, checkpoint_every=7, n_threads=2)
+        # No inputs (sigma_u = 0): the cells take their other pre-activation path.
+        quiet = [cls(steps=12, width=16, sigma_u=0.0, sigma_b=0.3, h0_std=1.0, sigma_w=s) for s in (0.9, 1.3)]
+        out[f"{name}/no_inputs"] = run_specs(quiet, batch=3, seed=11, n_threads=2)
+    out["lstm/no_inputs"] = run_specs([ga.LSTM(steps=12, width=16, sigma_u=0.0, h0_std=1.0)], batch=3, seed=11)
+    exploding = ga.RNN(steps=400, width=32, activation="relu", sigma_w=4.0, init=None)
+    out["rnn/nonfinite"] = run_specs([exploding], batch=4, seed=12, n_threads=1)
     return out
 
 

@@ -138,6 +138,10 @@ void bind_recurrent(py::module_& m) {
         py::arg("group"), py::arg("n_configs"), py::arg("value_bytes"),
         "(checkpoint_every, peak working bytes) the recurrent engine will use.");
 
+    m.def(
+        "gate_count", [](int cell) { return gate_count(static_cast<Cell>(cell)); }, py::arg("cell"),
+        "The number of gates G of a cell (its rows of W_hh are G n).");
+
     m.def("run_recurrent_group", &run, py::arg("dtype"), py::arg("group"), py::arg("activation"),
           py::arg("activation_param"), py::arg("weight_scale"), py::arg("input_scale"),
           py::arg("bias_scale"), py::arg("forget_bias"), py::arg("h0_scale"),

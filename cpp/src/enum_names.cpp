@@ -11,7 +11,8 @@ namespace gradatlas {
 namespace {
 
 // Each switch names every enumerator (-Wswitch warns when one is added
-// without a name) and returns null past the last code.
+// without a name) and returns null past the last code, so the codes must run
+// from 0 without gaps, as every enum here does (they are append-only).
 const char* name(Activation a) {
     switch (a) {
         case Activation::linear:

@@ -565,8 +565,8 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
                                nmax * value_bytes;
     // A checkpoint holds a layer's activations and their row scales.
     return engine::plan_chain_memory(
-        {depth, per_layer_activations, weights, row_block + rows * 8, fixed}, g.store_budget_bytes,
-        g.checkpoint_every);
+        {depth, per_layer_activations, weights, row_block, row_block + rows * 8, fixed},
+        g.store_budget_bytes, g.checkpoint_every);
 }
 
 template <typename T>

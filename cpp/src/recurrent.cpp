@@ -451,7 +451,7 @@ MemoryPlan plan_recurrent_memory(const RecurrentGroup& g, std::int64_t n_configs
          kInputBlock * g.batch * (gn + g.input_width) + g.batch * n + n_configs * gn) *
             value_bytes +
         3 * rows * 8 + step + n * n * 8;  // + the orthogonal init's QR copy
-    return engine::plan_chain_memory({g.steps, step, 0, state, fixed}, g.store_budget_bytes,
+    return engine::plan_chain_memory({g.steps, step, 0, state, state, fixed}, g.store_budget_bytes,
                                      g.checkpoint_every);
 }
 

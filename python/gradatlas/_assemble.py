@@ -17,8 +17,6 @@ from .summary import NONFINITE_KINDS, depth_scale, fitted_log10_rate, regime
 PER_LAYER = (*GRAD_KEYS, *FORWARD_KEYS)
 
 
-
-
 def gather(points: Sequence[Point], where: Sequence[tuple[int, int, int]],
            results: Sequence[dict | None], depth: int) -> dict[str, np.ndarray]:
     """Per-point arrays (P, depth) and (P,), NaN past each point's depth and where a group did not finish."""

@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import _core
 from . import _validate as v
 from ._enums import codes
 from .activations import ACTIVATIONS, ALIASES, canonical_activation
@@ -51,7 +52,7 @@ LOSS_AT = ("last", "every")
 # Distribution of Z_hh's gate blocks -> code in the core (cpp/include/gradatlas/recurrent.hpp).
 RECURRENT_DISTS: dict[str, int] = codes("recurrent_dist")
 CELLS: dict[str, int] = codes("cell")
-GATES: dict[str, int] = {"rnn": 1, "lstm": 4, "gru": 3}
+GATES: dict[str, int] = {name: _core.gate_count(code) for name, code in CELLS.items()}
 
 
 @dataclasses.dataclass(frozen=True)

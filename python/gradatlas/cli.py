@@ -403,7 +403,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-
     parser = argparse.ArgumentParser(
         prog="gradatlas", description="Exact maps of vanishing and exploding gradients in very deep networks.")
     parser.add_argument("--version", action="version", version=f"gradatlas {__version__}")

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _assemble, _materialize, _recurrent, _runner
 from . import _validate as v
-from ._axes import check_dtype
+from ._axes import check_dtype, is_axis
 from .cells import CELLS, GRU, LSTM, RNN, SPEC_CLASSES
 from .specs import MLP
 
@@ -46,6 +46,8 @@ class Kind:
     trial_spec: Callable[[str, Any], Any]              # a spec with one setting at the given value
     spec_builder: Callable[[dict[str, Any]], Callable[[dict[str, Any]], Any]]  # fixed -> (setting -> spec)
     widest: Callable[[Any], int]
+    # The settings given for a template that no spec of the sweep would have (refused).
+    unused: Callable[[Any, dict[str, Any]], list[str]] = lambda spec, given: []
 
     def length(self, spec: Any) -> int:
         return int(getattr(spec, self.length_field))
@@ -106,6 +108,15 @@ def _recurrent_builder(fixed: dict[str, Any]) -> Callable[[dict[str, Any]], Any]
     return build
 
 
+def _recurrent_unused(spec: Any, given: dict[str, Any]) -> list[str]:
+    """Without a cell axis every point is the template's cell: settings it lacks would only repeat it."""
+    cell = given.get("cell", spec.cell)
+    if is_axis(cell) or not isinstance(cell, str) or cell not in SPEC_CLASSES:
+        return []  # a cell axis (each cell ignores what it lacks), or a bad cell refused by its check
+    fields = {f.name for f in dataclasses.fields(SPEC_CLASSES[cell])}
+    return [name for name in given if name not in fields and name not in (*RUN_SETTINGS, "cell")]
+
+
 FEEDFORWARD = Kind(
     network="feedforward", spec_types=(MLP,), profile="layer", length_field="depth", first_position=1,
     settings=("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
@@ -122,7 +133,7 @@ RECURRENT = Kind(
     per_position=_recurrent.PER_STEP, first_nonfinite="first_nonfinite_step",
     make_groups=_recurrent.make_groups, gather=_recurrent.gather, to_dataset=_recurrent.to_dataset,
     materialize=_materialize.recurrent, trial_spec=_recurrent_trial, spec_builder=_recurrent_builder,
-    widest=lambda s: s.width)
+    widest=lambda s: s.width, unused=_recurrent_unused)
 
 # The feed-forward settings that are MLP fields (the others are run settings).
 FEEDFORWARD_FIELDS = tuple(name for name in FEEDFORWARD.settings if name not in RUN_SETTINGS)

@@ -136,7 +136,6 @@ def jacobian_spectrum(spec: MLP, *, seed: int = 0, sample: int = 0, method: str 
         sigma^2 over its mean squared) measured, with ``predicted_...`` beside
         them; the method in the attributes.
     """
-
     if not isinstance(spec, MLP):
         raise TypeError(f"spec must be a gradatlas.MLP, got {type(spec).__name__}")
     if spec.norm is not None:

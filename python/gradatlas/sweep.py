@@ -88,6 +88,10 @@ def _settings(spec: Any, given: dict[str, Any]) -> tuple[Kind, dict[str, Any]]:
     if unknown:
         raise TypeError(f"sweep over a {type(spec).__name__} takes axes or values of {list(kind.settings)}; "
                         f"got {unknown}")
+    unused = kind.unused(spec, given)
+    if unused:
+        raise TypeError(f"{type(spec).__name__} has no setting {unused[0]!r}: every point of this sweep would "
+                        f"be the same network (sweep cell as well to compare cells that have it)")
     if getattr(spec, "widths", None) is not None:
         raise ValueError("a template spec with explicit widths cannot be swept (widths is not a sweep setting); "
                          "give width, one value for every layer")

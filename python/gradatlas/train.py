@@ -149,7 +149,6 @@ def train(spec: MLP, *, steps: int = 100, lr: float = 0.01, optimizer: str = "sg
 
 
 def _dataset(raw: dict[str, Any], spec: MLP, a: dict[str, Any]) -> xr.Dataset:
-
     step = np.arange(1, a["steps"] + 1)
     layer = np.arange(1, spec.depth + 1)
     ds = xr.Dataset(

@@ -11,13 +11,15 @@ namespace gradatlas::engine {
 
 // What a chain needs, in bytes: per position, the cache its backward pass
 // reads (`required`) and what it may instead compute again going back
-// (`redrawable`: a layer's random matrix); the carried state a checkpoint
-// holds; and what it uses whatever the plan (`fixed`).
+// (`redrawable`: a layer's random matrix); the carried state the plan weighs
+// against a position (`state`) and what a checkpoint holds (`checkpoint`: the
+// state and any per-row scalars); and what it uses whatever the plan (`fixed`).
 struct ChainBytes {
     std::int64_t length;
     std::int64_t required;
     std::int64_t redrawable;
     std::int64_t state;
+    std::int64_t checkpoint;
     std::int64_t fixed;
 };
 
@@ -44,7 +46,7 @@ inline MemoryPlan plan_chain_memory(const ChainBytes& b, std::int64_t budget,
     k = std::clamp<std::int64_t>(k, 1, b.length);
     const std::int64_t checkpoints = (b.length + k - 1) / k;
     const std::int64_t kept = k * (keep_redrawable ? per_position : b.required);
-    return {k, b.fixed + kept + checkpoints * b.state, keep_redrawable};
+    return {k, b.fixed + kept + checkpoints * b.checkpoint, keep_redrawable};
 }
 
 }  // namespace gradatlas::engine
