@@ -42,7 +42,8 @@ import numpy as np
 from . import _core
 from . import _validate as v
 from ._enums import codes
-from .activations import ACTIVATIONS, ALIASES, canonical_activation
+from ._fields import activation_name, check_fields, integer_in, non_negative, one_of, optional, real, setting
+from .activations import ACTIVATIONS
 from .initializers import INIT_ALIASES, INITS, sigma_w_squared
 
 MAX_STEPS = 10_000_000  # the step index is a 32-bit counter of the generator
@@ -59,31 +60,24 @@ GATES: dict[str, int] = {name: _core.gate_count(code) for name, code in CELLS.it
 class _Recurrent:
     """Settings every cell shares (see the module docstring for the equations)."""
 
-    steps: int
-    width: int = 256
-    input_width: int | None = None
-    init: str | None = "lecun_normal"
+    steps: int = setting(check=integer_in(1, MAX_STEPS))
+    width: int = setting(256, check=integer_in(1, MAX_WIDTH))
+    input_width: int | None = setting(None, check=optional(integer_in(1, MAX_WIDTH)))
+    init: str | None = "lecun_normal"  # init and sigma_w are checked together
     sigma_w: float | None = None
-    sigma_b: float = 0.0
-    sigma_u: float = 1.0
-    h0_std: float = 0.0
-    loss_at: str = "last"
+    sigma_b: float = setting(0.0, check=non_negative)
+    sigma_u: float = setting(1.0, check=non_negative)
+    h0_std: float = setting(0.0, check=non_negative)
+    loss_at: str = setting("last", check=one_of(LOSS_AT))
 
     cell: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)
-        set_("steps", v.integer("steps", self.steps, minimum=1, maximum=MAX_STEPS))
-        set_("width", v.integer("width", self.width, minimum=1, maximum=MAX_WIDTH))
-        if self.input_width is not None:
-            set_("input_width", v.integer("input_width", self.input_width, minimum=1, maximum=MAX_WIDTH))
+        check_fields(self)  # the subclasses' fields too
         init, sigma_w = v.init_and_sigma_w(self.init, self.sigma_w, RECURRENT_INITS, INIT_ALIASES,
                                            "gradatlas.RECURRENT_INITS")
-        set_("init", init)
-        set_("sigma_w", sigma_w)
-        for name in ("sigma_b", "sigma_u", "h0_std"):
-            set_(name, v.real(name, getattr(self, name), minimum=0.0))
-        set_("loss_at", v.choice("loss_at", self.loss_at, LOSS_AT))
+        object.__setattr__(self, "init", init)
+        object.__setattr__(self, "sigma_w", sigma_w)
 
     @property
     def n_in(self) -> int:
@@ -177,21 +171,10 @@ class RNN(_Recurrent):
         Loss on h_T only, or summed over every h_t.
     """
 
-    activation: str = "tanh"
-    negative_slope: float = 0.01
+    activation: str = setting("tanh", check=activation_name)
+    negative_slope: float = setting(0.01, check=real)
 
     cell: ClassVar[str] = "rnn"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not isinstance(self.activation, str):
-            raise TypeError(f"activation must be a string, one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        act = canonical_activation(self.activation)
-        if act not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)} (aliases {sorted(ALIASES)}), got {self.activation!r}")
-        object.__setattr__(self, "activation", act)
-        object.__setattr__(self, "negative_slope", v.real("negative_slope", self.negative_slope))
 
     def core_activation(self) -> tuple[int, float]:
         return ACTIVATIONS[self.activation], self.negative_slope
@@ -209,13 +192,9 @@ class LSTM(_Recurrent):
         values keep the cell state, and its gradient, over more steps.
     """
 
-    forget_bias: float = 1.0
+    forget_bias: float = setting(1.0, check=real)
 
     cell: ClassVar[str] = "lstm"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "forget_bias", v.real("forget_bias", self.forget_bias))
 
     @property
     def forget(self) -> float:

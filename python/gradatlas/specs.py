@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _validate as v
 from ._enums import codes
-from .activations import ACTIVATIONS, ALIASES, canonical_activation
+from ._fields import activation_name, boolean, check_fields, integer_in, non_negative, positive, real, setting
 from .initializers import INIT_ALIASES, INITS, sigma_w_squared
 
 NORMS: dict[str, int] = codes("norm")
@@ -58,23 +58,22 @@ class MLP:
         Variance of each input coordinate.
     """
 
-    depth: int
-    width: int = 256
-    widths: tuple[int, ...] | None = None
-    activation: str = "tanh"
-    negative_slope: float = 0.01
-    init: str | None = "xavier_normal"
+    depth: int = setting(check=integer_in(1, MAX_DEPTH))
+    width: int = setting(256, check=integer_in(1, MAX_WIDTH))
+    widths: tuple[int, ...] | None = None  # checked with depth
+    activation: str = setting("tanh", check=activation_name)
+    negative_slope: float = setting(0.01, check=real)
+    init: str | None = "xavier_normal"  # init and sigma_w are checked together
     sigma_w: float | None = None
-    sigma_b: float = 0.0
-    residual: bool = False
-    alpha: float = 1.0
-    norm: str | None = None
-    q0: float = 1.0
+    sigma_b: float = setting(0.0, check=non_negative)
+    residual: bool = setting(False, check=boolean)
+    alpha: float = setting(1.0, check=real)
+    norm: str | None = setting(None, check=lambda name, value: _norm(value))
+    q0: float = setting(1.0, check=positive)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         set_ = lambda name, value: object.__setattr__(self, name, value)
-        set_("depth", v.integer("depth", self.depth, minimum=1, maximum=MAX_DEPTH))
-        set_("width", v.integer("width", self.width, minimum=1, maximum=MAX_WIDTH))
         if self.widths is not None:
             if isinstance(self.widths, (str, bytes)) or not hasattr(self.widths, "__len__"):
                 raise TypeError(f"widths must be a sequence of {self.depth + 1} integers, got {self.widths!r}")
@@ -83,24 +82,9 @@ class MLP:
                     f"widths must hold depth + 1 = {self.depth + 1} values (n_0..n_L), got {len(self.widths)}"
                 )
             set_("widths", tuple(v.integer("widths[i]", w, minimum=1, maximum=MAX_WIDTH) for w in self.widths))
-        if not isinstance(self.activation, str):
-            raise TypeError(f"activation must be a string, one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        act = canonical_activation(self.activation)
-        if act not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)} (aliases {sorted(ALIASES)}), got {self.activation!r}"
-            )
-        set_("activation", act)
-        set_("negative_slope", v.real("negative_slope", self.negative_slope))
         init, sigma_w = v.init_and_sigma_w(self.init, self.sigma_w, INITS, INIT_ALIASES, "gradatlas.INITS")
         set_("init", init)
         set_("sigma_w", sigma_w)
-        set_("sigma_b", v.real("sigma_b", self.sigma_b, minimum=0.0))
-        set_("residual", v.boolean("residual", self.residual))
-        set_("alpha", v.real("alpha", self.alpha))
-        norm = "none" if self.norm is None else v.choice("norm", self.norm, list(NORMS))
-        set_("norm", None if norm == "none" else norm)
-        set_("q0", v.real("q0", self.q0, strictly_positive=True))
         if self.residual and len(set(self.layer_widths)) != 1:
             raise ValueError(f"residual=True needs equal widths, got widths={self.layer_widths}")
 
@@ -181,8 +165,14 @@ class MLP:
         return f"MLP({', '.join(fields)})"
 
 
-_MLP_FIELDS = tuple(f.name for f in dataclasses.fields(MLP))
-_MLP_DEFAULTS = {f.name: f.default for f in dataclasses.fields(MLP) if f.default is not dataclasses.MISSING}
+def _norm(value: Any) -> str | None:
+    norm = "none" if value is None else v.choice("norm", value, list(NORMS))
+    return None if norm == "none" else norm
+
+
+_MLP_FIELDS = tuple(field.name for field in dataclasses.fields(MLP))
+_MLP_DEFAULTS = {field.name: field.default for field in dataclasses.fields(MLP)
+                 if field.default is not dataclasses.MISSING}
 _CACHED_DEPTH = 4096  # with the cache's 1024 entries: at most 32 MiB
 
 

@@ -1,0 +1,68 @@
+"""Spec fields declared once: each field of a spec class gives its type (the
+annotation), default and check together (``setting``); its help is its entry
+in the class docstring and whether it is swept is its kind's settings
+(``gradatlas.kinds``). A spec's ``__post_init__`` runs every field's check in
+declaration order (``check_fields``), then what involves several fields."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import _validate as v
+from .activations import ACTIVATIONS, ALIASES, canonical_activation
+
+Check = Callable[[str, Any], Any]  # (name, value) -> canonical value; raises naming the field
+
+
+def setting(default: Any = dataclasses.MISSING, *, check: Check | None = None) -> Any:
+    """A dataclass field with its check (None: checked with other fields, in the class's own code)."""
+    return dataclasses.field(default=default, metadata={"check": check} if check is not None else {})
+
+
+def check_fields(spec: Any) -> None:
+    """Every field's own check in declaration order; the canonical values replace the given ones."""
+    for f in dataclasses.fields(spec):
+        check = f.metadata.get("check")
+        if check is not None:
+            object.__setattr__(spec, f.name, check(f.name, getattr(spec, f.name)))
+
+
+def integer_in(minimum: int, maximum: int) -> Check:
+    return lambda name, value: v.integer(name, value, minimum=minimum, maximum=maximum)
+
+
+def optional(check: Check) -> Check:
+    return lambda name, value: None if value is None else check(name, value)
+
+
+def real(name: str, value: Any) -> float:
+    return v.real(name, value)
+
+
+def non_negative(name: str, value: Any) -> float:
+    return v.real(name, value, minimum=0.0)
+
+
+def positive(name: str, value: Any) -> float:
+    return v.real(name, value, strictly_positive=True)
+
+
+def boolean(name: str, value: Any) -> bool:
+    return v.boolean(name, value)
+
+
+def one_of(accepted: Iterable[str]) -> Check:
+    names = list(accepted)
+    return lambda name, value: v.choice(name, value, names)
+
+
+def activation_name(name: str, value: Any) -> str:
+    """An activation name (or alias) as its canonical name."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {sorted(ACTIVATIONS)}, got {value!r}")
+    canonical = canonical_activation(value)
+    if canonical not in ACTIVATIONS:
+        raise ValueError(f"{name} must be one of {sorted(ACTIVATIONS)} (aliases {sorted(ALIASES)}), got {value!r}")
+    return canonical
