@@ -8,7 +8,9 @@ namespace {
 MlpGroup make_group(std::uint64_t seed, const std::vector<std::int64_t>& widths, std::int64_t batch,
                     double input_std, int dist, double norm_eps, std::int64_t checkpoint_every,
                     std::int64_t store_budget_bytes, int n_threads,
-                    const std::vector<std::int64_t>& heads, int loss) {
+                    const std::vector<std::int64_t>& heads, int loss, std::int64_t channels,
+                    std::int64_t height, std::int64_t width, std::int64_t kernel, bool circular,
+                    bool delta_orthogonal) {
     if (loss != int(Loss::projection) && loss != int(Loss::sum_squares))
         throw py::value_error("loss code must be 0 (projection) or 1 (sum_squares)");
     if (dist < 0 || dist > int(WeightDist::orthogonal))
@@ -29,6 +31,8 @@ MlpGroup make_group(std::uint64_t seed, const std::vector<std::int64_t>& widths,
     g.checkpoint_every = checkpoint_every;
     g.store_budget_bytes = store_budget_bytes;
     g.n_threads = n_threads;
+    if (channels < 0) throw py::value_error("channels must be >= 0 (0: dense layers)");
+    g.conv = {channels, height, width, kernel, circular, delta_orthogonal};
     return g;
 }
 
@@ -114,7 +118,10 @@ void bind_mlp(py::module_& m) {
         .def(py::init(&make_group), py::arg("seed"), py::arg("widths"), py::arg("batch"),
              py::arg("input_std"), py::arg("dist"), py::arg("norm_eps"),
              py::arg("checkpoint_every"), py::arg("store_budget_bytes"), py::arg("n_threads"),
-             py::arg("heads") = std::vector<std::int64_t>{}, py::arg("loss") = 0)
+             py::arg("heads") = std::vector<std::int64_t>{}, py::arg("loss") = 0,
+             py::arg("channels") = 0, py::arg("height") = 0, py::arg("width") = 0,
+             py::arg("kernel") = 3, py::arg("circular") = false,
+             py::arg("delta_orthogonal") = false)
         .def_readonly("seed", &MlpGroup::seed)
         .def_readonly("widths", &MlpGroup::widths)
         .def_readonly("batch", &MlpGroup::batch)

@@ -8,6 +8,7 @@
 
 #include "blocks/activation.hpp"
 #include "blocks/dense.hpp"
+#include "blocks/linear.hpp"
 #include "blocks/norm.hpp"
 #include "blocks/residual.hpp"
 #include "buffer.hpp"
@@ -63,6 +64,22 @@ void check_group(const MlpGroup& g, const std::vector<MlpConfig>& configs) {
                     fail("a residual network needs equal widths at every layer");
         if (c.norm == Norm::batch && g.batch < 2) fail("batch norm needs batch >= 2");
     }
+    const Conv2dGeometry& conv = g.conv;
+    if (conv.channels > 0) {
+        if (conv.height < 1 || conv.width < 1) fail("image height and width must be >= 1");
+        if (conv.kernel < 1 || conv.kernel % 2 == 0) fail("kernel must be odd and >= 1");
+        for (auto w : g.widths)
+            if (w != conv.height * conv.width * conv.channels)
+                fail("a convolutional network's widths must all be height * width * channels");
+    }
+}
+
+// Elements of the largest Z_l: n_l x n_{l-1}, or C x K*K*C for convolutions.
+std::int64_t kernel_elements(const MlpGroup& g) {
+    if (g.conv.channels > 0)
+        return g.conv.channels * g.conv.channels * g.conv.kernel * g.conv.kernel;
+    const std::int64_t nmax = *std::max_element(g.widths.begin(), g.widths.end());
+    return nmax * nmax;
 }
 
 // Everything a layer's backward pass needs, for a run of consecutive layers:
@@ -77,9 +94,10 @@ struct SegmentStore {
     detail::Buffer<double> gram_a;    // Gram matrix of a_{l-1} per config (B x B)
     detail::Buffer<double> fscale_a;  // log10 scale of each row of a_{l-1} (see MlpEngine::fscale_)
 
-    void allocate(std::int64_t layers, std::int64_t nmax, std::int64_t rows, std::int64_t configs,
-                  std::int64_t batch, bool keep_weights, bool keep_h, int n_threads) {
-        z_slot = nmax * nmax;
+    void allocate(std::int64_t layers, std::int64_t nmax, std::int64_t kernel, std::int64_t rows,
+                  std::int64_t configs, std::int64_t batch, bool keep_weights, bool keep_h,
+                  int n_threads) {
+        z_slot = kernel;
         h_slot = rows * nmax;
         gram_slot = configs * batch * batch;
         z.resize(keep_weights ? sz(layers * z_slot) : 0, n_threads);
@@ -100,7 +118,8 @@ struct SegmentStore {
 // Rows of the forward pass are (config, sample): r = c * B + b. Rows of the
 // backward pass are (head, config, sample): r = (k * C + c) * B + b, so the
 // heads active at a layer (those at least that deep) are a suffix of rows.
-template <typename T>
+// The feed-forward chain, over a linear map (blocks/linear.hpp): dense or convolutional.
+template <typename T, class Map>
 class MlpEngine {
 public:
     MlpEngine(const MlpGroup& g, const std::vector<MlpConfig>& cfg, const MlpOutputs& out)
@@ -118,7 +137,8 @@ public:
           threads_(detail::threads_for(grad_rows_ * nmax_ * nmax_, g.n_threads)),
           with_norm_(std::any_of(cfg.begin(), cfg.end(),
                                  [](const MlpConfig& c) { return c.norm != Norm::none; })),
-          plan_(plan_mlp_memory(g, configs_, sizeof(T), with_norm_)) {}
+          plan_(plan_mlp_memory(g, configs_, sizeof(T), with_norm_)),
+          map_{g} {}
 
     RunStatus run(const ProgressHook& hook) {
         return engine::run_chain(*this, depth_, plan_.checkpoint_every, hook);
@@ -160,9 +180,10 @@ public:
         if (g_.loss == Loss::sum_squares) head_outputs_.assign(sz(n_heads_ * work), T(0));
         const std::int64_t k = plan_.checkpoint_every;
         checkpoints_.resize(sz(((depth_ + k - 1) / k) * work), threads_);
-        store_.allocate(k, nmax_, rows_, configs_, batch_, plan_.keep_weights, with_norm_,
-                        threads_);
-        z_scratch_.resize(sz(nmax_ * nmax_));
+        store_.allocate(k, nmax_, kernel_elements(g_), rows_, configs_, batch_, plan_.keep_weights,
+                        with_norm_, threads_);
+        z_scratch_.resize(sz(kernel_elements(g_)));
+        map_.allocate(grad_rows_, threads_);
         bias_.assign(sz(nmax_), T(0));
         forward_bad_.reset(configs_);
         backward_bad_.reset(configs_ * n_heads_);
@@ -192,9 +213,9 @@ public:
             std::copy(fscale_.begin(), fscale_.end(), store_.fscale_of(l));
         }
         draw_weights(l, z);
-        standard_biases(g_.seed, std::uint32_t(l), n_out, bias_.data());
+        standard_biases(g_.seed, std::uint32_t(l), map_.outputs(l), bias_.data());
         affine(l, z, bias_.data(), x_.data(), h);
-        normalize(h, phi_.data(), n_out);
+        normalize(l, h, phi_.data(), n_out);
         activate(phi_.data(), phi_.data(), dphi, n_out);  // phi_: N(h) -> phi(N(h))
         if (pass.record) record_forward_stats(l, h, dphi, n_out);
         update_activations(x_.data(), phi_.data(), x_next_.data(), n_out);
@@ -249,9 +270,7 @@ private:
 
     // --- forward -----------------------------------------------------------
 
-    void draw_weights(std::int64_t l, T* z) {
-        standard_weights(g_.seed, g_.dist, std::uint32_t(l), width(l), width(l - 1), z, threads_);
-    }
+    void draw_weights(std::int64_t l, T* z) { map_.draw(l, z, threads_); }
 
     // The group's rows forward (configuration, sample), or backward from head k0 on.
     blocks::Rows forward_rows() const { return {0, rows_, batch_, configs_, threads_}; }
@@ -283,15 +302,14 @@ private:
     // h = s_l Z_l a + t_l z_l for every configuration, from x (rows x n_in):
     // one product for the group.
     void affine(std::int64_t l, const T* z, const T* bias, const T* x, T* h) {
-        blocks::dense_forward(forward_rows(), x, width(l - 1), z, bias, width(l), dense_scales(l),
-                              h);
+        map_.forward(forward_rows(), l, x, z, bias, dense_scales(l), h);
     }
 
     // ht = N(h) per configuration; inv_std_rows_ (layer norm, per sample) and
     // inv_std_units_ (batch norm, per config and unit) keep what the backward pass needs.
-    void normalize(const T* h, T* ht, std::int64_t n) {
-        blocks::norm_forward(forward_rows(), h, ht, n, g_.norm_eps, norm_of(), inv_std_rows_.data(),
-                             inv_std_units_.data());
+    void normalize(std::int64_t l, const T* h, T* ht, std::int64_t n) {
+        blocks::norm_forward(forward_rows(), h, ht, n, map_.outputs(l), g_.norm_eps, norm_of(),
+                             inv_std_rows_.data(), inv_std_units_.data());
     }
 
     void activate(const T* ht, T* phi, T* dphi, std::int64_t n) {
@@ -463,7 +481,9 @@ private:
                 tb = t_heap.data();
             }
             *grad_out(out_.log10_weight_grad_norm, c, k, l) =
-                blocks::log10_weight_gradient_norm(batch_, s, fscale_a + c * batch_, Gd, Ga, tb);
+                Map::reports_weight_gradient ? blocks::log10_weight_gradient_norm(
+                                                   batch_, s, fscale_a + c * batch_, Gd, Ga, tb)
+                                             : kNaN;
             bool has_nan = false, has_inf = false;
             for (std::int64_t b = 0; b < batch_; ++b) {
                 has_nan |= std::isnan(logs[b]);
@@ -481,7 +501,7 @@ private:
         T* v = grad_.data();
         T* g = g_work_.data();
         // N(h_l) into phi_ and the inverse standard deviations, for normalize_backward.
-        if (with_norm_) normalize(store_.h_of(l), phi_.data(), n_out);
+        if (with_norm_) normalize(l, store_.h_of(l), phi_.data(), n_out);
         const T* dphi = store_.dphi_of(l);
         // Before g is formed from v, so that v (the skip path) and g share one scale.
         align_batch_scales(v, n_out, k0 * configs_);
@@ -490,8 +510,8 @@ private:
             return cfg_[sz(c)].residual ? cfg_[sz(c)].alpha : 1.0;
         });
         if (with_norm_)
-            blocks::norm_backward(rows, phi_.data(), g, n_out, norm_of(), inv_std_rows_.data(),
-                                  inv_std_units_.data());
+            blocks::norm_backward(rows, phi_.data(), g, n_out, map_.outputs(l), norm_of(),
+                                  inv_std_rows_.data(), inv_std_units_.data());
         record_backward_stats(l, g, n_out, k0);
         // dl/da_{l-1} = W_l^T g (+ dl/da_l through the skip connection).
         const T* z = store_.z_of(l);
@@ -503,7 +523,7 @@ private:
         const auto weight_scale = [this, l](std::int64_t c) {
             return cfg_[sz(c)].weight_scale[sz(l - 1)];
         };
-        blocks::dense_backward(rows, g, n_out, z, n_in, weight_scale, prev);
+        map_.backward(rows, l, g, z, weight_scale, prev);
         blocks::residual_backward(rows, v, prev, n_in, skip_of());
         renormalize(prev, n_in, r0, grad_rows_);
         std::swap(grad_, grad_prev_);
@@ -533,6 +553,7 @@ private:
     SegmentStore<T> store_;
     std::vector<T> bias_;          // this layer's standard bias vector
     detail::Buffer<T> z_scratch_;  // Z_l when it is not kept in the store
+    Map map_;                      // the layers' linear map
 };
 
 }  // namespace
@@ -554,15 +575,21 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
     // a_{l-1} and its rows' scales; and, when they fit, Z_l.
     const std::int64_t per_layer_activations =
         (with_norm ? 2 : 1) * row_block + n_configs * g.batch * g.batch * 8 + rows * 8;
-    const std::int64_t weights = nmax * nmax * value_bytes;
+    const std::int64_t weights = kernel_elements(g) * value_bytes;
     const std::int64_t per_layer = weights + per_layer_activations;
     // Forward work buffers (5 activation matrices and inv_std), backward buffers
     // (3 per head, plus the heads' outputs for sum_squares), Gram matrices, the
     // drawn layer with a QR copy, and its bias.
     const std::int64_t heads_out = g.loss == Loss::sum_squares ? heads * row_block : 0;
+    // A convolution's im2col matrix of every backward row.
+    const Conv2dGeometry& conv = g.conv;
+    const std::int64_t cols = conv.channels > 0
+                                  ? heads * rows * conv.height * conv.width * conv.kernel *
+                                        conv.kernel * conv.channels * value_bytes
+                                  : 0;
     const std::int64_t fixed = 5 * row_block + rows * nmax * 8 + 3 * heads * row_block + heads_out +
-                               heads * rows * (g.batch + 2) * 8 + 3 * nmax * nmax * 8 + weights +
-                               nmax * value_bytes;
+                               heads * rows * (g.batch + 2) * 8 + 3 * kernel_elements(g) * 8 +
+                               weights + nmax * value_bytes + cols;
     // A checkpoint holds a layer's activations and their row scales.
     return engine::plan_chain_memory(
         {depth, per_layer_activations, weights, row_block, row_block + rows * 8, fixed},
@@ -573,7 +600,11 @@ template <typename T>
 RunStatus run_mlp_group(const MlpGroup& group, const std::vector<MlpConfig>& configs,
                         const MlpOutputs& out, const ProgressHook& hook) {
     check_group(group, configs);
-    MlpEngine<T> engine(group, configs, out);
+    if (group.conv.channels > 0) {
+        MlpEngine<T, blocks::Conv2dMap<T>> engine(group, configs, out);
+        return engine.run(hook);
+    }
+    MlpEngine<T, blocks::DenseMap<T>> engine(group, configs, out);
     return engine.run(hook);
 }
 

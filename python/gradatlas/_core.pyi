@@ -39,6 +39,12 @@ class MlpGroup:
         n_threads: int,
         heads: list[int] = ...,
         loss: int = ...,
+        channels: int = ...,
+        height: int = ...,
+        width: int = ...,
+        kernel: int = ...,
+        circular: bool = ...,
+        delta_orthogonal: bool = ...,
     ) -> None: ...
     @property
     def seed(self) -> int: ...

@@ -35,6 +35,22 @@ struct MlpConfig {
     Norm norm = Norm::none;
 };
 
+// A convolutional network: every layer a 2-D convolution with stride 1 and
+// same padding over height x width images of `channels` channels, kernel
+// K x K, as torch.nn.Conv2d(C, C, K, padding=K // 2, padding_mode="zeros" or
+// "circular"); rows hold pixels x channels values, channel fastest, so every
+// width is height * width * channels. channels = 0: dense layers.
+struct Conv2dGeometry {
+    std::int64_t channels = 0;
+    std::int64_t height = 0;
+    std::int64_t width = 0;
+    std::int64_t kernel = 3;  // odd
+    bool circular = false;
+    // Z_l's centre tap a Haar orthogonal C x C matrix, the other taps zero
+    // (Xiao et al. 2018); otherwise every tap is drawn from `dist`.
+    bool delta_orthogonal = false;
+};
+
 struct MlpGroup {
     std::uint64_t seed = 0;
     std::vector<std::int64_t> widths;  // n_0 .. n_L
@@ -51,6 +67,7 @@ struct MlpGroup {
     // (no recomputation) before it falls back to sqrt(L) checkpointing.
     std::int64_t store_budget_bytes = std::int64_t(1) << 30;
     int n_threads = 1;
+    Conv2dGeometry conv;  // dense layers unless conv.channels > 0
 };
 
 // Caller-owned output buffers, row-major. Gradient arrays are (C x H x L), NaN

@@ -14,11 +14,14 @@
 namespace gradatlas::blocks {
 
 // ht = N(h) for the forward rows; norm_of(c) gives configuration c's Norm.
-// inv_std_rows (one per row, layer norm) and inv_std_units (configs x n,
-// batch norm) keep what the backward pass needs.
+// Rows hold positions x channels values, channel fastest (a dense layer: one
+// position, channels = n; a convolution: pixels x channels). Layer norm
+// normalizes a row; batch norm each channel over the configuration's samples
+// and positions, as BatchNorm1d/2d in training mode. inv_std_rows (one per
+// row) and inv_std_units (configs x channels) keep what the backward pass needs.
 template <typename T, class NormOf>
-void norm_forward(const Rows& rows, const T* h, T* ht, std::int64_t n, double eps, NormOf&& norm_of,
-                  double* inv_std_rows, double* inv_std_units) {
+void norm_forward(const Rows& rows, const T* h, T* ht, std::int64_t n, std::int64_t channels,
+                  double eps, NormOf&& norm_of, double* inv_std_rows, double* inv_std_units) {
 #pragma omp parallel for schedule(static) num_threads(rows.threads)
     for (std::int64_t r = rows.first; r < rows.end; ++r) {
         const T* hr = h + r * n;
@@ -34,14 +37,16 @@ void norm_forward(const Rows& rows, const T* h, T* ht, std::int64_t n, double ep
                 break;  // below
         }
     }
+    // Batch norm: per channel over the samples and the row's positions (n / channels).
+    const std::int64_t values = rows.batch * (n / channels);
     for (std::int64_t c = 0; c < rows.configs; ++c) {
         if (norm_of(c) != Norm::batch) continue;
         const T* hc = h + c * rows.batch * n;
         T* out = ht + c * rows.batch * n;
 #pragma omp parallel for schedule(static) num_threads(rows.threads)
-        for (std::int64_t i = 0; i < n; ++i)
-            inv_std_units[c * n + i] =
-                detail::normalize_strided(hc + i, out + i, rows.batch, n, eps);
+        for (std::int64_t i = 0; i < channels; ++i)
+            inv_std_units[c * channels + i] =
+                detail::normalize_strided(hc + i, out + i, values, channels, eps);
     }
 }
 
@@ -51,23 +56,24 @@ void norm_forward(const Rows& rows, const T* h, T* ht, std::int64_t n, double ep
 // one log scale (see the chain's align step) and rows.first must start a block
 // of batch rows.
 template <typename T, class NormOf>
-void norm_backward(const Rows& rows, const T* ht, T* g, std::int64_t n, NormOf&& norm_of,
-                   const double* inv_std_rows, const double* inv_std_units) {
+void norm_backward(const Rows& rows, const T* ht, T* g, std::int64_t n, std::int64_t channels,
+                   NormOf&& norm_of, const double* inv_std_rows, const double* inv_std_units) {
 #pragma omp parallel for schedule(static) num_threads(rows.threads)
     for (std::int64_t r = rows.first; r < rows.end; ++r)
         if (norm_of(rows.config_of(r)) == Norm::layer) {
             const std::int64_t fr = rows.forward_row(r);
             detail::normalize_backward_strided(ht + fr * n, g + r * n, n, 1, inv_std_rows[fr]);
         }
+    const std::int64_t values = rows.batch * (n / channels);
     for (std::int64_t blk = rows.first / rows.batch; blk < rows.end / rows.batch; ++blk) {
         const std::int64_t c = blk % rows.configs;
         if (norm_of(c) != Norm::batch) continue;
         const T* htc = ht + c * rows.batch * n;
         T* gb = g + blk * rows.batch * n;
 #pragma omp parallel for schedule(static) num_threads(rows.threads)
-        for (std::int64_t i = 0; i < n; ++i)
-            detail::normalize_backward_strided(htc + i, gb + i, rows.batch, n,
-                                               inv_std_units[c * n + i]);
+        for (std::int64_t i = 0; i < channels; ++i)
+            detail::normalize_backward_strided(htc + i, gb + i, values, channels,
+                                               inv_std_units[c * channels + i]);
     }
 }
 

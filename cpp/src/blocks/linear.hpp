@@ -1,0 +1,72 @@
+// The linear map of a feed-forward layer, dense or convolutional: what the
+// feed-forward chain (mlp.cpp) asks of it. The chain is compiled once per map;
+// everything else (norm, activation, residual, heads, log space, checkpoints)
+// is shared. Internal.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "../buffer.hpp"
+#include "conv2d.hpp"
+#include "dense.hpp"
+#include "gradatlas/init.hpp"
+#include "gradatlas/mlp.hpp"
+
+namespace gradatlas::blocks {
+
+// W_l = s_l Z_l with Z_l (n_l x n_{l-1}) the layer's standard matrix.
+template <typename T>
+struct DenseMap {
+    const MlpGroup& g;
+    static constexpr bool reports_weight_gradient = true;
+
+    std::int64_t n(std::int64_t l) const { return g.widths[std::size_t(l)]; }
+    std::int64_t kernel_size(std::int64_t l) const { return n(l) * n(l - 1); }
+    std::int64_t outputs(std::int64_t l) const { return n(l); }  // biases and norm channels
+    void allocate(std::int64_t, int) {}
+    void draw(std::int64_t l, T* z, int threads) {
+        standard_weights(g.seed, g.dist, std::uint32_t(l), n(l), n(l - 1), z, threads);
+    }
+    template <class Scales>
+    void forward(const Rows& rows, std::int64_t l, const T* x, const T* z, const T* bias,
+                 Scales&& scales, T* h) {
+        dense_forward(rows, x, n(l - 1), z, bias, n(l), scales, h);
+    }
+    template <class Scale>
+    void backward(const Rows& rows, std::int64_t l, T* grad, const T* z, Scale&& scale, T* prev) {
+        dense_backward(rows, grad, n(l), z, n(l - 1), scale, prev);
+    }
+};
+
+// A 2-D convolution per layer (conv2d.hpp); rows hold pixels x channels.
+template <typename T>
+struct Conv2dMap {
+    const MlpGroup& g;
+    Conv2dShape shape{g.conv.channels, g.conv.height, g.conv.width, g.conv.kernel, g.conv.circular};
+    detail::Buffer<T> cols;  // im2col of every (backward) row
+    std::vector<T> orthogonal;
+    // The weight gradient's norm needs every position's patch: not reported yet.
+    static constexpr bool reports_weight_gradient = false;
+
+    std::int64_t kernel_size(std::int64_t) const { return shape.channels * shape.patch(); }
+    std::int64_t outputs(std::int64_t) const { return shape.channels; }
+    void allocate(std::int64_t rows, int threads) {
+        cols.resize(std::size_t(rows * shape.pixels() * shape.patch()), threads);
+    }
+    void draw(std::int64_t l, T* z, int threads) {
+        draw_kernel(shape, g.seed, g.dist, g.conv.delta_orthogonal, std::uint32_t(l), z, orthogonal,
+                    threads);
+    }
+    template <class Scales>
+    void forward(const Rows& rows, std::int64_t, const T* x, const T* z, const T* bias,
+                 Scales&& scales, T* h) {
+        conv_forward(rows, shape, x, z, bias, scales, h, cols.data());
+    }
+    template <class Scale>
+    void backward(const Rows& rows, std::int64_t, T* grad, const T* z, Scale&& scale, T* prev) {
+        conv_backward(rows, shape, grad, z, scale, prev, cols.data());
+    }
+};
+
+}  // namespace gradatlas::blocks
