@@ -6,7 +6,8 @@ setting, recurrent cell, loss, loss position, dtype, the memory plans
 past 256, cells without inputs, non-finite runs (a depth head short of the
 overflow too) and the training runs (each optimizer and clipping mode). The
 expected digests were recorded with the build before the block-engine work
-(commit 71beb0f). Any change to the engines must keep these digests unless an
+(commit 71beb0f); the convolutional cases (conv/*) with the build that added
+convolutions. Any change to the engines must keep these digests unless an
 issue says otherwise; ``tests/test_engine_digests.py`` runs this script at each
 level the CPU has (``GRADATLAS_MAX_ISA``) and compares with
 ``tests/engine_digests.json``.
@@ -126,6 +127,18 @@ def recurrent_cases() -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
+def conv_cases() -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for padding in ("zeros", "circular"):
+        base = ga.ConvNet(depth=5, channels=5, image_size=6, padding=padding, init=None, sigma_w=1.4, sigma_b=0.1)
+        variants = [base, base.replace(norm="batch", activation="relu"), base.replace(residual=True, norm="layer")]
+        for dtype in ("float32", "float64"):
+            out[f"conv/{padding}/{dtype}"] = run_specs(variants, batch=3, seed=13, dtype=dtype, n_threads=2)
+    deep = ga.ConvNet(depth=30, channels=4, image_size=5, init="delta_orthogonal", kernel_size=5)
+    out["conv/delta_orthogonal_checkpointed"] = run_specs([deep], batch=2, seed=14, checkpoint_every=7)
+    return out
+
+
 def training_cases() -> dict[str, dict[str, np.ndarray]]:
     out: dict[str, dict[str, np.ndarray]] = {}
     spec = ga.MLP(depth=4, width=16, activation="tanh", sigma_b=0.1)
@@ -140,7 +153,7 @@ def training_cases() -> dict[str, dict[str, np.ndarray]]:
 
 
 def digests() -> dict[str, str]:
-    cases = {**mlp_cases(), **recurrent_cases(), **training_cases()}
+    cases = {**mlp_cases(), **recurrent_cases(), **conv_cases(), **training_cases()}
     return {name: digest(arrays) for name, arrays in sorted(cases.items())}
 
 

@@ -48,23 +48,37 @@ def activation(name: str, x: np.ndarray, slope: float = 0.01) -> tuple[np.ndarra
     raise ValueError(name)
 
 
-def _normalize(h: np.ndarray, norm: str | None, eps: float) -> tuple[np.ndarray, np.ndarray | None]:
+# Rows are positions x channels, channel fastest (dense: one position, channels = units). Batch norm
+# normalizes each channel over the batch and the positions; layer norm a whole row.
+def _grouped(x: np.ndarray, norm: str, channels: int | None) -> tuple[np.ndarray, tuple[int, ...]]:
+    if norm == "batch":
+        c = x.shape[1] if channels is None else channels
+        return x.reshape(x.shape[0], -1, c), (0, 1)
+    return x, (1,)
+
+
+def _normalize(h: np.ndarray, norm: str | None, eps: float,
+               channels: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     if norm is None:
         return h, None
-    axis = 0 if norm == "batch" else 1
-    mean = h.mean(axis=axis, keepdims=True)
-    inv_std = 1.0 / np.sqrt(h.var(axis=axis, keepdims=True) + eps)
-    return (h - mean) * inv_std, inv_std
+    x, axes = _grouped(h, norm, channels)
+    mean = x.mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    return ((x - mean) * inv_std).reshape(h.shape), inv_std
 
 
-def _normalize_backward(ht: np.ndarray, inv_std: np.ndarray | None, g: np.ndarray, norm: str | None) -> np.ndarray:
+def _normalize_backward(ht: np.ndarray, inv_std: np.ndarray | None, g: np.ndarray, norm: str | None,
+                        channels: int | None = None) -> np.ndarray:
     if norm is None:
         return g
-    axis = 0 if norm == "batch" else 1
-    return inv_std * (g - g.mean(axis=axis, keepdims=True) - ht * (g * ht).mean(axis=axis, keepdims=True))
+    x, axes = _grouped(ht, norm, channels)
+    d, _ = _grouped(g, norm, channels)
+    out = inv_std * (d - d.mean(axis=axes, keepdims=True) - x * (d * x).mean(axis=axes, keepdims=True))
+    return out.reshape(g.shape)
 
 
-def forward(spec, arrays, h_shift: tuple[int, int, int, float] | None = None, eps: float = 1e-5) -> dict:
+def forward(spec, arrays, h_shift: tuple[int, int, int, float] | None = None, eps: float = 1e-5,
+            channels: int | None = None) -> dict:
     """Forward pass; h_shift = (layer, sample, unit, delta) perturbs one pre-activation."""
     a = arrays["inputs"]
     layers = []
@@ -73,7 +87,7 @@ def forward(spec, arrays, h_shift: tuple[int, int, int, float] | None = None, ep
         if h_shift is not None and h_shift[0] == l:
             h = h.copy()
             h[h_shift[1], h_shift[2]] += h_shift[3]
-        ht, inv_std = _normalize(h, spec.norm, eps)
+        ht, inv_std = _normalize(h, spec.norm, eps, channels)
         p, dp = activation(spec.activation, ht, spec.negative_slope)
         layers.append({"a_prev": a, "h": h, "ht": ht, "inv_std": inv_std, "dphi": dp})
         a = a + spec.alpha * p if spec.residual else p
@@ -86,9 +100,10 @@ def losses(out: np.ndarray, arrays, loss: str) -> np.ndarray:
     return 0.5 * np.sum(out * out, axis=1)
 
 
-def backward(spec, arrays, loss: str = "projection", eps: float = 1e-5) -> dict:
-    """Per-layer gradients of sum_b l_b with respect to h_l, plus the reported statistics."""
-    fw = forward(spec, arrays, eps=eps)
+def backward(spec, arrays, loss: str = "projection", eps: float = 1e-5, channels: int | None = None) -> dict:
+    """Per-layer gradients of sum_b l_b with respect to h_l, plus the reported statistics
+    (``channels``: the rows are positions x channels, for batch norm per channel)."""
+    fw = forward(spec, arrays, eps=eps, channels=channels)
     g_a = arrays["projections"].copy() if loss == "projection" else fw["output"].copy()
     batch = g_a.shape[0]
     grads = [None] * spec.depth
@@ -96,7 +111,8 @@ def backward(spec, arrays, loss: str = "projection", eps: float = 1e-5) -> dict:
     for l in range(spec.depth, 0, -1):
         lay = fw["layers"][l - 1]
         branch = spec.alpha if spec.residual else 1.0
-        g_h = _normalize_backward(lay["ht"], lay["inv_std"], branch * lay["dphi"] * g_a, spec.norm)
+        g_h = _normalize_backward(lay["ht"], lay["inv_std"], branch * lay["dphi"] * g_a, spec.norm,
+                                 channels)
         grads[l - 1] = g_h
         weight_grad[l - 1] = np.linalg.norm(g_h.T @ lay["a_prev"]) / batch
         g_prev = g_h @ arrays["weights"][l - 1]

@@ -1,7 +1,7 @@
 """The contract every kind of network keeps, tested once over every kind.
 
-For each kind (MLP, RNN, LSTM, GRU; each new architecture adds one entry to
-KINDS):
+For each kind (MLP, ConvNet, RNN, LSTM, GRU; each new architecture adds one
+entry to KINDS):
 
 * a point alone equals the same point inside a group and inside a sweep, bit
   for bit, and repeats itself;
@@ -45,6 +45,7 @@ class Kind:
     length: str                    # the spec field of the profile's length
     profile: str                   # the profile dimension of the Dataset
     reference: Callable[[Any, dict[str, np.ndarray], str], np.ndarray]  # log10 grad norm per layer or step
+    size_axis: tuple[str, list[int]] = ("width", [12, 8])  # a sweep axis over the network's size
 
 
 def _mlp_reference(spec: Any, arrays: dict[str, Any], loss: str) -> np.ndarray:
@@ -87,8 +88,32 @@ def _cell_variants(cls: type) -> Callable[..., list[Any]]:
     return variants
 
 
+def _conv(*, sigma_w: float, width: int, length: int) -> ga.ConvNet:
+    # `width` sets the channels (the rows hold 4 x 4 pixels of them).
+    return ga.ConvNet(depth=length, channels=max(1, width // 8), image_size=4, activation="tanh", init=None,
+                      sigma_w=sigma_w, sigma_b=0.2, residual=True, alpha=0.6, norm="layer", padding="circular")
+
+
+def _conv_variants(*, width: int, length: int) -> list[ga.ConvNet]:
+    base = _conv(sigma_w=1.0, width=width, length=length)
+    return [base, base.replace(sigma_w=1.6, residual=False, norm=None),
+            base.replace(activation="relu", norm=None, sigma_b=0.0),
+            base.replace(norm="batch", activation="gelu", residual=False)]
+
+
+def _conv_reference(spec: Any, arrays: dict[str, Any], loss: str) -> np.ndarray:
+    from test_convnet import dense, rows
+
+    side = spec.image_size
+    dense_arrays = {"weights": [dense(k, side, spec.padding == "circular") for k in arrays["weights"]],
+                    "biases": [np.tile(b, side * side) for b in arrays["biases"]],
+                    "inputs": rows(arrays["inputs"]), "projections": rows(arrays["projections"])}
+    return reference.backward(spec, dense_arrays, loss=loss, channels=spec.channels)["log10_grad_norm"]
+
+
 KINDS = [
     Kind("mlp", _mlp, _mlp_variants, "depth", "layer", _mlp_reference),
+    Kind("conv", _conv, _conv_variants, "depth", "layer", _conv_reference, ("channels", [2, 1])),
     *(Kind(cell, _cell(cls), _cell_variants(cls), "steps", "step", _recurrent_reference)
       for cell, cls in (("rnn", ga.RNN), ("lstm", ga.LSTM), ("gru", ga.GRU))),
 ]
@@ -144,7 +169,8 @@ def test_store_round_trips(kind, tmp_path):
     pytest.importorskip("zarr")
     spec = kind.make(sigma_w=1.0, width=12, length=6)
     # Axes whose canonical order is not alphabetical: the stored description sorts its keys.
-    settings = {"width": [12, 8], kind.length: [4, 6], "sigma_w": list(SIGMAS), "batch": 2, "seeds": 2,
+    size, sizes = kind.size_axis
+    settings = {size: sizes, kind.length: [4, 6], "sigma_w": list(SIGMAS), "batch": 2, "seeds": 2,
                 "progress": False}
     in_memory = ga.sweep(spec, **settings)
     path = tmp_path / f"{kind.name}.zarr"

@@ -28,6 +28,7 @@ from ._memory import TooLargeError
 from ._version import __version__
 from .activations import ACTIVATIONS
 from .cells import GRU, LSTM, RECURRENT_INITS, RNN
+from .convnet import CONV_INITS, ConvNet
 from .definitions import LOSSES, QUANTITIES, RECURRENT_QUANTITIES
 from .initializers import INITS
 from .simulate import materialize, simulate
@@ -61,6 +62,8 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ACTIVATIONS",
+    "CONV_INITS",
+    "ConvNet",
     "GRU",
     "INITS",
     "LOSSES",

@@ -72,3 +72,38 @@ def recurrent(spec: Any, batch: int, seed: int, dtype: str) -> dict[str, Any]:
     if spec.cell == "lstm":
         out["c0"] = spec.h0_std * raw["z_c0"]
     return out
+
+
+def convolutional(spec: Any, batch: int, seed: int, dtype: str) -> dict[str, Any]:
+    """The kernels, biases, inputs and projections of a ConvNet run, in PyTorch's layouts:
+    ``weights`` (L arrays C_out x C_in x K x K, as ``torch.nn.Conv2d.weight``), ``biases`` (L arrays
+    of C), ``inputs`` and ``projections`` (B x C x H x W)."""
+    c, k, side = spec.channels, spec.kernel_size, spec.image_size
+    values = batch * side * side * c
+    kept = spec.depth * (c * c * k * k + c) + 2 * values
+    check_fits(int(8 * kept + 16 * max(c * c * k * k, values)), f"materialize (depth {spec.depth}, {c} channels, "
+               f"{side} x {side}, batch {batch})", "materialize fewer layers or a smaller batch")
+    scales = spec.weight_scales()
+    weights, biases = [], []
+    for l in range(1, spec.depth + 1):
+        if spec.init == "delta_orthogonal":
+            z = np.zeros((c, k, k, c))
+            z[:, k // 2, k // 2, :] = _core.standard_weights(dtype, seed, WEIGHT_DISTS["orthogonal"], l, c, c)
+        else:
+            z = _core.standard_weights(dtype, seed, WEIGHT_DISTS[spec.weight_dist], l, c, k * k * c)
+            z = np.asarray(z, dtype=np.float64).reshape(c, k, k, c)
+        weights.append(scales[l - 1] * z.transpose(0, 3, 1, 2))  # (co, dy, dx, ci) -> (co, ci, dy, dx)
+        biases.append(spec.sigma_b * _core.standard_biases(dtype, seed, l, c).astype(np.float64))
+
+    def images(rows: np.ndarray) -> np.ndarray:  # the core's rows are pixels x channels
+        return rows.astype(np.float64).reshape(batch, side, side, c).transpose(0, 3, 1, 2)
+
+    return {
+        "weights": weights,
+        "biases": biases,
+        "inputs": images(_core.standard_inputs(dtype, seed, batch, side * side * c, float(np.sqrt(spec.q0)))),
+        "projections": images(_core.standard_projections(dtype, seed, batch, side * side * c)),
+        "spec": json.loads(spec.to_json()),
+        "seed": seed,
+        "dtype": dtype,
+    }

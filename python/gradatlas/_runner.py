@@ -58,7 +58,10 @@ def independent_seed(seed: int, spec: MLP) -> int:
     A hash of the seed and the configuration (without its depth, so that depths
     of one network stay one network): stable across grids and runs.
     """
-    return hashed_seed(seed, spec.replace_checked(depth=1, widths=None if spec.widths is None else spec.widths[:2]))
+    changes: dict[str, Any] = {"depth": 1}
+    if spec.widths is not None:
+        changes["widths"] = spec.widths[:2]
+    return hashed_seed(seed, spec.replace_checked(**changes))
 
 
 def hashed_seed(seed: int, spec: Any) -> int:
@@ -77,6 +80,8 @@ class Group:
     q0: float
     configs: list[MLP] = dataclasses.field(default_factory=list)  # at full depth
     depths: list[int] = dataclasses.field(default_factory=list)
+    # Convolutional layers: (channels, height, width, kernel, circular, delta_orthogonal).
+    conv: tuple[int, int, int, int, bool, bool] | None = None
 
     @property
     def depth(self) -> int:
@@ -88,7 +93,14 @@ class Group:
             dist=WEIGHT_DISTS[self.dist], norm_eps=NORM_EPS,
             checkpoint_every=0 if checkpoint_every is None else checkpoint_every,
             store_budget_bytes=STORE_BUDGET, n_threads=n_threads, heads=sorted(self.depths),
-            loss=LOSS_CODES[loss])
+            loss=LOSS_CODES[loss], **self._conv_arguments())
+
+    def _conv_arguments(self) -> dict[str, Any]:
+        if self.conv is None:
+            return {}
+        channels, height, width, kernel, circular, delta = self.conv
+        return {"channels": channels, "height": height, "width": width, "kernel": kernel, "circular": circular,
+                "delta_orthogonal": delta}
 
     def result_bytes(self) -> int:
         """The group's share of the assembled Dataset (8 arrays of float64 per layer and depth)."""
@@ -117,7 +129,12 @@ class Group:
         return mlp_throughput(self, loss, n_threads)
 
     def useful_flops(self) -> float:
-        """4 B n_l n_{l-1} per layer and configuration (forward and backward products)."""
+        """4 B n_l n_{l-1} per layer and configuration (forward and backward products); for
+        convolutions 4 B pixels C K^2 C."""
+        if self.conv is not None:
+            channels, height, width, kernel, _, _ = self.conv
+            per_layer = float(height * width * channels * kernel * kernel * channels)
+            return 4.0 * self.batch * len(self.configs) * per_layer * self.depth
         n = np.asarray(self.widths, float)
         return 4.0 * self.batch * len(self.configs) * float(np.sum(n[1:] * n[:-1]))
 
@@ -132,11 +149,13 @@ def make_groups(points: Sequence[Point], common_random_numbers: bool) -> tuple[l
         uniform = spec.widths is None
         # Without common random numbers each configuration is its own group.
         own = "" if common_random_numbers else spec.replace_checked(depth=1).to_json()
+        conv = getattr(spec, "conv_geometry", None)
         key: tuple = (seed, p.batch, p.dtype, spec.weight_dist, spec.q0,
-                      ("uniform", spec.width) if uniform else ("widths", spec.layer_widths), own)
+                      ("uniform", spec.width) if uniform else ("widths", spec.layer_widths), conv, own)
         group = groups.get(key)
         if group is None:
-            group = groups[key] = Group(seed, p.batch, p.dtype, spec.layer_widths, spec.weight_dist, spec.q0)
+            group = groups[key] = Group(seed, p.batch, p.dtype, spec.layer_widths, spec.weight_dist, spec.q0,
+                                        conv=conv)
         if spec.depth > group.depth:
             group.widths = spec.layer_widths
         placement.append((key, spec, spec.depth))
@@ -179,6 +198,14 @@ def run_one(group: Group, loss: str, n_threads: int, hook: Callable[[int, int], 
 def check_group_limits(group: Group) -> None:
     rows = group.batch * len(group.configs) * len(group.depths)
     n_max = max(group.widths)
+    if group.conv is not None:  # the products are over im2col matrices (rows x pixels, K^2 C)
+        channels, height, width, kernel, _, _ = group.conv
+        if rows * height * width * kernel * kernel * channels >= 2**31:
+            raise ValueError(
+                f"batch x configurations x depths x pixels x kernel^2 x channels = "
+                f"{rows * height * width * kernel * kernel * channels} exceeds the 32-bit BLAS index range; "
+                "reduce batch, image size, channels or the number of configurations")
+        return
     if rows * n_max >= 2**31 or n_max * n_max >= 2**31:
         raise ValueError(
             f"batch x configurations x depths x width = {rows * n_max} exceeds the 32-bit BLAS index "

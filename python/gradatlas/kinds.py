@@ -23,6 +23,7 @@ from . import _assemble, _materialize, _recurrent, _runner
 from . import _validate as v
 from ._axes import check_dtype, is_axis
 from .cells import CELLS, GRU, LSTM, RNN, SPEC_CLASSES
+from .convnet import ConvNet
 from .specs import MLP
 
 # Run settings every kind's sweep takes besides its spec fields.
@@ -135,9 +136,33 @@ RECURRENT = Kind(
     materialize=_materialize.recurrent, trial_spec=_recurrent_trial, spec_builder=_recurrent_builder,
     widest=lambda s: s.width, unused=_recurrent_unused)
 
+def _conv_trial(name: str, value: Any) -> ConvNet:
+    trial: dict[str, Any] = {"depth": 2, "channels": 1, "image_size": 1, name: value}
+    if name == "init" and value is None:
+        trial["sigma_w"] = 1.0
+    return ConvNet(**trial)
+
+
+def _conv_builder(fixed: dict[str, Any]) -> Callable[[dict[str, Any]], ConvNet]:
+    names = {f.name for f in dataclasses.fields(ConvNet)}
+
+    def build(setting: dict[str, Any]) -> ConvNet:
+        return ConvNet(**{k: x for k, x in {**fixed, **setting}.items() if k in names})
+    return build
+
+
+CONVOLUTIONAL = Kind(
+    network="convolutional", spec_types=(ConvNet,), profile="layer", length_field="depth", first_position=1,
+    settings=("depth", "channels", "kernel_size", "image_size", "activation", "init", "norm", "residual", "alpha",
+              "padding", "negative_slope", "q0", "batch", "dtype", "sigma_b", "sigma_w"),
+    per_position=_assemble.PER_LAYER, first_nonfinite="first_nonfinite_layer",
+    make_groups=_runner.make_groups, gather=_assemble.gather, to_dataset=_assemble.to_dataset,
+    materialize=_materialize.convolutional, trial_spec=_conv_trial, spec_builder=_conv_builder,
+    widest=lambda s: s.width)
+
 # The feed-forward settings that are MLP fields (the others are run settings).
 FEEDFORWARD_FIELDS = tuple(name for name in FEEDFORWARD.settings if name not in RUN_SETTINGS)
-KINDS = (FEEDFORWARD, RECURRENT)
+KINDS = (FEEDFORWARD, RECURRENT, CONVOLUTIONAL)
 SPEC_TYPES = tuple(t for k in KINDS for t in k.spec_types)
 _names = [t.__name__ for t in SPEC_TYPES]
 SPEC_NAMES = f"a gradatlas.{', '.join(_names[:-1])} or {_names[-1]}"

@@ -13,6 +13,7 @@ from . import _validate as v
 from ._axes import MAX_SEED, check_dtype
 from ._memory import check_fits
 from .cells import GRU, LSTM, RNN
+from .convnet import ConvNet
 from .definitions import LOSSES
 from .kinds import kind_of
 from .specs import MLP
@@ -61,7 +62,7 @@ def run_specs(specs: list[MLP], *, batch: int = 16, seed: int = 0, dtype: Any = 
 
 
 def simulate(
-    spec: MLP | RNN | LSTM | GRU,
+    spec: MLP | ConvNet | RNN | LSTM | GRU,
     *,
     batch: int = 16,
     seed: int = 0,
@@ -74,7 +75,7 @@ def simulate(
 
     Parameters
     ----------
-    spec : MLP, RNN, LSTM or GRU
+    spec : MLP, ConvNet, RNN, LSTM or GRU
         The network: feed-forward, or a recurrent cell unrolled for T steps.
     batch : int
         Number of input samples (sequences) B.
@@ -131,7 +132,7 @@ def simulate(
     return ds
 
 
-def materialize(spec: MLP | RNN | LSTM | GRU, *, batch: int = 16, seed: int = 0,
+def materialize(spec: MLP | ConvNet | RNN | LSTM | GRU, *, batch: int = 16, seed: int = 0,
                 dtype: Any = "float64") -> dict[str, Any]:
     """The exact arrays a run of ``spec`` uses, to rebuild the network elsewhere.
 
@@ -149,6 +150,10 @@ def materialize(spec: MLP | RNN | LSTM | GRU, *, batch: int = 16, seed: int = 0,
     (B x n), ``c0`` for LSTM, and ``projections`` (T x B x n; the u_t of the
     projection loss at step t). Loading them into the PyTorch cell and
     unrolling it gives the same per-step gradients.
+
+    For a ``ConvNet``: ``weights`` (L kernels, C x C x K x K as
+    ``torch.nn.Conv2d.weight``), ``biases`` (L arrays of C), ``inputs`` and
+    ``projections`` (B x C x H x W).
     """
     kind = kind_of(spec)
     batch = v.integer("batch", batch, minimum=1, maximum=1 << 20)

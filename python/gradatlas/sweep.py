@@ -17,7 +17,7 @@ from . import _validate as v
 from ._axes import axis_values, check_distinct, coordinate, is_axis, scalar, seeds_of
 from ._version import __version__
 from .definitions import LOSSES
-from .kinds import ARRAY_NAMES, FEEDFORWARD, RECURRENT, RUN_SETTINGS, Kind, kind_named, kind_of
+from .kinds import ARRAY_NAMES, CONVOLUTIONAL, FEEDFORWARD, RECURRENT, RUN_SETTINGS, Kind, kind_named, kind_of
 from .store import ResultStore, check_path, open_store_attrs
 
 # Swept or fixed settings, in the order their dimensions appear in the Dataset
@@ -30,10 +30,12 @@ RECURRENT_AXES = RECURRENT.settings
 SHORTHAND = {"depth": 100, "width": 256, "activation": "tanh", "init": "xavier_normal", "sigma_w": None,
              "sigma_b": 0.0, "residual": False, "alpha": 1.0, "norm": None, "negative_slope": 0.01, "q0": 1.0,
              "batch": 16, "dtype": "float32", "cell": None, "steps": 100, "input_width": None, "sigma_u": 1.0,
-             "h0_std": 0.0, "forget_bias": 1.0, "loss_at": "last"}
+             "h0_std": 0.0, "forget_bias": 1.0, "loss_at": "last",
+             "channels": None, "kernel_size": 3, "image_size": 16, "padding": "zeros"}
 MLP_ONLY = {"depth": 100, "residual": False, "alpha": 1.0, "norm": None, "q0": 1.0}
 RECURRENT_ONLY = {"steps": 100, "input_width": None, "sigma_u": 1.0, "h0_std": 0.0, "forget_bias": 1.0,
                   "loss_at": "last"}
+CONV_ONLY = {"kernel_size": 3, "image_size": 16, "padding": "zeros"}
 RUN_DEFAULTS = {"batch": 16, "dtype": "float32"}
 
 ProgressArg = bool | Callable[[int, int], Any] | None
@@ -81,7 +83,8 @@ def _settings(spec: Any, given: dict[str, Any]) -> tuple[Kind, dict[str, Any]]:
             raise TypeError(f"sweep got unknown settings {unknown}; accepted: {sorted(SHORTHAND)}")
         settings = {**SHORTHAND, **given}
         _check_kind(settings)
-        kind = FEEDFORWARD if settings["cell"] is None else RECURRENT
+        kind = RECURRENT if settings["cell"] is not None else (
+            FEEDFORWARD if settings["channels"] is None else CONVOLUTIONAL)
         return kind, {name: settings[name] for name in kind.settings}
     kind = kind_of(spec)
     unknown = sorted(set(given) - set(kind.settings))
@@ -107,7 +110,13 @@ def _settings(spec: Any, given: dict[str, Any]) -> tuple[Kind, dict[str, Any]]:
 
 
 def _check_kind(settings: dict[str, Any]) -> None:
-    """Feed-forward settings need cell=None; recurrent ones need a cell."""
+    """Feed-forward settings need cell=None; recurrent ones need a cell; convolutional ones channels."""
+    if settings.get("cell") is not None and settings.get("channels") is not None:
+        raise ValueError("give cell (a recurrent sweep) or channels (a convolutional one), not both")
+    if settings.get("channels") is None:
+        extra = [k for k, default in CONV_ONLY.items() if not _same(settings[k], default)]
+        if extra:
+            raise ValueError(f"{extra} apply to convolutional sweeps only; give channels")
     if settings.get("cell") is None:
         extra = [k for k, default in RECURRENT_ONLY.items() if not _same(settings[k], default)]
         if extra:

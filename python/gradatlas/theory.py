@@ -402,14 +402,16 @@ def mean_field_profiles(specs: Any) -> tuple[np.ndarray, np.ndarray]:
     Specs sharing activation, residual flag and normalization are iterated
     together as arrays, so a sweep costs one pass over the layers per such set.
     """
+    from .convnet import ConvNet
     from .specs import MLP
 
     specs = list(specs)
     if not specs:
         raise ValueError("specs must hold at least one gradatlas.MLP, got an empty sequence")
     for i, s in enumerate(specs):
-        if not isinstance(s, MLP):
-            raise TypeError(f"specs[{i}] must be a gradatlas.MLP, got {type(s).__name__}")
+        # A ConvNet with Gaussian kernels shares the fully connected mean field with fan-in K^2 C.
+        if not isinstance(s, (MLP, ConvNet)):
+            raise TypeError(f"specs[{i}] must be a gradatlas.MLP or ConvNet, got {type(s).__name__}")
     depth = specs[0].depth
     if any(s.depth != depth for s in specs):
         raise ValueError("mean_field_profiles needs specs of one depth")

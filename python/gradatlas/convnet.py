@@ -1,0 +1,169 @@
+"""Convolutional networks: the feed-forward chain with a 2-D convolution per layer."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import numpy as np
+
+from . import _validate as v
+from ._fields import activation_name, boolean, check_fields, integer_in, non_negative, one_of, positive, real, setting
+from .initializers import INIT_ALIASES, INITS, sigma_w_squared
+from .specs import MAX_DEPTH, NORMS
+
+CONV_INITS: tuple[str, ...] = (*INITS, "delta_orthogonal")
+PADDINGS = ("zeros", "circular")
+MAX_CHANNELS = 4096
+MAX_IMAGE = 1024
+
+
+def _norm(name: str, value: Any) -> str | None:
+    norm = "none" if value is None else v.choice(name, value, list(NORMS))
+    return None if norm == "none" else norm
+
+
+def _kernel(name: str, value: Any) -> int:
+    k = v.integer(name, value, minimum=1, maximum=31)
+    if k % 2 == 0:
+        raise ValueError(f"{name} must be odd (same padding keeps the image size), got {k}")
+    return k
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class ConvNet:
+    """A deep convolutional network at initialization.
+
+    Every layer is a 2-D convolution with stride 1 and same padding, ``channels``
+    in and out, on ``image_size`` x ``image_size`` images:
+    ``h_l = W_l * a_{l-1} + b_l``, then ``a_l = phi(N(h_l))`` (plain) or
+    ``a_l = a_{l-1} + alpha * phi(N(h_l))`` (residual), where N is batch norm
+    (per channel over batch, height and width, as PyTorch's ``BatchNorm2d`` in
+    training mode without affine), layer norm (over channels, height and
+    width) or nothing. Inputs are N(0, q0) per pixel and channel. The numbers
+    are those of ``torch.nn.Conv2d(channels, channels, kernel_size,
+    padding=kernel_size // 2, padding_mode=padding)`` with the weights of
+    ``gradatlas.materialize``.
+
+    Parameters
+    ----------
+    depth : int
+        Number of convolutional layers L (1 .. 10,000,000).
+    channels : int
+        Channels C of every layer.
+    kernel_size : int
+        Odd kernel side K (3: 3 x 3 kernels).
+    image_size : int
+        Height and width of the images.
+    activation : str
+        One of ``gradatlas.ACTIVATIONS`` (aliases: swish, hardtanh, identity).
+    negative_slope : float
+        Slope of ``leaky_relu`` for negative inputs.
+    init : str or None
+        A name from ``gradatlas.CONV_INITS``: the feed-forward schemes with fan-in
+        K*K*C (and fan-out the same), or ``"delta_orthogonal"`` (Xiao et al. 2018:
+        the centre tap a Haar orthogonal C x C matrix, every other tap zero). None
+        means Gaussian kernels with ``sigma_w``.
+    sigma_w : float, optional
+        Kernel standard deviation times sqrt(K*K*C), overriding the variance of
+        ``init``; for ``orthogonal`` and ``delta_orthogonal`` the gain.
+    sigma_b : float
+        Bias standard deviation (one bias per channel).
+    residual : bool
+        Residual connections around every layer.
+    alpha : float
+        Residual branch scale.
+    norm : {None, "batch", "layer"}
+        Normalization of the pre-activations.
+    padding : {"zeros", "circular"}
+        How the convolution sees past the image's edges.
+    q0 : float
+        Variance of each input pixel and channel.
+    """
+
+    depth: int = setting(check=integer_in(1, MAX_DEPTH))
+    channels: int = setting(16, check=integer_in(1, MAX_CHANNELS))
+    kernel_size: int = setting(3, check=_kernel)
+    image_size: int = setting(16, check=integer_in(1, MAX_IMAGE))
+    activation: str = setting("tanh", check=activation_name)
+    negative_slope: float = setting(0.01, check=real)
+    init: str | None = "he_normal"  # init and sigma_w are checked together
+    sigma_w: float | None = None
+    sigma_b: float = setting(0.0, check=non_negative)
+    residual: bool = setting(False, check=boolean)
+    alpha: float = setting(1.0, check=real)
+    norm: str | None = setting(None, check=_norm)
+    padding: str = setting("zeros", check=one_of(PADDINGS))
+    q0: float = setting(1.0, check=positive)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        init, sigma_w = v.init_and_sigma_w(self.init, self.sigma_w, CONV_INITS, INIT_ALIASES,
+                                           "gradatlas.CONV_INITS")
+        object.__setattr__(self, "init", init)
+        object.__setattr__(self, "sigma_w", sigma_w)
+
+    # --- what the feed-forward machinery reads (as of an MLP) -----------------
+
+    widths = None  # every layer has the same row: pixels x channels
+
+    @property
+    def width(self) -> int:
+        """Values per sample at every layer: image_size^2 * channels."""
+        return self.image_size**2 * self.channels
+
+    @property
+    def layer_widths(self) -> tuple[int, ...]:
+        return (self.width,) * (self.depth + 1)
+
+    @property
+    def fan_in(self) -> int:
+        return self.kernel_size**2 * self.channels
+
+    @property
+    def weight_dist(self) -> str:
+        """'normal', 'uniform' or 'orthogonal' (the latter also for delta_orthogonal's centre tap)."""
+        if self.init is None:
+            return "normal"
+        return "orthogonal" if self.init == "delta_orthogonal" else INITS[self.init][0]
+
+    @property
+    def conv_geometry(self) -> tuple[int, int, int, int, bool, bool]:
+        """(channels, height, width, kernel, circular, delta_orthogonal): what groups must share."""
+        return (self.channels, self.image_size, self.image_size, self.kernel_size, self.padding == "circular",
+                self.init == "delta_orthogonal")
+
+    def sigma_w_per_layer(self) -> np.ndarray:
+        """sigma_w of each layer with Var(W) = sigma_w^2 / (K*K*C), or the orthogonal gain: the
+        fully connected mean field's with fan-in K*K*C (delta-orthogonal behaves as orthogonal)."""
+        if self.sigma_w is not None:
+            return np.full(self.depth, self.sigma_w)
+        if self.init in ("orthogonal", "delta_orthogonal"):
+            return np.ones(self.depth)
+        assert self.init is not None  # init=None always comes with a sigma_w
+        fan = np.full(self.depth, float(self.fan_in))
+        return np.sqrt(sigma_w_squared(INITS[self.init][1], fan, fan))
+
+    def weight_scales(self) -> np.ndarray:
+        """s_l with W_l = s_l Z_l."""
+        if self.weight_dist == "orthogonal":
+            return np.full(self.depth, 1.0 if self.sigma_w is None else self.sigma_w)
+        return self.sigma_w_per_layer() / np.sqrt(self.fan_in)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps({"type": "ConvNet", **self.to_dict()}, sort_keys=True)
+
+    def replace(self, **changes: Any) -> ConvNet:
+        return dataclasses.replace(self, **changes)
+
+    def replace_checked(self, **changes: Any) -> ConvNet:
+        return dataclasses.replace(self, **changes)
+
+    def __repr__(self) -> str:
+        fields = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                  if getattr(self, f.name) != f.default or f.name == "depth"]
+        return f"ConvNet({', '.join(fields)})"
