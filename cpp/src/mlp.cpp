@@ -91,18 +91,20 @@ struct SegmentStore {
     std::int64_t first = 1;
     std::int64_t z_slot = 0, h_slot = 0, gram_slot = 0;
     detail::Buffer<T> z, h, dphi;
+    detail::Buffer<T> a;              // a_{l-1} itself, for maps whose weight gradient needs it
     detail::Buffer<double> gram_a;    // Gram matrix of a_{l-1} per config (B x B)
     detail::Buffer<double> fscale_a;  // log10 scale of each row of a_{l-1} (see MlpEngine::fscale_)
 
     void allocate(std::int64_t layers, std::int64_t nmax, std::int64_t kernel, std::int64_t rows,
                   std::int64_t configs, std::int64_t batch, bool keep_weights, bool keep_h,
-                  int n_threads) {
+                  bool keep_inputs, int n_threads) {
         z_slot = kernel;
         h_slot = rows * nmax;
         gram_slot = configs * batch * batch;
         z.resize(keep_weights ? sz(layers * z_slot) : 0, n_threads);
         h.resize(keep_h ? sz(layers * h_slot) : 0, n_threads);
         dphi.resize(sz(layers * h_slot), n_threads);
+        a.resize(keep_inputs ? sz(layers * h_slot) : 0, n_threads);
         gram_a.resize(sz(layers * gram_slot), n_threads);
         fscale_a.resize(sz(layers * rows), n_threads);
         rows_ = rows;
@@ -110,6 +112,7 @@ struct SegmentStore {
     T* z_of(std::int64_t l) { return z.data() + (l - first) * z_slot; }
     T* h_of(std::int64_t l) { return h.data() + (l - first) * h_slot; }
     T* dphi_of(std::int64_t l) { return dphi.data() + (l - first) * h_slot; }
+    T* a_of(std::int64_t l) { return a.data() + (l - first) * h_slot; }
     double* gram_of(std::int64_t l) { return gram_a.data() + (l - first) * gram_slot; }
     double* fscale_of(std::int64_t l) { return fscale_a.data() + (l - first) * rows_; }
     std::int64_t rows_ = 0;
@@ -181,7 +184,11 @@ public:
         const std::int64_t k = plan_.checkpoint_every;
         checkpoints_.resize(sz(((depth_ + k - 1) / k) * work), threads_);
         store_.allocate(k, nmax_, kernel_elements(g_), rows_, configs_, batch_, plan_.keep_weights,
-                        with_norm_, threads_);
+                        with_norm_, Map::keeps_inputs, threads_);
+        if (Map::keeps_inputs) {
+            weight_gram_.assign(sz(n_heads_ * configs_ * batch_ * batch_), 0.0);
+            ones_.assign(sz(batch_ * batch_), 1.0);
+        }
         z_scratch_.resize(sz(kernel_elements(g_)));
         map_.allocate(grad_rows_, threads_);
         bias_.assign(sz(nmax_), T(0));
@@ -211,6 +218,7 @@ public:
         if (pass.store) {
             gram_blocks(x_.data(), 0, configs_, n_in, store_.gram_of(l));
             std::copy(fscale_.begin(), fscale_.end(), store_.fscale_of(l));
+            if (Map::keeps_inputs) std::copy(x_.begin(), x_.begin() + rows_ * n_in, store_.a_of(l));
         }
         draw_weights(l, z);
         standard_biases(g_.seed, std::uint32_t(l), map_.outputs(l), bias_.data());
@@ -462,6 +470,10 @@ private:
         gram_blocks(g, k0 * configs_, blocks, n, gram_.data());
         const double* gram_a = store_.gram_of(l);
         const double* fscale_a = store_.fscale_of(l);
+        // A map that keeps its inputs gives the Gram of the per-sample weight gradients itself
+        // (paired with a Gram of ones); a dense layer's is Gd * Ga, elementwise.
+        if constexpr (Map::keeps_inputs)
+            map_.weight_gradient_grams(backward_rows(k0), g, store_.a_of(l), weight_gram_.data());
 #pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t blk = k0 * configs_; blk < blocks; ++blk) {
             const std::int64_t k = blk / configs_, c = blk % configs_;
@@ -481,9 +493,12 @@ private:
                 tb = t_heap.data();
             }
             *grad_out(out_.log10_weight_grad_norm, c, k, l) =
-                Map::reports_weight_gradient ? blocks::log10_weight_gradient_norm(
-                                                   batch_, s, fscale_a + c * batch_, Gd, Ga, tb)
-                                             : kNaN;
+                Map::keeps_inputs
+                    ? blocks::log10_weight_gradient_norm(
+                          batch_, s, fscale_a + c * batch_,
+                          weight_gram_.data() + blk * batch_ * batch_, ones_.data(), tb)
+                    : blocks::log10_weight_gradient_norm(batch_, s, fscale_a + c * batch_, Gd, Ga,
+                                                         tb);
             bool has_nan = false, has_inf = false;
             for (std::int64_t b = 0; b < batch_; ++b) {
                 has_nan |= std::isnan(logs[b]);
@@ -551,9 +566,10 @@ private:
     std::vector<bool> homogeneous_;
     engine::FirstNonFinite forward_bad_{true}, backward_bad_{false};
     SegmentStore<T> store_;
-    std::vector<T> bias_;          // this layer's standard bias vector
-    detail::Buffer<T> z_scratch_;  // Z_l when it is not kept in the store
-    Map map_;                      // the layers' linear map
+    std::vector<T> bias_;                     // this layer's standard bias vector
+    detail::Buffer<T> z_scratch_;             // Z_l when it is not kept in the store
+    Map map_;                                 // the layers' linear map
+    std::vector<double> weight_gram_, ones_;  // see record_backward_stats
 };
 
 }  // namespace
@@ -573,8 +589,10 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
     const std::int64_t row_block = rows * nmax * value_bytes;  // one activation matrix
     // Kept per layer: phi' (and h with normalization), the Gram matrices of
     // a_{l-1} and its rows' scales; and, when they fit, Z_l.
-    const std::int64_t per_layer_activations =
-        (with_norm ? 2 : 1) * row_block + n_configs * g.batch * g.batch * 8 + rows * 8;
+    // Convolutions keep a_{l-1} too (their weight gradient sums over positions).
+    const std::int64_t per_layer_activations = (with_norm ? 2 : 1) * row_block +
+                                               (g.conv.channels > 0 ? row_block : 0) +
+                                               n_configs * g.batch * g.batch * 8 + rows * 8;
     const std::int64_t weights = kernel_elements(g) * value_bytes;
     const std::int64_t per_layer = weights + per_layer_activations;
     // Forward work buffers (5 activation matrices and inv_std), backward buffers

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../buffer.hpp"
+#include "../log_space.hpp"
 #include "conv2d.hpp"
 #include "dense.hpp"
 #include "gradatlas/init.hpp"
@@ -19,7 +20,7 @@ namespace gradatlas::blocks {
 template <typename T>
 struct DenseMap {
     const MlpGroup& g;
-    static constexpr bool reports_weight_gradient = true;
+    static constexpr bool keeps_inputs = false;  // the weight gradient comes from Gram matrices
 
     std::int64_t n(std::int64_t l) const { return g.widths[std::size_t(l)]; }
     std::int64_t kernel_size(std::int64_t l) const { return n(l) * n(l - 1); }
@@ -45,9 +46,9 @@ struct Conv2dMap {
     const MlpGroup& g;
     Conv2dShape shape{g.conv.channels, g.conv.height, g.conv.width, g.conv.kernel, g.conv.circular};
     detail::Buffer<T> cols;  // im2col of every (backward) row
-    std::vector<T> orthogonal;
-    // The weight gradient's norm needs every position's patch: not reported yet.
-    static constexpr bool reports_weight_gradient = false;
+    std::vector<T> orthogonal, transposed, per_sample;
+    // The weight gradient sums over positions: the chain keeps a_{l-1} for weight_gradient_grams.
+    static constexpr bool keeps_inputs = true;
 
     std::int64_t kernel_size(std::int64_t) const { return shape.channels * shape.patch(); }
     std::int64_t outputs(std::int64_t) const { return shape.channels; }
@@ -66,6 +67,29 @@ struct Conv2dMap {
     template <class Scale>
     void backward(const Rows& rows, std::int64_t, T* grad, const T* z, Scale&& scale, T* prev) {
         conv_backward(rows, shape, grad, z, scale, prev, cols.data());
+    }
+    // For each block of B backward rows (a head and configuration), the B x B Gram of the
+    // per-sample kernel gradients D_b = G_b^T im2col(a_b) (G_b: the row's gradient with
+    // respect to h, pixels x channels; a_b: its forward row of a_{l-1}).
+    void weight_gradient_grams(const Rows& rows, const T* grad, const T* inputs, double* grams) {
+        const std::int64_t batch = rows.batch, p = shape.pixels(), c = shape.channels;
+        const std::int64_t k = shape.patch(), n = shape.row(), d = c * k;
+        transposed.resize(std::size_t(c * p));
+        per_sample.resize(std::size_t(batch * d));
+        for (std::int64_t blk = rows.first / batch; blk < rows.end / batch; ++blk) {
+            const std::int64_t config = blk % rows.configs;
+            const Rows forward{config * batch, (config + 1) * batch, batch, rows.configs,
+                               rows.threads};
+            im2col(forward, shape, inputs, cols.data());
+            for (std::int64_t b = 0; b < batch; ++b) {
+                detail::transpose(grad + (blk * batch + b) * n, p, c, transposed.data(),
+                                  rows.threads);
+                detail::gemm_nn(c, k, p, transposed.data(), p,
+                                cols.data() + (config * batch + b) * p * k, k,
+                                per_sample.data() + b * d, k, rows.threads);
+            }
+            detail::gram(per_sample.data(), batch, d, grams + blk * batch * batch);
+        }
     }
 };
 
