@@ -36,6 +36,7 @@ from .specs import MLP
 from .spectrum import jacobian_spectrum
 from .store import StoreBusyError
 from .sweep import open_results, plan_sweep, sweep
+from .torch_export import to_torch
 from .train import train, train_sweep
 
 has_openmp: bool = _core.has_openmp()
@@ -87,6 +88,7 @@ __all__ = [
     "simulate",
     "sweep",
     "theory",
+    "to_torch",
     "train",
     "train_sweep",
 ]

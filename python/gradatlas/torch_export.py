@@ -1,0 +1,178 @@
+"""``to_torch``: the exact network a run uses, as a PyTorch module (PyTorch is optional).
+
+The module holds ``materialize``'s weights in float64 (or float32), the run's
+inputs and the loss's projection vectors, so anyone can rebuild any number
+gradatlas reports with autograd::
+
+    net = ga.to_torch(ga.MLP(depth=50, width=64), batch=8, seed=0)
+    net.loss(net()).backward()
+    [h.grad.norm(dim=1).log10().mean() for h in net.preactivations]  # == simulate(...).log10_grad_norm
+
+For recurrent specs the module unrolls the cell over the stored inputs and
+``net.states`` holds h_0 .. h_T (the gradients of ``log10_grad_norm`` at step t).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._runner import NORM_EPS
+from .kinds import kind_of
+from .simulate import materialize
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("to_torch needs PyTorch (pip install torch); gradatlas itself does not") from exc
+    return torch
+
+
+def _activation(torch: Any, name: str, slope: float) -> Any:
+    f = torch.nn.functional
+    table = {
+        "linear": lambda x: x,
+        "relu": f.relu,
+        "leaky_relu": lambda x: f.leaky_relu(x, slope),
+        "elu": f.elu,
+        "selu": f.selu,
+        "gelu": f.gelu,  # the exact erf form, as the core's
+        "silu": f.silu,
+        "softplus": lambda x: torch.logaddexp(x, torch.zeros_like(x)),  # no threshold, as the core's
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "hard_tanh": f.hardtanh,
+        "erf": torch.erf,
+    }
+    return table[name]
+
+
+def to_torch(spec: Any, *, batch: int = 16, seed: int = 0, dtype: Any = "float64") -> Any:
+    """A ``torch.nn.Module`` holding exactly the weights, inputs and loss vectors of a run of ``spec``.
+
+    ``net()`` runs the stored inputs forward (or ``net(x)`` other ones) and
+    keeps every pre-activation h_l in ``net.preactivations`` with its gradient
+    retained (``net.states``: h_0..h_T for recurrent specs); ``net.loss(out, loss)``
+    is the summed per-sample loss gradatlas differentiates (``"projection"`` or
+    ``"sum_squares"``). The arrays are ``materialize``'s for the same
+    ``batch``, ``seed`` and ``dtype`` (float64 by default: the float32 run
+    multiplies float32 standard matrices by their scales after the product, so
+    it matches a float32 module only to rounding).
+    """
+    torch = _torch()
+    kind = kind_of(spec)
+    arrays = materialize(spec, batch=batch, seed=seed, dtype=dtype)
+    torch_dtype = torch.float64 if arrays["dtype"] == "float64" else torch.float32
+    build = {"feedforward": _FeedForward, "convolutional": _FeedForward, "recurrent": _Recurrent}[kind.network]
+    return build(torch, spec, arrays, torch_dtype)
+
+
+def _module_base(torch: Any) -> Any:
+    class Network(torch.nn.Module):
+        def loss(self, out: Any, loss: str = "projection") -> Any:
+            if loss == "projection":
+                return (out * self.projections).sum()
+            return 0.5 * (out * out).sum()
+    return Network
+
+
+def _FeedForward(torch: Any, spec: Any, arrays: dict[str, Any], dtype: Any) -> Any:
+    f = torch.nn.functional
+    conv = kind_of(spec).network == "convolutional"
+    phi = _activation(torch, spec.activation, spec.negative_slope)
+
+    base: Any = _module_base(torch)
+
+    class FeedForward(base):
+        """The MLP or ConvNet of a gradatlas run, weights and all."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            layers = []
+            for w, b in zip(arrays["weights"], arrays["biases"]):
+                if conv:
+                    layer = torch.nn.Conv2d(spec.channels, spec.channels, spec.kernel_size,
+                                            padding=spec.kernel_size // 2, padding_mode=spec.padding)
+                else:
+                    layer = torch.nn.Linear(w.shape[1], w.shape[0])
+                layer = layer.to(dtype)
+                with torch.no_grad():
+                    layer.weight.copy_(torch.from_numpy(w))
+                    layer.bias.copy_(torch.from_numpy(b))
+                layers.append(layer)
+            self.layers = torch.nn.ModuleList(layers)
+            self.register_buffer("inputs", torch.from_numpy(arrays["inputs"]).to(dtype))
+            self.register_buffer("projections", torch.from_numpy(arrays["projections"]).to(dtype))
+            self.preactivations: list[Any] = []
+
+        def _norm(self, h: Any) -> Any:
+            if spec.norm == "batch":
+                return f.batch_norm(h, None, None, training=True, eps=NORM_EPS)
+            if spec.norm == "layer":
+                return f.layer_norm(h, h.shape[1:], eps=NORM_EPS)
+            return h
+
+        def forward(self, x: Any = None) -> Any:
+            a = self.inputs if x is None else x
+            self.preactivations = []
+            for layer in self.layers:
+                h = layer(a)
+                if h.requires_grad:
+                    h.retain_grad()
+                self.preactivations.append(h)
+                p = phi(self._norm(h))
+                a = a + spec.alpha * p if spec.residual else p
+            return a
+
+    return FeedForward()
+
+
+def _Recurrent(torch: Any, spec: Any, arrays: dict[str, Any], dtype: Any) -> Any:
+    n_in, n = arrays["weight_ih"].shape[1], arrays["weight_hh"].shape[1]
+
+    base: Any = _module_base(torch)
+
+    class Recurrent(base):
+        """The RNN, LSTM or GRU cell of a gradatlas run, unrolled over its stored inputs."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            cells = {"rnn": lambda: torch.nn.RNNCell(n_in, n, nonlinearity="tanh"),
+                     "lstm": lambda: torch.nn.LSTMCell(n_in, n), "gru": lambda: torch.nn.GRUCell(n_in, n)}
+            self.cell = cells[spec.cell]().to(dtype)
+            with torch.no_grad():
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(self.cell, name).copy_(torch.from_numpy(arrays[name]))
+            self.phi = _activation(torch, spec.activation, spec.negative_slope) if spec.cell == "rnn" else None
+            for name in ("inputs", "projections", "h0", *(("c0",) if spec.cell == "lstm" else ())):
+                self.register_buffer(name, torch.from_numpy(arrays[name]).to(dtype))
+            self.states: list[Any] = []
+
+        def _step(self, x: Any, state: Any) -> Any:
+            if self.phi is None:
+                return self.cell(x, state)
+            # A vanilla RNN with any activation: the cell's affine part, then phi.
+            c = self.cell
+            return self.phi(x @ c.weight_ih.T + c.bias_ih + state @ c.weight_hh.T + c.bias_hh)
+
+        def forward(self, x: Any = None) -> Any:
+            inputs = self.inputs if x is None else x
+            h = self.h0.clone().requires_grad_(True)
+            state = (h, self.c0) if spec.cell == "lstm" else h
+            self.states = [h]
+            for t in range(inputs.shape[0]):
+                state = self._step(inputs[t], state)
+                out = state[0] if spec.cell == "lstm" else state
+                out.retain_grad()
+                self.states.append(out)
+            return torch.stack(self.states[1:])
+
+        def loss(self, out: Any, loss: str = "projection") -> Any:
+            """The loss on h_T, or summed over every h_t (the spec's loss_at)."""
+            steps = slice(None) if spec.loss_at == "every" else slice(-1, None)
+            if loss == "projection":
+                return (out[steps] * self.projections[steps]).sum()
+            return 0.5 * (out[steps] * out[steps]).sum()
+
+    return Recurrent()
