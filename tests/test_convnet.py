@@ -143,6 +143,12 @@ def test_sweeps_and_the_shorthand():
         ga.sweep(image_size=8, depth=3, progress=False)
     with pytest.raises(ValueError, match="not both"):
         ga.sweep(channels=4, cell="rnn", progress=False)
+    with pytest.raises(ValueError, match="width does not apply to convolutional sweeps"):
+        ga.sweep(channels=2, width=[8, 16], depth=3, image_size=4, progress=False)
+    # The shorthand's network is the template's: ConvNet's own default init (he_normal).
+    default = ga.sweep(channels=3, image_size=4, depth=3, batch=2, progress=False)
+    one = ga.simulate(ga.ConvNet(depth=3, channels=3, image_size=4), batch=2)
+    np.testing.assert_array_equal(default.log10_grad_norm.sel(seed=0).values, one.log10_grad_norm.values)
 
 
 def test_pytorch_gives_the_same_gradients():

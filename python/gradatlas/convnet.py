@@ -44,7 +44,11 @@ class ConvNet:
     width) or nothing. Inputs are N(0, q0) per pixel and channel. The numbers
     are those of ``torch.nn.Conv2d(channels, channels, kernel_size,
     padding=kernel_size // 2, padding_mode=padding)`` with the weights of
-    ``gradatlas.materialize``.
+    ``gradatlas.materialize`` (PyTorch refuses circular padding wider than the
+    image, kernel_size // 2 > image_size, which gradatlas wraps as often as
+    needed). The mean-field prediction beside each run is the fully connected
+    one with fan-in K*K*C: exact in the limit with circular padding; with zeros
+    padding the edge pixels see fewer taps, so it is approximate there.
 
     Parameters
     ----------

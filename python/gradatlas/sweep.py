@@ -36,6 +36,7 @@ MLP_ONLY = {"depth": 100, "residual": False, "alpha": 1.0, "norm": None, "q0": 1
 RECURRENT_ONLY = {"steps": 100, "input_width": None, "sigma_u": 1.0, "h0_std": 0.0, "forget_bias": 1.0,
                   "loss_at": "last"}
 CONV_ONLY = {"kernel_size": 3, "image_size": 16, "padding": "zeros"}
+CONV_DEFAULT_INIT = "he_normal"
 RUN_DEFAULTS = {"batch": 16, "dtype": "float32"}
 
 ProgressArg = bool | Callable[[int, int], Any] | None
@@ -85,6 +86,8 @@ def _settings(spec: Any, given: dict[str, Any]) -> tuple[Kind, dict[str, Any]]:
         _check_kind(settings)
         kind = RECURRENT if settings["cell"] is not None else (
             FEEDFORWARD if settings["channels"] is None else CONVOLUTIONAL)
+        if kind is CONVOLUTIONAL and "init" not in given:
+            settings["init"] = CONV_DEFAULT_INIT  # ConvNet's own default, as a template would have
         return kind, {name: settings[name] for name in kind.settings}
     kind = kind_of(spec)
     unknown = sorted(set(given) - set(kind.settings))
@@ -117,6 +120,8 @@ def _check_kind(settings: dict[str, Any]) -> None:
         extra = [k for k, default in CONV_ONLY.items() if not _same(settings[k], default)]
         if extra:
             raise ValueError(f"{extra} apply to convolutional sweeps only; give channels")
+    elif not _same(settings["width"], SHORTHAND["width"]):
+        raise ValueError("width does not apply to convolutional sweeps; give channels and image_size")
     if settings.get("cell") is None:
         extra = [k for k, default in RECURRENT_ONLY.items() if not _same(settings[k], default)]
         if extra:
