@@ -600,16 +600,17 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
     // drawn layer with a QR copy, and its bias.
     const std::int64_t heads_out = g.loss == Loss::sum_squares ? heads * row_block : 0;
     // A convolution's im2col matrix of every backward row, and for its weight gradient the
-    // per-sample kernel gradients of one block, a transposed row and the blocks' Gram matrices
+    // per-sample kernel gradients and transposed rows of one block, and the blocks' Gram matrices
     // (Conv2dMap::weight_gradient_grams).
     const Conv2dGeometry& conv = g.conv;
     const std::int64_t patch = conv.kernel * conv.kernel * conv.channels;
-    const std::int64_t cols = conv.channels > 0 ? (heads * rows * conv.height * conv.width * patch +
-                                                   g.batch * conv.channels * patch +
-                                                   conv.channels * conv.height * conv.width) *
-                                                          value_bytes +
-                                                      heads * n_configs * g.batch * g.batch * 8
-                                                : 0;
+    const std::int64_t cols =
+        conv.channels > 0
+            ? (heads * rows * conv.height * conv.width * patch + g.batch * conv.channels * patch +
+               g.batch * conv.channels * conv.height * conv.width) *
+                      value_bytes +
+                  heads * n_configs * g.batch * g.batch * 8
+            : 0;
     const std::int64_t fixed = 5 * row_block + rows * nmax * 8 + 3 * heads * row_block + heads_out +
                                heads * rows * (g.batch + 2) * 8 + 3 * kernel_elements(g) * 8 +
                                weights + nmax * value_bytes + cols;

@@ -74,19 +74,20 @@ struct Conv2dMap {
     void weight_gradient_grams(const Rows& rows, const T* grad, const T* inputs, double* grams) {
         const std::int64_t batch = rows.batch, p = shape.pixels(), c = shape.channels;
         const std::int64_t k = shape.patch(), n = shape.row(), d = c * k;
-        transposed.resize(std::size_t(c * p));
+        transposed.resize(std::size_t(batch * c * p));
         per_sample.resize(std::size_t(batch * d));
         for (std::int64_t blk = rows.first / batch; blk < rows.end / batch; ++blk) {
             const std::int64_t config = blk % rows.configs;
             const Rows forward{config * batch, (config + 1) * batch, batch, rows.configs,
                                rows.threads};
             im2col(forward, shape, inputs, cols.data());
+            // One sample per thread: the products are small, and their bits do not depend on it.
+#pragma omp parallel for schedule(static) num_threads(rows.threads)
             for (std::int64_t b = 0; b < batch; ++b) {
-                detail::transpose(grad + (blk * batch + b) * n, p, c, transposed.data(),
-                                  rows.threads);
-                detail::gemm_nn(c, k, p, transposed.data(), p,
-                                cols.data() + (config * batch + b) * p * k, k,
-                                per_sample.data() + b * d, k, rows.threads);
+                T* gt = transposed.data() + b * c * p;
+                detail::transpose(grad + (blk * batch + b) * n, p, c, gt, 1);
+                detail::gemm_nn(c, k, p, gt, p, cols.data() + (config * batch + b) * p * k, k,
+                                per_sample.data() + b * d, k, 1);
             }
             detail::gram(per_sample.data(), batch, d, grams + blk * batch * batch);
         }
