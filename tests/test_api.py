@@ -156,3 +156,10 @@ def test_ctrl_c_stops_a_long_run():
     finally:
         proc.kill()
     assert proc.returncode == 3 and "interrupted" in out
+
+
+def test_numpy_booleans_are_booleans():
+    spec = ga.MLP(depth=2, residual=np.bool_(True))
+    assert spec.residual is True
+    with pytest.raises(TypeError, match="residual must be True or False, got 1"):
+        ga.MLP(depth=2, residual=1)

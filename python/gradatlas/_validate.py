@@ -78,9 +78,10 @@ def threads(value: Any, default: int, *, cap: bool = True, stacklevel: int = 4) 
 
 
 def boolean(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
+    """True or False (numpy's bool_ too, as an array axis gives them)."""
+    if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {_describe(value)}")
-    return value
+    return bool(value)
 
 
 def choice(name: str, value: Any, accepted: Iterable[str]) -> str:
