@@ -7,6 +7,7 @@ declaration order (``check_fields``), then what involves several fields."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,6 +20,28 @@ Check = Callable[[str, Any], Any]  # (name, value) -> canonical value; raises na
 def setting(default: Any = dataclasses.MISSING, *, check: Check | None = None) -> Any:
     """A dataclass field with its check (None: checked with other fields, in the class's own code)."""
     return dataclasses.field(default=default, metadata={"check": check} if check is not None else {})
+
+
+class SpecMethods:
+    """What every spec class has: its dict and JSON (which name its type), ``replace``, and a
+    repr that shows the first field (the depth or the number of steps) and those off their defaults."""
+
+    __slots__ = ()  # MLP keeps its slots
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps({"type": type(self).__name__, **self.to_dict()}, sort_keys=True)
+
+    def replace(self, **changes: Any) -> Any:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def __repr__(self) -> str:
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields
+                 if getattr(self, f.name) != f.default or f is fields[0]]
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 def check_fields(spec: Any) -> None:

@@ -34,15 +34,24 @@ a random projection ``u_{t,b} . h_t`` or ``1/2 |h_t|^2``.
 from __future__ import annotations
 
 import dataclasses
-import json
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from . import _core
 from . import _validate as v
 from ._enums import codes
-from ._fields import activation_name, check_fields, integer_in, non_negative, one_of, optional, real, setting
+from ._fields import (
+    SpecMethods,
+    activation_name,
+    check_fields,
+    integer_in,
+    non_negative,
+    one_of,
+    optional,
+    real,
+    setting,
+)
 from .activations import ACTIVATIONS
 from .initializers import INIT_ALIASES, INITS, sigma_w_squared
 
@@ -56,8 +65,8 @@ CELLS: dict[str, int] = codes("cell")
 GATES: dict[str, int] = {name: _core.gate_count(code) for name, code in CELLS.items()}
 
 
-@dataclasses.dataclass(frozen=True)
-class _Recurrent:
+@dataclasses.dataclass(frozen=True, repr=False)
+class _Recurrent(SpecMethods):
     """Settings every cell shares (see the module docstring for the equations)."""
 
     steps: int = setting(check=integer_in(1, MAX_STEPS))
@@ -124,19 +133,6 @@ class _Recurrent:
     def forget(self) -> float:
         return 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps({"type": type(self).__name__, **self.to_dict()}, sort_keys=True)
-
-    def replace(self, **changes: Any) -> Any:
-        return dataclasses.replace(self, **changes)
-
-    def __repr__(self) -> str:
-        fields = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
-                  if getattr(self, f.name) != f.default or f.name == "steps"]
-        return f"{type(self).__name__}({', '.join(fields)})"
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 import numpy as np
 
 from . import _validate as v
-from ._fields import activation_name, boolean, check_fields, integer_in, non_negative, one_of, positive, real, setting
+from ._fields import (
+    SpecMethods,
+    activation_name,
+    boolean,
+    check_fields,
+    integer_in,
+    non_negative,
+    one_of,
+    positive,
+    real,
+    setting,
+)
 from .initializers import INIT_ALIASES, INITS, sigma_w_squared
 from .specs import MAX_DEPTH, NORMS
 
@@ -32,7 +42,7 @@ def _kernel(name: str, value: Any) -> int:
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class ConvNet:
+class ConvNet(SpecMethods):
     """A deep convolutional network at initialization.
 
     Every layer is a 2-D convolution with stride 1 and same padding, ``channels``
@@ -155,19 +165,5 @@ class ConvNet:
             return np.full(self.depth, 1.0 if self.sigma_w is None else self.sigma_w)
         return self.sigma_w_per_layer() / np.sqrt(self.fan_in)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps({"type": "ConvNet", **self.to_dict()}, sort_keys=True)
-
-    def replace(self, **changes: Any) -> ConvNet:
-        return dataclasses.replace(self, **changes)
-
     def replace_checked(self, **changes: Any) -> ConvNet:
         return dataclasses.replace(self, **changes)
-
-    def __repr__(self) -> str:
-        fields = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
-                  if getattr(self, f.name) != f.default or f.name == "depth"]
-        return f"ConvNet({', '.join(fields)})"

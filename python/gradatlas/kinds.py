@@ -72,11 +72,16 @@ class Kind:
         return getattr(self.trial_spec(name, value), name)
 
 
-def _mlp_trial(name: str, value: Any) -> MLP:
-    trial: dict[str, Any] = {"depth": 2, "width": 2, name: value}
+def _trial(cls: type, small: dict[str, Any], name: str, value: Any) -> Any:
+    """A small spec of ``cls`` with one setting at ``value``, the rest at safe values."""
+    trial: dict[str, Any] = {**small, name: value}
     if name == "init" and value is None:
         trial["sigma_w"] = 1.0  # init=None is valid with a sigma_w, checked per point
-    return MLP(**trial)
+    return cls(**trial)
+
+
+def _mlp_trial(name: str, value: Any) -> MLP:
+    return _trial(MLP, {"depth": 2, "width": 2}, name, value)
 
 
 def _mlp_builder(fixed: dict[str, Any]) -> Callable[[dict[str, Any]], MLP]:
@@ -92,10 +97,7 @@ def _mlp_builder(fixed: dict[str, Any]) -> Callable[[dict[str, Any]], MLP]:
 def _recurrent_trial(name: str, value: Any) -> Any:
     if name == "cell":
         return SPEC_CLASSES[v.choice("cell", value, list(CELLS))](steps=2, width=2)
-    trial: dict[str, Any] = {"steps": 2, "width": 2, name: value}
-    if name == "init" and value is None:
-        trial["sigma_w"] = 1.0
-    return (LSTM if name == "forget_bias" else RNN)(**trial)
+    return _trial(LSTM if name == "forget_bias" else RNN, {"steps": 2, "width": 2}, name, value)
 
 
 def _recurrent_builder(fixed: dict[str, Any]) -> Callable[[dict[str, Any]], Any]:
@@ -137,10 +139,7 @@ RECURRENT = Kind(
     widest=lambda s: s.width, unused=_recurrent_unused)
 
 def _conv_trial(name: str, value: Any) -> ConvNet:
-    trial: dict[str, Any] = {"depth": 2, "channels": 1, "image_size": 1, name: value}
-    if name == "init" and value is None:
-        trial["sigma_w"] = 1.0
-    return ConvNet(**trial)
+    return _trial(ConvNet, {"depth": 2, "channels": 1, "image_size": 1}, name, value)
 
 
 def _conv_builder(fixed: dict[str, Any]) -> Callable[[dict[str, Any]], ConvNet]:

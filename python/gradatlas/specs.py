@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from typing import Any
 
 import numpy as np
 
 from . import _validate as v
 from ._enums import codes
-from ._fields import activation_name, boolean, check_fields, integer_in, non_negative, positive, real, setting
+from ._fields import (
+    SpecMethods,
+    activation_name,
+    boolean,
+    check_fields,
+    integer_in,
+    non_negative,
+    positive,
+    real,
+    setting,
+)
 from .initializers import INIT_ALIASES, INITS, sigma_w_squared
 
 NORMS: dict[str, int] = codes("norm")
@@ -19,8 +28,8 @@ MAX_DEPTH = 10_000_000  # layer index is a 32-bit counter of the generator
 MAX_WIDTH = 1 << 20
 
 
-@dataclasses.dataclass(frozen=True, slots=True)  # slots: a 10^6-point sweep holds 10^6 of them
-class MLP:
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)  # slots: a 10^6-point sweep holds 10^6 of them
+class MLP(SpecMethods):
     """A deep feed-forward network at initialization.
 
     Pre-activations ``h_l = W_l a_{l-1} + b_l`` for l = 1..depth; ``a_l = phi(N(h_l))``
@@ -136,15 +145,6 @@ class MLP:
         fan_in = np.asarray(self.layer_widths[:-1], dtype=float)
         return self.sigma_w_per_layer() / np.sqrt(fan_in)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps({"type": "MLP", **self.to_dict()}, sort_keys=True)
-
-    def replace(self, **changes: Any) -> MLP:
-        return dataclasses.replace(self, **changes)
-
     def replace_checked(self, **changes: Any) -> MLP:
         """``replace`` with values already checked (see ``from_checked``)."""
         return MLP.from_checked(**{**{name: getattr(self, name) for name in _MLP_FIELDS}, **changes})
@@ -158,11 +158,6 @@ class MLP:
         values = state.items() if isinstance(state, dict) else zip(_MLP_FIELDS, state)
         for name, value in values:
             object.__setattr__(self, name, value)
-
-    def __repr__(self) -> str:
-        fields = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
-                  if getattr(self, f.name) != f.default or f.name == "depth"]
-        return f"MLP({', '.join(fields)})"
 
 
 def _norm(value: Any) -> str | None:

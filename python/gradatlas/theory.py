@@ -41,8 +41,9 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
+from ._fields import activation_name
 from ._gauss_tables import GaussTable
-from .activations import ACTIVATIONS, ALIASES, canonical_activation, evaluate
+from .activations import evaluate
 
 PANELS = 100  # per piece between kinks, for one-dimensional expectations
 TABLE_PANELS = 24  # per piece, with the extra cuts of _moments (7 to 9 pieces)
@@ -121,12 +122,7 @@ def _cached_table(activation: str, negative_slope: float) -> GaussTable:
 
 def _activation(value: Any) -> str:
     """The canonical activation name: aliases and case resolved before _table and _KINKS look it up."""
-    if not isinstance(value, str):
-        raise TypeError(f"activation must be a string, one of {sorted(ACTIVATIONS)}, got {value!r}")
-    key = canonical_activation(value)
-    if key not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} (aliases {sorted(ALIASES)}), got {value!r}")
-    return key
+    return activation_name("activation", value)
 
 
 def _check(activation: Any, negative_slope: Any, sigma_w: Any, sigma_b: Any,
