@@ -9,6 +9,7 @@ void bind_activations(py::module_& m);
 void bind_mlp(py::module_& m);
 void bind_recurrent(py::module_& m);
 void bind_train(py::module_& m);
+void bind_transformer(py::module_& m);
 }  // namespace gradatlas::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
     bind_mlp(m);
     bind_recurrent(m);
     bind_train(m);
+    bind_transformer(m);
 }

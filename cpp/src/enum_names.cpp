@@ -6,6 +6,7 @@
 #include "gradatlas/recurrent.hpp"
 #include "gradatlas/run.hpp"
 #include "gradatlas/train.hpp"
+#include "gradatlas/transformer.hpp"
 
 namespace gradatlas {
 namespace {
@@ -51,6 +52,24 @@ const char* name(Norm n) {
             return "batch";
         case Norm::layer:
             return "layer";
+    }
+    return nullptr;
+}
+
+const char* name(Projection p) {
+    switch (p) {
+        case Projection::query:
+            return "query";
+        case Projection::key:
+            return "key";
+        case Projection::value:
+            return "value";
+        case Projection::attn_out:
+            return "attn_out";
+        case Projection::mlp_in:
+            return "mlp_in";
+        case Projection::mlp_out:
+            return "mlp_out";
     }
     return nullptr;
 }
@@ -164,7 +183,8 @@ std::map<std::string, std::vector<std::string>> enum_names() {
             {"loss", names<Loss>()},
             {"nonfinite", names<NonFinite>()},
             {"optimizer", names<Optimizer>()},
-            {"clip", names<ClipMode>()}};
+            {"clip", names<ClipMode>()},
+            {"projection", names<Projection>()}};
 }
 
 }  // namespace gradatlas

@@ -4,6 +4,8 @@
 //   xhat = (x - mean) / sqrt(var + eps),  var biased (divides by m), as PyTorch.
 // Backward (exact Jacobian transpose of the map above):
 //   dx = inv_std * (g - mean(g) - xhat * mean(g * xhat)).
+// RMS norm (the transformer's other choice) does not centre:
+//   xhat = x / sqrt(mean(x^2) + eps),  dx = inv_rms * (g - xhat * mean(g * xhat)).
 #pragma once
 
 #include <cmath>
@@ -45,6 +47,26 @@ void normalize_backward_strided(const T* xhat, T* g, std::int64_t m, std::int64_
             inv_std * (double(g[i * stride]) - mean_g - double(xhat[i * stride]) * mean_gx);
         g[i * stride] = static_cast<T>(v);
     }
+}
+
+// RMS norm of m contiguous values; returns inv_rms.
+template <typename T>
+double rms_normalize(const T* x, T* xhat, std::int64_t m, double eps) {
+    double sq = 0;
+    for (std::int64_t i = 0; i < m; ++i) sq += double(x[i]) * double(x[i]);
+    const double inv_rms = 1.0 / std::sqrt(sq / double(m) + eps);
+    for (std::int64_t i = 0; i < m; ++i) xhat[i] = static_cast<T>(double(x[i]) * inv_rms);
+    return inv_rms;
+}
+
+// In place: g (gradient w.r.t. xhat) becomes the gradient w.r.t. x.
+template <typename T>
+void rms_normalize_backward(const T* xhat, T* g, std::int64_t m, double inv_rms) {
+    double mean_gx = 0;
+    for (std::int64_t i = 0; i < m; ++i) mean_gx += double(g[i]) * double(xhat[i]);
+    mean_gx /= double(m);
+    for (std::int64_t i = 0; i < m; ++i)
+        g[i] = static_cast<T>(inv_rms * (double(g[i]) - double(xhat[i]) * mean_gx));
 }
 
 }  // namespace gradatlas::detail

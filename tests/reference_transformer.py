@@ -1,0 +1,182 @@
+"""An independent float64 NumPy transformer: forward, and backward by hand.
+
+Written from the definitions in cpp/include/gradatlas/transformer.hpp (not from
+the engine): the stream x_p per sublayer, the gradient dl_b/dx_p of every
+sample's loss, each projection's weight gradient of the batch-mean loss, and
+the forward statistics. Its own backward pass is checked against finite
+differences of its forward pass in tests/test_transformer.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import erf
+
+PROJECTIONS = ("query", "key", "value", "attn_out", "mlp_in", "mlp_out")
+
+
+def phi(name: str, h: np.ndarray, param: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """phi(h) and phi'(h) for the activations the tests use."""
+    if name == "gelu":
+        cdf = 0.5 * (1 + erf(h / np.sqrt(2)))
+        pdf = np.exp(-0.5 * h * h) / np.sqrt(2 * np.pi)
+        return h * cdf, cdf + h * pdf
+    if name == "relu":
+        return np.maximum(h, 0), (h > 0).astype(float)
+    if name == "tanh":
+        t = np.tanh(h)
+        return t, 1 - t * t
+    if name == "linear":
+        return h, np.ones_like(h)
+    if name == "silu":
+        s = 1 / (1 + np.exp(-h))
+        return h * s, s * (1 + h * (1 - s))
+    raise ValueError(name)
+
+
+def norm(x: np.ndarray, rms: bool, eps: float) -> np.ndarray:
+    if rms:
+        return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps)
+    c = x - x.mean(-1, keepdims=True)
+    return c / np.sqrt((c * c).mean(-1, keepdims=True) + eps)
+
+
+def norm_backward(xhat: np.ndarray, g: np.ndarray, x: np.ndarray, rms: bool, eps: float) -> np.ndarray:
+    if rms:
+        inv = 1 / np.sqrt((x * x).mean(-1, keepdims=True) + eps)
+        return inv * (g - xhat * (g * xhat).mean(-1, keepdims=True))
+    c = x - x.mean(-1, keepdims=True)
+    inv = 1 / np.sqrt((c * c).mean(-1, keepdims=True) + eps)
+    return inv * (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True))
+
+
+@dataclass
+class Config:
+    """One configuration, as the engine takes it (weights W = s Z, biases t z)."""
+    activation: str = "gelu"
+    pre_norm: bool = True
+    post_norm: bool = False
+    rms_norm: bool = False
+    causal: bool = False
+    skip_scale: float = 1.0
+    alpha: float = 1.0
+    weight_scale: tuple[float, ...] = (1.0,) * 6
+    bias_scale: float = 0.0
+    input_std: float = 1.0
+
+
+def sublayer_weights(arrays: dict[str, Any], p: int, cfg: Config) -> dict[str, np.ndarray]:
+    s = cfg.weight_scale
+    t = cfg.bias_scale
+    a = {k: np.asarray(v, float) for k, v in arrays["sublayers"][p - 1].items()}
+    if "z_qkv" in a:
+        d = a["z_o"].shape[0]
+        zq, zk, zv = a["z_qkv"][:d], a["z_qkv"][d:2 * d], a["z_qkv"][2 * d:]
+        bq, bk, bv = a["b_qkv"][:d], a["b_qkv"][d:2 * d], a["b_qkv"][2 * d:]
+        return {"Wq": s[0] * zq, "Wk": s[1] * zk, "Wv": s[2] * zv, "Wo": s[3] * a["z_o"],
+                "bq": t * bq, "bk": t * bk, "bv": t * bv, "bo": t * a["b_o"]}
+    return {"W1": s[4] * a["z_1"], "W2": s[5] * a["z_2"], "b1": t * a["b_1"], "b2": t * a["b_2"]}
+
+
+def attention(u: np.ndarray, w: dict[str, np.ndarray], heads: int, causal: bool) -> dict[str, np.ndarray]:
+    """u (B, T, d) -> the sublayer's output and everything its backward pass needs."""
+    B, T, d = u.shape
+    dh = d // heads
+    q = u @ w["Wq"].T + w["bq"]
+    k = u @ w["Wk"].T + w["bk"]
+    v = u @ w["Wv"].T + w["bv"]
+    split = lambda a: a.reshape(B, T, heads, dh).transpose(0, 2, 1, 3)  # noqa: E731
+    qh, kh, vh = split(q), split(k), split(v)
+    s = qh @ kh.transpose(0, 1, 3, 2) / np.sqrt(dh)
+    if causal:
+        s = np.where(np.tril(np.ones((T, T), bool)), s, -np.inf)
+    s = s - s.max(-1, keepdims=True)
+    p = np.exp(s)
+    p /= p.sum(-1, keepdims=True)
+    oh = p @ vh
+    o = oh.transpose(0, 2, 1, 3).reshape(B, T, d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = -np.where(p > 0, p * np.log(p), 0).sum(-1).mean()
+    return {"out": o @ w["Wo"].T + w["bo"], "q": qh, "k": kh, "v": vh, "p": p, "o": o, "entropy": ent,
+            "u": u}
+
+
+def attention_backward(c: dict[str, np.ndarray], w: dict[str, np.ndarray], gout: np.ndarray,
+                       heads: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    B, T, d = gout.shape
+    dh = d // heads
+    grads = {"attn_out": np.einsum("bti,btj->ij", gout, c["o"])}
+    go = (gout @ w["Wo"]).reshape(B, T, heads, dh).transpose(0, 2, 1, 3)
+    gp = go @ c["v"].transpose(0, 1, 3, 2)
+    gv = c["p"].transpose(0, 1, 3, 2) @ go
+    gs = c["p"] * (gp - (gp * c["p"]).sum(-1, keepdims=True)) / np.sqrt(dh)
+    gq = gs @ c["k"]
+    gk = gs.transpose(0, 1, 3, 2) @ c["q"]
+    merge = lambda a: a.transpose(0, 2, 1, 3).reshape(B, T, d)  # noqa: E731
+    gq, gk, gv = merge(gq), merge(gk), merge(gv)
+    for name, g in (("query", gq), ("key", gk), ("value", gv)):
+        grads[name] = np.einsum("bti,btj->ij", g, c["u"])
+    return gq @ w["Wq"] + gk @ w["Wk"] + gv @ w["Wv"], grads
+
+
+def mlp(u: np.ndarray, w: dict[str, np.ndarray], activation: str) -> dict[str, np.ndarray]:
+    h = u @ w["W1"].T + w["b1"]
+    a, da = phi(activation, h)
+    return {"out": a @ w["W2"].T + w["b2"], "a": a, "da": da, "u": u}
+
+
+def mlp_backward(c: dict[str, np.ndarray], w: dict[str, np.ndarray], gout: np.ndarray
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    gh = (gout @ w["W2"]) * c["da"]
+    grads = {"mlp_out": np.einsum("bti,btj->ij", gout, c["a"]), "mlp_in": np.einsum("bti,btj->ij", gh, c["u"])}
+    return gh @ w["W1"], grads
+
+
+def run(arrays: dict[str, Any], cfg: Config, blocks: int, heads: int, attention_on: bool = True,
+        loss: str = "projection", eps: float = 1e-5) -> dict[str, np.ndarray]:
+    """Per position p = 0..P: log10_grad_norm (mean over samples), q, token_cosine,
+    attention_entropy; log10_weight_grad_norm (P + 1, 6)."""
+    P = 2 * blocks if attention_on else blocks
+    x = cfg.input_std * np.asarray(arrays["xi"], float)
+    B, T, _ = x.shape
+    streams, caches = [x], []
+    entropy = np.full(P + 1, np.nan)
+    for p in range(1, P + 1):
+        w = sublayer_weights(arrays, p, cfg)
+        u = norm(x, cfg.rms_norm, eps) if cfg.pre_norm else x
+        is_attn = attention_on and p % 2 == 1
+        c = attention(u, w, heads, cfg.causal) if is_attn else mlp(u, w, cfg.activation)
+        if is_attn:
+            entropy[p] = c["entropy"]
+        y = cfg.skip_scale * x + cfg.alpha * c["out"]
+        x_new = norm(y, cfg.rms_norm, eps) if cfg.post_norm else y
+        caches.append((x, u, y, x_new, w, c, is_attn))
+        x = x_new
+        streams.append(x)
+    g = np.asarray(arrays["projections"], float) if loss == "projection" else x.copy()
+    grads = [None] * (P + 1)
+    grads[P] = g
+    wg = np.full((P + 1, 6), np.nan)
+    for p in range(P, 0, -1):
+        x_in, u, y, x_out, w, c, is_attn = caches[p - 1]
+        gy = norm_backward(x_out, g, y, cfg.rms_norm, eps) if cfg.post_norm else g
+        gout = cfg.alpha * gy
+        gu, wgrads = attention_backward(c, w, gout, heads) if is_attn else mlp_backward(c, w, gout)
+        for name, value in wgrads.items():
+            wg[p, PROJECTIONS.index(name)] = np.log10(np.linalg.norm(value / B))
+        if cfg.pre_norm:
+            gu = norm_backward(u, gu, x_in, cfg.rms_norm, eps)
+        g = cfg.skip_scale * gy + gu
+        grads[p - 1] = g
+    log_grad = np.array([np.log10(np.sqrt((gp**2).sum(axis=(1, 2)))).mean() for gp in grads])
+    q = np.array([(s**2).mean() for s in streams])
+    cos = []
+    for s in streams:
+        n = s / np.linalg.norm(s, axis=-1, keepdims=True)
+        gram = n @ n.transpose(0, 2, 1)
+        cos.append(((gram.sum((1, 2)) - np.trace(gram, axis1=1, axis2=2)) / (T * (T - 1))).mean())
+    return {"log10_grad_norm": log_grad, "q": q, "token_cosine": np.array(cos), "attention_entropy": entropy,
+            "log10_weight_grad_norm": wg, "streams": streams, "grads": grads}
