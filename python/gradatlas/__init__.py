@@ -29,7 +29,7 @@ from ._version import __version__
 from .activations import ACTIVATIONS
 from .cells import GRU, LSTM, RECURRENT_INITS, RNN
 from .convnet import CONV_INITS, ConvNet
-from .definitions import LOSSES, QUANTITIES, RECURRENT_QUANTITIES
+from .definitions import LOSSES, QUANTITIES, RECURRENT_QUANTITIES, TRANSFORMER_QUANTITIES
 from .initializers import INITS
 from .simulate import materialize, simulate
 from .specs import MLP
@@ -38,6 +38,7 @@ from .store import StoreBusyError
 from .sweep import open_results, plan_sweep, sweep
 from .torch_export import to_torch
 from .train import train, train_sweep
+from .transformer import TRANSFORMER_INITS, Transformer
 
 has_openmp: bool = _core.has_openmp()
 
@@ -75,7 +76,10 @@ __all__ = [
     "RECURRENT_QUANTITIES",
     "RNN",
     "StoreBusyError",
+    "TRANSFORMER_INITS",
+    "TRANSFORMER_QUANTITIES",
     "TooLargeError",
+    "Transformer",
     "__version__",
     "blas_config",
     "has_openmp",

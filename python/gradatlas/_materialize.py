@@ -107,3 +107,41 @@ def convolutional(spec: Any, batch: int, seed: int, dtype: str) -> dict[str, Any
         "seed": seed,
         "dtype": dtype,
     }
+
+
+def transformer(spec: Any, batch: int, seed: int, dtype: str) -> dict[str, Any]:
+    """Each sublayer's weights in ``torch.nn.MultiheadAttention`` / ``torch.nn.Linear`` layouts:
+    ``sublayers`` (P dicts: attention ``in_proj_weight`` (3d x d, query, key, value), ``in_proj_bias``,
+    ``out_proj_weight``, ``out_proj_bias``; MLP ``w1`` (m x d), ``b1``, ``w2`` (d x m), ``b2``), and
+    ``inputs`` and ``projections`` (B x T x d)."""
+    from . import _transformer
+
+    d, m, tokens = spec.width, spec.mlp_width, batch * spec.seq_len * spec.width
+    per_block = 2 * d * m + d + m + (4 * d * d + 4 * d if spec.attention else 0)
+    check_fits(int(8 * (spec.depth * per_block + 2 * tokens) + 16 * max(4 * d * d, 2 * d * m, tokens)),
+               f"materialize (depth {spec.depth}, width {d}, batch {batch})",
+               "materialize fewer blocks (a shallower spec with the same seed draws the same first blocks) "
+               "or a smaller batch")
+    group = _transformer.make_groups([_runner.Point(spec, seed, batch, dtype)], True)[0][0]
+    raw = _core.transformer_standard_arrays(dtype, group.core_group(1, "projection"))
+    s = spec.weight_scales()
+    t = spec.sigma_b
+    sublayers = []
+    for z in raw["sublayers"]:
+        z = {k: np.asarray(a, dtype=np.float64) for k, a in z.items()}
+        if "z_qkv" in z:
+            sublayers.append({
+                "type": "attn",
+                "in_proj_weight": np.concatenate([s[i] * z["z_qkv"][i * d:(i + 1) * d] for i in range(3)]),
+                "in_proj_bias": t * z["b_qkv"], "out_proj_weight": s[3] * z["z_o"], "out_proj_bias": t * z["b_o"]})
+        else:
+            sublayers.append({"type": "mlp", "w1": s[4] * z["z_1"], "b1": t * z["b_1"], "w2": s[5] * z["z_2"],
+                              "b2": t * z["b_2"]})
+    return {
+        "sublayers": sublayers,
+        "inputs": np.sqrt(spec.q0) * np.asarray(raw["xi"], dtype=np.float64),
+        "projections": np.asarray(raw["projections"], dtype=np.float64),
+        "spec": json.loads(spec.to_json()),
+        "seed": seed,
+        "dtype": dtype,
+    }

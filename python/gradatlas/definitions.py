@@ -107,6 +107,44 @@ RECURRENT_QUANTITIES: dict[str, str] = {
     "predicted_log10_rate": "log10(chi1) / 2: mean-field decades per step (NaN where chi1 is).",
 }
 
+TRANSFORMER_QUANTITIES: dict[str, str] = {
+    "log10_grad_norm": (
+        "mean over the batch of log10 |dl_b/dx_p^(b)|, the per-sample gradient norm with respect to the "
+        "residual stream x_p after sublayer p (all T x d values; p = 0 is the input), every path included. "
+        "Computed in log space: exact far below the float range."
+    ),
+    "log10_grad_norm_rms": "log10 of the root-mean-square over the batch of the same norms.",
+    "log10_weight_grad_norm": (
+        "log10 |dl/dW|_F of the batch-mean loss for each projection of sublayer p (query, key, value and "
+        "attn_out for attention; mlp_in and mlp_out for the MLP; NaN for those it lacks and at p = 0)."
+    ),
+    "q": "mean over samples, tokens and units of x_p^2 (the forward second moment of the stream).",
+    "token_cosine": (
+        "mean over samples and pairs of distinct tokens of the cosine similarity of their x_p: 1 when "
+        "every token carries the same direction (rank collapse), about 0 for independent tokens."
+    ),
+    "attention_entropy": (
+        "mean over samples, heads and query tokens of the entropy (nats) of the attention row at "
+        "attention sublayer p (ln T: uniform attention); NaN at MLP sublayers and the input."
+    ),
+    "first_nonfinite_sublayer": (
+        "first sublayer whose output x_p holds inf/NaN; if the forward pass is finite, the first position "
+        "reached by the backward pass (from P down) whose gradient is inf/NaN; -1 when everything stayed finite."
+    ),
+    "nonfinite_kind": QUANTITIES["nonfinite_kind"],
+    "total_log10_ratio": "log10_grad_norm at the input (p = 0) minus at x_P (negative: vanishing).",
+    "log10_rate": (
+        "least-squares decades per sublayer by which log10_grad_norm changes going from the output "
+        "towards the input (negative: vanishing)."
+    ),
+    "depth_scale": "1 / |2 ln(10) log10_rate|: sublayers over which the squared gradient norm changes by e.",
+    "final_token_cosine": "token_cosine at the last sublayer: how collapsed the output's tokens are.",
+    "regime": (
+        "'nonfinite' when first_nonfinite_sublayer >= 0; otherwise 'vanishing' / 'exploding' when "
+        "total_log10_ratio is below -1 / above +1 decade, else 'stable'."
+    ),
+}
+
 TRAINING_QUANTITIES: dict[str, str] = {
     "task": (
         "teacher-student regression: x ~ N(0, q0) fresh each step (stream 'training'), y = T x with "

@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from . import _assemble, _materialize, _recurrent, _runner
+from . import _assemble, _materialize, _recurrent, _runner, _transformer
 from . import _validate as v
 from ._axes import check_dtype, is_axis
 from .cells import CELLS, GRU, LSTM, RNN, SPEC_CLASSES
 from .convnet import ConvNet
 from .specs import MLP
+from .transformer import Transformer
 
 # Run settings every kind's sweep takes besides its spec fields.
 RUN_SETTINGS = ("batch", "dtype")
@@ -49,6 +50,8 @@ class Kind:
     widest: Callable[[Any], int]
     # The settings given for a template that no spec of the sweep would have (refused).
     unused: Callable[[Any, dict[str, Any]], list[str]] = lambda spec, given: []
+    # Raw per-position arrays with trailing dimensions: name -> their sizes.
+    trailing: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
 
     def length(self, spec: Any) -> int:
         return int(getattr(spec, self.length_field))
@@ -59,7 +62,8 @@ class Kind:
 
     def layout(self, length: int) -> dict[str, tuple[tuple[int, ...], str, Any]]:
         """The raw arrays of a sweep: name -> (shape after the point axis, dtype, value when not run)."""
-        per = {k: ((self.positions(length),), "float64", np.nan) for k in self.per_position}
+        per = {k: ((self.positions(length), *self.trailing.get(k, ())), "float64", np.nan)
+               for k in self.per_position}
         return {**per, self.first_nonfinite: ((), "int64", -1), "nonfinite_kind": ((), "int32", 0),
                 "finished": ((), "bool", False)}
 
@@ -159,9 +163,36 @@ CONVOLUTIONAL = Kind(
     materialize=_materialize.convolutional, trial_spec=_conv_trial, spec_builder=_conv_builder,
     widest=lambda s: s.width)
 
+def _transformer_trial(name: str, value: Any) -> Transformer:
+    small: dict[str, Any] = {"depth": 1, "width": 2, "heads": 1, "seq_len": 2}
+    if name == "heads":
+        small["width"] = v.integer("heads", value, minimum=1, maximum=1 << 14)  # a width it divides
+    return _trial(Transformer, small, name, value)
+
+
+def _transformer_builder(fixed: dict[str, Any]) -> Callable[[dict[str, Any]], Transformer]:
+    names = {f.name for f in dataclasses.fields(Transformer)}
+
+    def build(setting: dict[str, Any]) -> Transformer:
+        return Transformer(**{k: x for k, x in {**fixed, **setting}.items() if k in names})
+    return build
+
+
+TRANSFORMER = Kind(
+    network="transformer", spec_types=(Transformer,), profile="sublayer", length_field="sublayers",
+    first_position=0,
+    settings=("depth", "width", "heads", "seq_len", "mlp_ratio", "activation", "norm", "norm_kind", "causal",
+              "attention", "alpha", "init", "negative_slope", "q0", "batch", "dtype", "sigma_b", "sigma_w"),
+    per_position=(*_transformer.PER_SUBLAYER, "log10_weight_grad_norm"),
+    first_nonfinite="first_nonfinite_sublayer",
+    make_groups=_transformer.make_groups, gather=_transformer.gather, to_dataset=_transformer.to_dataset,
+    materialize=_materialize.transformer, trial_spec=_transformer_trial, spec_builder=_transformer_builder,
+    widest=lambda s: s.seq_len * max(3 * s.width, s.mlp_width),
+    trailing={"log10_weight_grad_norm": (len(_transformer.PROJECTIONS),)})
+
 # The feed-forward settings that are MLP fields (the others are run settings).
 FEEDFORWARD_FIELDS = tuple(name for name in FEEDFORWARD.settings if name not in RUN_SETTINGS)
-KINDS = (FEEDFORWARD, RECURRENT, CONVOLUTIONAL)
+KINDS = (FEEDFORWARD, RECURRENT, CONVOLUTIONAL, TRANSFORMER)
 SPEC_TYPES = tuple(t for k in KINDS for t in k.spec_types)
 _names = [t.__name__ for t in SPEC_TYPES]
 SPEC_NAMES = f"a gradatlas.{', '.join(_names[:-1])} or {_names[-1]}"

@@ -395,7 +395,8 @@ class ResultStore:
     def _create_array(self, group: Any, name: str) -> None:
         shape, dtype, fill = self.layout[name]
         group.create_array(name, shape=(self.n_points, *shape), chunks=(self.chunk_size, *shape), dtype=dtype,
-                           fill_value=fill, dimension_names=["point", *([self.profile] if shape else [])],
+                           fill_value=fill, dimension_names=["point", *([self.profile] if shape else []),
+                                                             *(f"{name}_{i}" for i in range(1, len(shape)))],
                            overwrite=True)
 
     def _create(self) -> None:

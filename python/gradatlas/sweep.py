@@ -108,7 +108,7 @@ def _settings(spec: Any, given: dict[str, Any]) -> tuple[Kind, dict[str, Any]]:
         elif name in RUN_SETTINGS:
             settings[name] = RUN_DEFAULTS[name]
         else:  # the template's own value; a cell's shorthand default where it has no such field
-            settings[name] = getattr(spec, name, SHORTHAND[name])
+            settings[name] = getattr(spec, name) if hasattr(spec, name) else SHORTHAND[name]
     return kind, settings
 
 
