@@ -9,7 +9,6 @@ differences of its forward pass in tests/test_transformer.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,32 +52,23 @@ def norm_backward(xhat: np.ndarray, g: np.ndarray, x: np.ndarray, rms: bool, eps
     return inv * (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True))
 
 
-@dataclass
-class Config:
-    """One configuration, as the engine takes it (weights W = s Z, biases t z)."""
-    activation: str = "gelu"
-    pre_norm: bool = True
-    post_norm: bool = False
-    rms_norm: bool = False
-    causal: bool = False
-    skip_scale: float = 1.0
-    alpha: float = 1.0
-    weight_scale: tuple[float, ...] = (1.0,) * 6
-    bias_scale: float = 0.0
-    input_std: float = 1.0
+def config(spec: Any) -> dict[str, Any]:
+    """What the forward pass needs from a gradatlas.Transformer, from its documented meaning."""
+    deep = spec.norm == "deepnorm"
+    return {"pre": spec.norm == "pre", "post": spec.norm in ("post", "deepnorm"), "rms": spec.norm_kind == "rms",
+            "skip": (2.0 * spec.depth) ** 0.25 if deep else 1.0, "alpha": spec.alpha, "causal": spec.causal,
+            "activation": spec.activation, "heads": spec.heads}
 
 
-def sublayer_weights(arrays: dict[str, Any], p: int, cfg: Config) -> dict[str, np.ndarray]:
-    s = cfg.weight_scale
-    t = cfg.bias_scale
-    a = {k: np.asarray(v, float) for k, v in arrays["sublayers"][p - 1].items()}
-    if "z_qkv" in a:
-        d = a["z_o"].shape[0]
-        zq, zk, zv = a["z_qkv"][:d], a["z_qkv"][d:2 * d], a["z_qkv"][2 * d:]
-        bq, bk, bv = a["b_qkv"][:d], a["b_qkv"][d:2 * d], a["b_qkv"][2 * d:]
-        return {"Wq": s[0] * zq, "Wk": s[1] * zk, "Wv": s[2] * zv, "Wo": s[3] * a["z_o"],
-                "bq": t * bq, "bk": t * bk, "bv": t * bv, "bo": t * a["b_o"]}
-    return {"W1": s[4] * a["z_1"], "W2": s[5] * a["z_2"], "b1": t * a["b_1"], "b2": t * a["b_2"]}
+def sublayer_weights(materialized: dict[str, Any], p: int) -> dict[str, np.ndarray]:
+    """Sublayer p's matrices from gradatlas.materialize (PyTorch layouts)."""
+    a = materialized["sublayers"][p - 1]
+    if a["type"] == "attn":
+        wq, wk, wv = np.split(a["in_proj_weight"], 3)
+        bq, bk, bv = np.split(a["in_proj_bias"], 3)
+        return {"Wq": wq, "Wk": wk, "Wv": wv, "Wo": a["out_proj_weight"], "bq": bq, "bk": bk, "bv": bv,
+                "bo": a["out_proj_bias"]}
+    return {"W1": a["w1"], "W2": a["w2"], "b1": a["b1"], "b2": a["b2"]}
 
 
 def attention(u: np.ndarray, w: dict[str, np.ndarray], heads: int, causal: bool) -> dict[str, np.ndarray]:
@@ -135,43 +125,46 @@ def mlp_backward(c: dict[str, np.ndarray], w: dict[str, np.ndarray], gout: np.nd
     return gh @ w["W1"], grads
 
 
-def run(arrays: dict[str, Any], cfg: Config, blocks: int, heads: int, attention_on: bool = True,
-        loss: str = "projection", eps: float = 1e-5) -> dict[str, np.ndarray]:
+def run(materialized: dict[str, Any], spec: Any, loss: str = "projection", eps: float = 1e-5
+        ) -> dict[str, np.ndarray]:
     """Per position p = 0..P: log10_grad_norm (mean over samples), q, token_cosine,
     attention_entropy; log10_weight_grad_norm (P + 1, 6)."""
-    P = 2 * blocks if attention_on else blocks
-    x = cfg.input_std * np.asarray(arrays["xi"], float)
+    cfg = config(spec)
+    heads = cfg["heads"]
+    P = len(materialized["sublayers"])
+    x = np.asarray(materialized["inputs"], float)
     B, T, _ = x.shape
+    N = lambda a: norm(a, cfg["rms"], eps)  # noqa: E731
     streams, caches = [x], []
     entropy = np.full(P + 1, np.nan)
     for p in range(1, P + 1):
-        w = sublayer_weights(arrays, p, cfg)
-        u = norm(x, cfg.rms_norm, eps) if cfg.pre_norm else x
-        is_attn = attention_on and p % 2 == 1
-        c = attention(u, w, heads, cfg.causal) if is_attn else mlp(u, w, cfg.activation)
+        w = sublayer_weights(materialized, p)
+        u = N(x) if cfg["pre"] else x
+        is_attn = "Wq" in w
+        c = attention(u, w, heads, cfg["causal"]) if is_attn else mlp(u, w, cfg["activation"])
         if is_attn:
             entropy[p] = c["entropy"]
-        y = cfg.skip_scale * x + cfg.alpha * c["out"]
-        x_new = norm(y, cfg.rms_norm, eps) if cfg.post_norm else y
+        y = cfg["skip"] * x + cfg["alpha"] * c["out"]
+        x_new = N(y) if cfg["post"] else y
         caches.append((x, u, y, x_new, w, c, is_attn))
         x = x_new
         streams.append(x)
-    g = np.asarray(arrays["projections"], float) if loss == "projection" else x.copy()
-    grads = [None] * (P + 1)
-    grads[P] = g
+    g = np.asarray(materialized["projections"], float) if loss == "projection" else x.copy()
+    grads: list[np.ndarray] = [g] * (P + 1)
     wg = np.full((P + 1, 6), np.nan)
     for p in range(P, 0, -1):
         x_in, u, y, x_out, w, c, is_attn = caches[p - 1]
-        gy = norm_backward(x_out, g, y, cfg.rms_norm, eps) if cfg.post_norm else g
-        gout = cfg.alpha * gy
+        gy = norm_backward(x_out, g, y, cfg["rms"], eps) if cfg["post"] else g
+        gout = cfg["alpha"] * gy
         gu, wgrads = attention_backward(c, w, gout, heads) if is_attn else mlp_backward(c, w, gout)
         for name, value in wgrads.items():
             wg[p, PROJECTIONS.index(name)] = np.log10(np.linalg.norm(value / B))
-        if cfg.pre_norm:
-            gu = norm_backward(u, gu, x_in, cfg.rms_norm, eps)
-        g = cfg.skip_scale * gy + gu
+        if cfg["pre"]:
+            gu = norm_backward(u, gu, x_in, cfg["rms"], eps)
+        g = cfg["skip"] * gy + gu
         grads[p - 1] = g
-    log_grad = np.array([np.log10(np.sqrt((gp**2).sum(axis=(1, 2)))).mean() for gp in grads])
+    with np.errstate(divide="ignore"):
+        log_grad = np.array([np.log10(np.sqrt((gp**2).sum(axis=(1, 2)))).mean() for gp in grads])
     q = np.array([(s**2).mean() for s in streams])
     cos = []
     for s in streams:

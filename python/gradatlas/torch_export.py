@@ -10,6 +10,9 @@ gradatlas reports with autograd::
 
 For recurrent specs the module unrolls the cell over the stored inputs and
 ``net.states`` holds h_0 .. h_T (the gradients of ``log10_grad_norm`` at step t).
+For transformers ``net.streams`` holds the residual stream x_0 .. x_P, each
+sublayer is ``torch.nn.MultiheadAttention`` (batch first) or two ``Linear``
+layers, and the gradients of ``log10_grad_norm`` are those of the streams.
 """
 
 from __future__ import annotations
@@ -64,7 +67,8 @@ def to_torch(spec: Any, *, batch: int = 16, seed: int = 0, dtype: Any = "float64
     kind = kind_of(spec)
     arrays = materialize(spec, batch=batch, seed=seed, dtype=dtype)
     torch_dtype = torch.float64 if arrays["dtype"] == "float64" else torch.float32
-    build = {"feedforward": _FeedForward, "convolutional": _FeedForward, "recurrent": _Recurrent}[kind.network]
+    build = {"feedforward": _FeedForward, "convolutional": _FeedForward, "recurrent": _Recurrent,
+             "transformer": _Transformer}[kind.network]
     return build(torch, spec, arrays, torch_dtype)
 
 
@@ -176,3 +180,62 @@ def _Recurrent(torch: Any, spec: Any, arrays: dict[str, Any], dtype: Any) -> Any
             return 0.5 * (out[steps] * out[steps]).sum()
 
     return Recurrent()
+
+
+def _Transformer(torch: Any, spec: Any, arrays: dict[str, Any], dtype: Any) -> Any:
+    f = torch.nn.functional
+    d, heads = spec.width, spec.heads
+    phi = _activation(torch, spec.activation, spec.negative_slope)
+    skip = spec.skip_scale
+
+    base: Any = _module_base(torch)
+
+    class Transformer(base):
+        """The transformer encoder of a gradatlas run: its sublayers, inputs and loss vectors."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            layers = []
+            for a in arrays["sublayers"]:
+                if a["type"] == "attn":
+                    layer = torch.nn.MultiheadAttention(d, heads, batch_first=True).to(dtype)
+                    params = {"in_proj_weight": layer.in_proj_weight, "in_proj_bias": layer.in_proj_bias,
+                              "out_proj_weight": layer.out_proj.weight, "out_proj_bias": layer.out_proj.bias}
+                else:
+                    m = a["w1"].shape[0]
+                    layer = torch.nn.ModuleDict({"w1": torch.nn.Linear(d, m), "w2": torch.nn.Linear(m, d)}).to(dtype)
+                    params = {"w1": layer["w1"].weight, "b1": layer["w1"].bias, "w2": layer["w2"].weight,
+                              "b2": layer["w2"].bias}
+                with torch.no_grad():
+                    for name, param in params.items():
+                        param.copy_(torch.from_numpy(a[name]))
+                layers.append(layer)
+            self.sublayers = torch.nn.ModuleList(layers)
+            self.register_buffer("inputs", torch.from_numpy(arrays["inputs"]).to(dtype))
+            self.register_buffer("projections", torch.from_numpy(arrays["projections"]).to(dtype))
+            self.streams: list[Any] = []
+
+        def _norm(self, x: Any) -> Any:
+            if spec.norm_kind == "rms":
+                return f.rms_norm(x, (d,), eps=NORM_EPS)
+            return f.layer_norm(x, (d,), eps=NORM_EPS)
+
+        def _branch(self, layer: Any, u: Any) -> Any:
+            if isinstance(layer, torch.nn.MultiheadAttention):
+                t = u.shape[1]
+                mask = torch.triu(torch.ones(t, t, dtype=torch.bool), 1) if spec.causal else None
+                return layer(u, u, u, attn_mask=mask, need_weights=False)[0]
+            return layer["w2"](phi(layer["w1"](u)))
+
+        def forward(self, x: Any = None) -> Any:
+            x = (self.inputs if x is None else x).clone().requires_grad_(True)
+            self.streams = [x]
+            for layer in self.sublayers:
+                u = self._norm(x) if spec.norm == "pre" else x
+                y = skip * x + spec.alpha * self._branch(layer, u)
+                x = self._norm(y) if spec.norm in ("post", "deepnorm") else y
+                x.retain_grad()
+                self.streams.append(x)
+            return x
+
+    return Transformer()
