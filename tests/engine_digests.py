@@ -7,7 +7,8 @@ past 256, cells without inputs, non-finite runs (a depth head short of the
 overflow too) and the training runs (each optimizer and clipping mode). The
 expected digests were recorded with the build before the block-engine work
 (commit 71beb0f); the convolutional cases (conv/*) with the build that added
-convolutions. Any change to the engines must keep these digests unless an
+convolutions, the transformer cases (transformer/*) with the one that added
+transformers. Any change to the engines must keep these digests unless an
 issue says otherwise; ``tests/test_engine_digests.py`` runs this script at each
 level the CPU has (``GRADATLAS_MAX_ISA``) and compares with
 ``tests/engine_digests.json``.
@@ -139,6 +140,24 @@ def conv_cases() -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
+def transformer_cases() -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    base = ga.Transformer(depth=3, width=12, heads=3, seq_len=5, sigma_b=0.1, mlp_ratio=2)
+    variants = [base, base.replace(norm="post", norm_kind="rms", causal=True, alpha=0.7),
+                base.replace(norm="deepnorm", activation="relu"), base.replace(norm="none", activation="tanh", q0=2.0)]
+    for dtype in ("float32", "float64"):
+        for loss in ("projection", "sum_squares"):
+            out[f"transformer/{dtype}/{loss}"] = run_specs(variants, batch=3, seed=15, dtype=dtype, loss=loss,
+                                                            n_threads=2)
+    deep = ga.Transformer(depth=20, width=8, heads=2, seq_len=4, attention=True)
+    out["transformer/checkpointed"] = run_specs([deep, deep.replace(attention=True, norm="post")], batch=2,
+                                                seed=16, checkpoint_every=7)
+    mlp_only = ga.Transformer(depth=6, width=8, heads=1, seq_len=3, attention=False, norm="none", init=None,
+                              sigma_w=1e5, activation="relu")  # overflows at sublayer 4 in float32
+    out["transformer/nonfinite"] = run_specs([mlp_only], batch=2, seed=17, n_threads=1)
+    return out
+
+
 def training_cases() -> dict[str, dict[str, np.ndarray]]:
     out: dict[str, dict[str, np.ndarray]] = {}
     spec = ga.MLP(depth=4, width=16, activation="tanh", sigma_b=0.1)
@@ -153,7 +172,7 @@ def training_cases() -> dict[str, dict[str, np.ndarray]]:
 
 
 def digests() -> dict[str, str]:
-    cases = {**mlp_cases(), **recurrent_cases(), **conv_cases(), **training_cases()}
+    cases = {**mlp_cases(), **recurrent_cases(), **conv_cases(), **transformer_cases(), **training_cases()}
     return {name: digest(arrays) for name, arrays in sorted(cases.items())}
 
 

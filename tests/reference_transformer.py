@@ -78,7 +78,7 @@ def attention(u: np.ndarray, w: dict[str, np.ndarray], heads: int, causal: bool)
     q = u @ w["Wq"].T + w["bq"]
     k = u @ w["Wk"].T + w["bk"]
     v = u @ w["Wv"].T + w["bv"]
-    split = lambda a: a.reshape(B, T, heads, dh).transpose(0, 2, 1, 3)  # noqa: E731
+    split = lambda a: a.reshape(B, T, heads, dh).transpose(0, 2, 1, 3)
     qh, kh, vh = split(q), split(k), split(v)
     s = qh @ kh.transpose(0, 1, 3, 2) / np.sqrt(dh)
     if causal:
@@ -105,7 +105,7 @@ def attention_backward(c: dict[str, np.ndarray], w: dict[str, np.ndarray], gout:
     gs = c["p"] * (gp - (gp * c["p"]).sum(-1, keepdims=True)) / np.sqrt(dh)
     gq = gs @ c["k"]
     gk = gs.transpose(0, 1, 3, 2) @ c["q"]
-    merge = lambda a: a.transpose(0, 2, 1, 3).reshape(B, T, d)  # noqa: E731
+    merge = lambda a: a.transpose(0, 2, 1, 3).reshape(B, T, d)
     gq, gk, gv = merge(gq), merge(gk), merge(gv)
     for name, g in (("query", gq), ("key", gk), ("value", gv)):
         grads[name] = np.einsum("bti,btj->ij", g, c["u"])
@@ -134,7 +134,7 @@ def run(materialized: dict[str, Any], spec: Any, loss: str = "projection", eps: 
     P = len(materialized["sublayers"])
     x = np.asarray(materialized["inputs"], float)
     B, T, _ = x.shape
-    N = lambda a: norm(a, cfg["rms"], eps)  # noqa: E731
+    N = lambda a: norm(a, cfg["rms"], eps)
     streams, caches = [x], []
     entropy = np.full(P + 1, np.nan)
     for p in range(1, P + 1):
@@ -152,13 +152,16 @@ def run(materialized: dict[str, Any], spec: Any, loss: str = "projection", eps: 
     g = np.asarray(materialized["projections"], float) if loss == "projection" else x.copy()
     grads: list[np.ndarray] = [g] * (P + 1)
     wg = np.full((P + 1, 6), np.nan)
+    weight_grads: dict[int, dict[str, np.ndarray]] = {}  # d(sum of losses)/dW per sublayer
     for p in range(P, 0, -1):
         x_in, u, y, x_out, w, c, is_attn = caches[p - 1]
         gy = norm_backward(x_out, g, y, cfg["rms"], eps) if cfg["post"] else g
         gout = cfg["alpha"] * gy
         gu, wgrads = attention_backward(c, w, gout, heads) if is_attn else mlp_backward(c, w, gout)
+        weight_grads[p] = wgrads
         for name, value in wgrads.items():
-            wg[p, PROJECTIONS.index(name)] = np.log10(np.linalg.norm(value / B))
+            with np.errstate(divide="ignore"):  # one token: the scores' gradient is exactly 0
+                wg[p, PROJECTIONS.index(name)] = np.log10(np.linalg.norm(value / B))
         if cfg["pre"]:
             gu = norm_backward(u, gu, x_in, cfg["rms"], eps)
         g = cfg["skip"] * gy + gu
@@ -170,6 +173,7 @@ def run(materialized: dict[str, Any], spec: Any, loss: str = "projection", eps: 
     for s in streams:
         n = s / np.linalg.norm(s, axis=-1, keepdims=True)
         gram = n @ n.transpose(0, 2, 1)
-        cos.append(((gram.sum((1, 2)) - np.trace(gram, axis1=1, axis2=2)) / (T * (T - 1))).mean())
+        with np.errstate(invalid="ignore"):  # one token: no pairs, NaN
+            cos.append(((gram.sum((1, 2)) - np.trace(gram, axis1=1, axis2=2)) / (T * (T - 1))).mean())
     return {"log10_grad_norm": log_grad, "q": q, "token_cosine": np.array(cos), "attention_entropy": entropy,
-            "log10_weight_grad_norm": wg, "streams": streams, "grads": grads}
+            "log10_weight_grad_norm": wg, "streams": streams, "grads": grads, "weight_grads": weight_grads}

@@ -114,6 +114,52 @@ def run_recurrent_group(
     progress: Callable[[int, int], Any] | None = None,
 ) -> dict[str, npt.NDArray[Any]]: ...
 def recurrent_standard_arrays(dtype: str, group: RecurrentGroup) -> dict[str, npt.NDArray[Any]]: ...
+class TransformerGroup:
+    def __init__(
+        self,
+        seed: int,
+        blocks: int,
+        width: int,
+        heads: int,
+        seq_len: int,
+        mlp_width: int,
+        attention: bool,
+        batch: int,
+        loss: int,
+        norm_eps: float,
+        checkpoint_every: int,
+        store_budget_bytes: int,
+        n_threads: int,
+    ) -> None: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def blocks(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def n_threads(self) -> int: ...
+
+def plan_transformer_memory(group: TransformerGroup, n_configs: int, value_bytes: int) -> tuple[int, int]: ...
+def run_transformer_group(
+    dtype: str,
+    group: TransformerGroup,
+    activation: npt.NDArray[np.int32],
+    activation_param: npt.NDArray[np.float64],
+    pre_norm: npt.NDArray[np.bool_],
+    post_norm: npt.NDArray[np.bool_],
+    rms_norm: npt.NDArray[np.bool_],
+    causal: npt.NDArray[np.bool_],
+    skip_scale: npt.NDArray[np.float64],
+    alpha: npt.NDArray[np.float64],
+    weight_scale: npt.NDArray[np.float64],
+    bias_scale: npt.NDArray[np.float64],
+    input_std: npt.NDArray[np.float64],
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, npt.NDArray[Any]]: ...
+def transformer_standard_arrays(dtype: str, group: TransformerGroup) -> dict[str, Any]: ...
 def train_mlp(
     dtype: str,
     widths: list[int],

@@ -96,7 +96,7 @@ class TransformerGroup:
             checkpoint_every: int | None = None) -> dict[str, np.ndarray]:
         specs = self.configs
         activation = [s.core_activation() for s in specs]
-        flags = lambda f: np.array([f(s) for s in specs], dtype=bool)  # noqa: E731
+        flags = lambda f: np.array([f(s) for s in specs], dtype=bool)
         return _core.run_transformer_group(
             self.dtype, self.core_group(n_threads, loss, checkpoint_every),
             np.array([a for a, _ in activation], dtype=np.int32),
