@@ -41,6 +41,20 @@ def test_sweep_writes_results_and_phase_diagram(tmp_path):
         np.testing.assert_array_equal(point.log10_grad_norm.values, ref.log10_grad_norm.values)
 
 
+def test_transformer_sweep_with_arch(tmp_path):
+    out = tmp_path / "tf"
+    proc = run("sweep", "--arch", "transformer", "--norm", "pre,post,deepnorm", "--depth", "2,4", "--width", "16",
+               "--heads", "2", "--seq-len", "4", "--batch", "3", "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    _png_ok(out / "gradient_flow.png")
+    _png_ok(out / "phase_diagram.png")
+    with xr.open_dataset(out / "results.nc") as ds:
+        assert dict(ds.sizes) == {"depth": 2, "norm": 3, "seed": 1, "sublayer": 9, "projection": 6}
+        point = ds.sel(norm="post", depth=4, seed=0)
+        ref = ga.simulate(ga.Transformer(depth=4, width=16, heads=2, seq_len=4, norm="post"), batch=3)
+        np.testing.assert_array_equal(point.log10_grad_norm.values, ref.log10_grad_norm.values)
+
+
 def test_sweep_from_toml_and_plot_command(tmp_path):
     config = tmp_path / "sweep.toml"
     config.write_text('[sweep]\nactivation = "tanh"\nsigma_w = [0.8, 1.2, 1.6]\nsigma_b = [0.0, 0.1]\n'
@@ -86,6 +100,10 @@ def test_version_and_help():
     (["sweep", "--residual", "maybe", "--dry-run"], "--residual: expected true or false"),
     (["sweep", "--width", "-4", "--dry-run"], "width must be >= 1, got -4"),
     (["sweep", "--config", "/nonexistent.toml"], "cannot read /nonexistent.toml"),
+    (["sweep", "--heads", "4", "--dry-run"], "--heads applies to transformers: add --arch transformer"),
+    (["sweep", "--arch", "transformer", "--cell", "rnn", "--dry-run"], "--arch transformer takes no --cell"),
+    (["sweep", "--arch", "conv", "--dry-run"], "--arch conv needs --channels"),
+    (["sweep", "--arch", "transformer", "--heads", "3", "--width", "8", "--dry-run"], "heads must divide width"),
     (["sweep", "--bogus"], "unrecognized arguments: --bogus"),
     (["plot", "/nonexistent.nc"], "no such results file"),
     (["theory", "--activation", "nope"], "--activation must be one of"),

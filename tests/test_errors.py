@@ -84,7 +84,8 @@ def test_checkpoint_every_is_checked():
 
 
 def test_simulate_needs_a_spec():
-    with pytest.raises(TypeError, match="spec must be a gradatlas.MLP, RNN, LSTM, GRU or ConvNet, got dict"):
+    with pytest.raises(TypeError,
+                       match="spec must be a gradatlas.MLP, RNN, LSTM, GRU, ConvNet or Transformer, got dict"):
         ga.simulate({"depth": 3})
 
 

@@ -99,3 +99,19 @@ def test_simulate_result_plots(tmp_path):
     ds = ga.simulate(ga.MLP(depth=30, width=32), batch=4)
     _not_blank(plot.gradient_flow(ds), tmp_path, "sim.png")
     _not_blank(plot.grad_flow_bars(ds), tmp_path, "simbars.png")
+
+
+def test_transformer_results_plot(tmp_path):
+    ds = ga.sweep(ga.Transformer(depth=6, width=16, heads=2, seq_len=4), norm=["pre", "post"], alpha=[0.5, 1.0],
+                  batch=2, progress=False)
+    fig = plot.gradient_flow(ds)
+    ax = fig.axes[0]
+    assert "block" in ax.get_xlabel() and "dx_p" in ax.get_ylabel()
+    assert len(ax.get_lines()) >= 4  # a line and its attention dots per configuration
+    fig.savefig(tmp_path / "flow.png")
+    plt.close(fig)
+    fig = plot.phase_diagram(ds, x="alpha", y="norm")  # no chi1: no critical line, no error
+    fig.savefig(tmp_path / "phase.png")
+    plt.close(fig)
+    with pytest.raises(ValueError, match="grad_flow_bars draws feed-forward layers"):
+        plot.grad_flow_bars(ds.isel(norm=0, alpha=0))

@@ -207,7 +207,7 @@ def test_a_template_spec_sweeps_its_own_settings():
     (ga.MLP(depth=3), dict(steps=[2, 3]), TypeError, r"sweep over a MLP takes axes or values of \['depth'"),
     (ga.LSTM(steps=3), dict(depth=[2, 3]), TypeError, r"sweep over a LSTM takes .*got \['depth'\]"),
     (ga.MLP(depth=2, widths=(3, 4, 5)), dict(sigma_w=[1, 2]), ValueError, r"explicit widths cannot be swept"),
-    ({"depth": 3}, {}, TypeError, r"spec must be a gradatlas.MLP, RNN, LSTM, GRU or ConvNet, got dict"),
+    ({"depth": 3}, {}, TypeError, r"spec must be a gradatlas.MLP, RNN, LSTM, GRU, ConvNet or Transformer, got dict"),
     (ga.LSTM(steps=3), dict(activation=["tanh", "relu"]), TypeError, r"LSTM has no setting 'activation'"),
     (ga.GRU(steps=3), dict(forget_bias=2.0), TypeError, r"GRU has no setting 'forget_bias'"),
     (ga.MLP(depth=3), dict(sigma_w=[1.0, "x"]), TypeError, r"sigma_w"),

@@ -3,6 +3,7 @@
     gradatlas sweep --activation tanh,relu --sigma-w 0.5:3:26 --sigma-b 0,0.05,0.3 --depth 200 --out run1
     gradatlas sweep --config sweep.toml
     gradatlas sweep --cell rnn,lstm,gru --steps 1000 --sigma-w 0.5:2:16 --out rnn1
+    gradatlas sweep --arch transformer --norm pre,post,deepnorm --depth 12,48,192 --width 128 --out tf1
     gradatlas sweep ... --store run.zarr [--resume] [--workers 4 | --scheduler tcp://host:8786]
     gradatlas plot run1/results.nc
     gradatlas theory --activation tanh --sigma-w 1.0:2.0:5 --sigma-b 0.05
@@ -103,11 +104,13 @@ def _from_toml(path: str) -> dict[str, Any]:
     table = config.get("sweep", config)
     if not isinstance(table, dict):
         raise UsageError(f"--config: 'sweep' in {path} must be a table of settings ([sweep]), got {table!r}")
-    unknown = set(table) - set(SETTINGS) - {"seeds", "loss", "common_random_numbers", "n_threads"}
+    unknown = set(table) - set(SETTINGS) - {"seeds", "loss", "common_random_numbers", "n_threads", "arch"}
     if unknown:
         raise UsageError(f"--config: unknown settings {sorted(unknown)} in {path}; accepted: "
-                         f"{sorted([*SETTINGS, 'seeds', 'loss', 'common_random_numbers', 'n_threads'])}")
-    return {name: _toml_value(name, value) for name, value in table.items()}
+                         f"{sorted([*SETTINGS, 'arch', 'seeds', 'loss', 'common_random_numbers', 'n_threads'])}")
+    if "arch" in table and table["arch"] not in ARCHS:
+        raise UsageError(f"--config: arch must be one of {list(ARCHS)}, got {table['arch']!r}")
+    return {name: value if name == "arch" else _toml_value(name, value) for name, value in table.items()}
 
 
 def _toml_value(name: str, value: Any) -> Any:
@@ -178,7 +181,7 @@ def _output_dir(out: Path) -> None:
 
 
 def _axes_for_plot(ds: Any, x: str | None, y: str | None) -> tuple[str, str] | None:
-    axes = [d for d in ds.dims if d not in ("layer", "step", "seed")]
+    axes = [d for d in ds.dims if d not in ("layer", "step", "sublayer", "projection", "seed")]
     if x and y:
         return x, y
     preferred = [a for a in ("sigma_w", "sigma_b", "cell", "steps", "depth", "alpha", "width") if a in axes]
@@ -227,10 +230,39 @@ def _save(ds: Any, out: Path) -> list[Path]:
     return written
 
 
+ARCHS = ("mlp", "conv", "recurrent", "transformer")
+TRANSFORMER_DEPTH = 12  # blocks, when --arch transformer is given without --depth
+
+
+def _template(arch: str | None, settings: dict[str, Any]) -> tuple[Any, ...]:
+    """The template spec ``sweep`` takes for --arch (empty: the keyword shorthand, which picks
+    MLP, ConvNet or a recurrent cell from --channels and --cell)."""
+    if arch is None:
+        from .kinds import KINDS, TRANSFORMER
+
+        others = {name for kind in KINDS if kind is not TRANSFORMER for name in kind.settings}
+        own = [name for name in TRANSFORMER.settings if name not in others and name in settings]
+        if own:
+            raise UsageError(f"--{own[0].replace('_', '-')} applies to transformers: add --arch transformer")
+        return ()
+    given = "--cell" if settings.get("cell") is not None else "--channels" if settings.get("channels") else None
+    wanted = {"recurrent": "--cell", "conv": "--channels"}.get(arch)
+    if arch in ("mlp", "transformer") and given:
+        raise UsageError(f"--arch {arch} takes no {given}")
+    if wanted and given != wanted:
+        raise UsageError(f"--arch {arch} needs {wanted}")
+    if arch != "transformer":
+        return ()
+    import gradatlas as ga
+
+    return (ga.Transformer(depth=TRANSFORMER_DEPTH),)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     import gradatlas as ga
 
     settings = _sweep_settings(args)
+    template = _template(settings.pop("arch", None) if args.arch is None else args.arch, settings)
     run_keys = ("seeds", "loss", "common_random_numbers", "n_threads")
     run_args: dict[str, Any] = {k: settings.pop(k) for k in run_keys if k in settings}
     out = Path(args.out)
@@ -260,7 +292,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
     if args.workers is not None and args.scheduler:
         raise UsageError("give --scheduler (an existing Dask cluster) or --workers (a local one), not both")
-    plan = ga.plan_sweep(**settings, **run_args)
+    plan = ga.plan_sweep(*template, **settings, **run_args)
     print(f"estimate: {plan}", file=sys.stderr)
     if args.dry_run:
         return 0
@@ -272,7 +304,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     with _executor(args) as executor:
         if executor is not None:
             run_args["executor"] = executor
-        ds = ga.sweep(**settings, **run_args, progress=not args.no_progress)
+        ds = ga.sweep(*template, **settings, **run_args, progress=not args.no_progress)
     written = _save(ds, out)
     written += write_plots(ds, out, x, y)
     for path in written:
@@ -414,6 +446,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(rnn, lstm, gru or a list) the sweep is over recurrent networks "
                                     "unrolled --steps times; --depth, --residual, --alpha, --norm and --q0 "
                                     "are then refused.")
+    sw.add_argument("--arch", default=None, choices=ARCHS,
+                    help="the network family (default: mlp, or recurrent with --cell, conv with --channels); "
+                         f"transformer sweeps gradatlas.Transformer (depth {TRANSFORMER_DEPTH} blocks unless "
+                         "--depth is given)")
     sw.add_argument("--config", help="TOML file with the settings (a [sweep] table or top-level keys); "
                                      "flags override it")
     for name in SETTINGS:

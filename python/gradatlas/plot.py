@@ -23,9 +23,21 @@ RECURRENT_VALUES = {
 }
 
 
+TRANSFORMER_VALUES = {
+    "total_log10_ratio": "log10 |dl/dx_0| / |dl/dx_P|  (decades, input vs output)",
+    "log10_rate": "decades per sublayer (fitted)",
+    "final_token_cosine": "token cosine similarity at the output (1: rank collapse)",
+}
+PROFILES = ("layer", "step", "sublayer")
+
+
 def _profile_dim(ds: xr.Dataset) -> str:
-    """'step' for recurrent results, 'layer' for feed-forward ones."""
-    return "step" if "step" in ds.dims else "layer"
+    """'step' for recurrent results, 'sublayer' for transformers, 'layer' for feed-forward ones."""
+    return next((d for d in ("step", "sublayer") if d in ds.dims), "layer")
+
+
+def _swept(ds: xr.Dataset) -> list[str]:
+    return [str(d) for d in ds.dims if d not in (*PROFILES, "seed", "projection")]
 MAX_PANELS = 16
 
 
@@ -93,9 +105,8 @@ def phase_diagram(ds: xr.Dataset, x: str = "sigma_w", y: str = "sigma_b", value:
 
     for name in (x, y):
         if name not in ds.dims:
-            raise ValueError(f"{name!r} is not a swept axis of this Dataset; its axes are "
-                             f"{[d for d in ds.dims if d not in ('layer', 'step', 'seed')]}")
-    labels = RECURRENT_VALUES if _profile_dim(ds) == "step" else VALUES
+            raise ValueError(f"{name!r} is not a swept axis of this Dataset; its axes are {_swept(ds)}")
+    labels = {"step": RECURRENT_VALUES, "sublayer": TRANSFORMER_VALUES}.get(_profile_dim(ds), VALUES)
     if value not in labels:
         raise ValueError(f"value must be one of {list(labels)}, got {value!r}")
     regime = ds["regime"]
@@ -111,7 +122,8 @@ def phase_diagram(ds: xr.Dataset, x: str = "sigma_w", y: str = "sigma_b", value:
     # Gradients that became exactly zero (NaN ratio, regime vanishing) are drawn
     # as fully vanishing; non-finite runs stay NaN (grey, marked x).
     data = raw.where(~(vanishing & raw.isnull()), -limit).where(~nonfinite)
-    chi1 = _mean_over_seed(ds["chi1"])
+    # No theory (transformers): an all-NaN chi1 draws no critical line.
+    chi1 = _mean_over_seed(ds["chi1"]) if "chi1" in ds else xr.full_like(raw, np.nan)
     panels = _panels(data.transpose(..., y, x), (x, y))
     bad_panels = dict(_panels(nonfinite.transpose(..., y, x), (x, y)))
     chi_panels = dict(_panels(chi1.transpose(..., y, x), (x, y)))
@@ -150,6 +162,8 @@ def phase_diagram(ds: xr.Dataset, x: str = "sigma_w", y: str = "sigma_b", value:
     cbar.set_label(labels[value] + "\nblue: vanishing   red: exploding")
     if _profile_dim(ds) == "step":
         length = "steps" if "steps" in ds.dims else f"{ds.sizes['step'] - 1} steps"
+    elif _profile_dim(ds) == "sublayer":
+        length = "depth" if "depth" in ds.dims else f"{int(ds['block'].max())} blocks"
     else:
         length = f"depth {ds.sizes['layer']}"
     fig.suptitle(f"Gradient phase diagram ({length}; mean over {ds.sizes.get('seed', 1)} seed(s))")
@@ -161,7 +175,7 @@ def _draw_critical_line(ax: Any, ds: xr.Dataset, da: xr.DataArray, chi1: np.ndar
     activation = _single(ds, da, "activation")
     # The analytic line is the feed-forward map's; recurrent results contour their own chi1.
     feedforward = _profile_dim(ds) == "layer"
-    if feedforward and {x, y} == {"sigma_w", "sigma_b"} and activation is not None and ds["chi1"].notnull().any():
+    if feedforward and {x, y} == {"sigma_w", "sigma_b"} and activation is not None and np.isfinite(chi1).any():
         sb = np.linspace(float(da["sigma_b"].min()), float(da["sigma_b"].max()), 60)
         sw = theory.critical_line(activation, sb, negative_slope=float(_single(ds, da, "negative_slope") or 0.01))
         xs, ys = (sw, sb) if x == "sigma_w" else (sb, sw)
@@ -213,13 +227,17 @@ def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = T
     Deep networks are drawn on a logarithmic layer axis at about 1500 log-spaced
     layers, so 100,000 layers stay readable; dashed lines are the mean-field
     prediction. Recurrent results are drawn against the step t = 0..T (dashed:
-    the mean-field rate from the last step, for vanilla RNNs). At most
-    ``max_lines`` configurations (select first for more).
+    the mean-field rate from the last step, for vanilla RNNs); transformers
+    against the sublayer boundary (0: the input), attention sublayers marked
+    with dots, and no theory line (there is none). At most ``max_lines``
+    configurations (select first for more).
     """
     plt = _pyplot()
     dim = _profile_dim(ds)
     grad = _mean_over_seed(ds["log10_grad_norm"])
-    if dim == "layer":
+    if dim == "sublayer":
+        pred = xr.full_like(grad, np.nan)
+    elif dim == "layer":
         pred = _mean_over_seed(ds["predicted_log10_grad_norm"])
     else:  # g_t = g_T + (T - t) * rate, the mean-field rate per step going back
         back = ds["step"].max() - ds["step"]
@@ -233,7 +251,7 @@ def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = T
             pick = np.unique(np.linspace(0, n - 1, max_lines).round().astype(int))
             grad, pred = grad.isel(_config=pick), pred.isel(_config=pick)
     length = ds.sizes[dim]
-    idx = _layer_index(length) if dim == "layer" else np.arange(length)
+    idx = _layer_index(length) if dim != "step" else np.arange(length)
     positions = ds[dim].values[idx]
     fig, ax = plt.subplots(figsize=(8, 4.8), constrained_layout=True)
     lines = [(grad, pred, "")] if not others else [
@@ -243,9 +261,18 @@ def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = T
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.92, len(lines)))  # ordered, no repeats
     for (g, p, label), color in zip(lines, colors):
         ax.plot(positions, g.values[idx], lw=1.4, color=color, label=label or None)
+        if dim == "sublayer" and length <= 200:
+            attn = np.asarray(ds["sublayer_type"].values[idx] == "attn")
+            ax.plot(positions[attn], g.values[idx][attn], ".", color=color, ms=5)
         if theory_lines and np.isfinite(p.values).any():
             ax.plot(positions, p.values[idx], lw=1.0, ls="--", color=color, alpha=0.7)
-    if dim == "layer":
+    if dim == "sublayer":
+        if length >= 1000:
+            ax.set_xscale("symlog", linthresh=10)
+        _block_ticks(ax, ds)
+        ax.set_ylabel("log10 |dl/dx_p|  (mean over batch)")
+        ax.set_title("Gradient norm along the residual stream (dots: after attention)")
+    elif dim == "layer":
         if length >= 1000:
             ax.set_xscale("log")
         ax.set_xlabel("layer (1 = input side)")
@@ -261,6 +288,16 @@ def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = T
     return fig
 
 
+def _block_ticks(ax: Any, ds: xr.Dataset) -> None:
+    """Ticks at the start of blocks (about 10 of them), labelled by block; the axis counts sublayers."""
+    blocks = int(ds["block"].max())
+    per_block = int((ds["sublayer_type"] == "attn").any()) + 1
+    step = max(1, int(np.ceil(blocks / 10)))
+    shown = np.arange(1, blocks + 1, step)
+    ax.set_xticks((shown - 1) * per_block + 1, [str(b) for b in shown], fontsize=8)
+    ax.set_xlabel("block (each tick: the block's first sublayer; 0 = input)")
+
+
 def _fmt(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
@@ -273,8 +310,9 @@ def grad_flow_bars(ds: xr.Dataset, *, max_bars: int = 80) -> Any:
     layers when there are more than ``max_bars`` layers.
     """
     plt = _pyplot()
-    if _profile_dim(ds) == "step":
-        raise ValueError("grad_flow_bars draws feed-forward layers; use gradient_flow for recurrent results")
+    if _profile_dim(ds) != "layer":
+        raise ValueError("grad_flow_bars draws feed-forward layers; use gradient_flow for recurrent and "
+                         "transformer results")
     grad = _mean_over_seed(ds["log10_grad_norm"])
     weight = _mean_over_seed(ds["log10_weight_grad_norm"])
     extra = [d for d in grad.dims if d != "layer" and grad.sizes[d] > 1]
