@@ -10,7 +10,6 @@
 
 #include "blocks/activation.hpp"
 #include "blocks/attention.hpp"
-#include "blocks/dense.hpp"
 #include "blocks/rows.hpp"
 #include "buffer.hpp"
 #include "engine/chain_driver.hpp"
@@ -134,6 +133,9 @@ public:
         for (auto* b : {&x_, &y_, &branch_out_, &grad_, &gy_, &gout_, &gu_, &g_heads_})
             b->assign(sz(stream), T(0));
         for (auto* b : {&g_wide_, &g_scaled_, &act_, &dphi_}) b->assign(sz(wide), T(0));
+        wg_t_.assign(sz(std::max(3 * d_, m_) * g_.batch * g_.seq_len), T(0));
+        wg_rows_.assign(wg_t_.size(), T(0));
+        wg_.assign(sz(d_ * std::max(d_, m_)), T(0));
         if (g_.loss == Loss::sum_squares) head_output_.assign(sz(stream), T(0));
         weights_.resize(sz(max_weights(g_)), threads_);
         biases_.assign(sz(3 * d_ + m_ + d_), T(0));
@@ -345,13 +347,17 @@ private:
             u, d, weights_.data(), biases_.data(), 3 * d,
             [d](std::int64_t j) { return qkv_projection(j, d); }, qkv);
         const blocks::HeadView view = head_view();
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t rh = 0; rh < rows_ * heads; ++rh) {
-            const std::int64_t r = rh / heads, h = rh % heads;
-            const T* q = qkv + r * T_ * 3 * d + h * dh;
-            entropy_[sz(rh)] =
-                blocks::attention_forward(view, q, q + d, q + 2 * d, cfg_[sz(r / g_.batch)].causal,
-                                          probs + rh * T_ * T_, o + r * T_ * d + h * dh);
+#pragma omp parallel num_threads(threads_)
+        {
+            std::vector<double> scratch(sz(T_ * (2 + dh) + dh));
+#pragma omp for schedule(static)
+            for (std::int64_t rh = 0; rh < rows_ * heads; ++rh) {
+                const std::int64_t r = rh / heads, h = rh % heads;
+                const T* q = qkv + r * T_ * 3 * d + h * dh;
+                entropy_[sz(rh)] = blocks::attention_forward(
+                    view, q, q + d, q + 2 * d, cfg_[sz(r / g_.batch)].causal, probs + rh * T_ * T_,
+                    o + r * T_ * d + h * dh, scratch.data());
+            }
         }
         project(
             o, d, weights_.data() + 3 * d * d, biases_.data() + 3 * d, d,
@@ -379,7 +385,7 @@ private:
         T* gqkv = g_wide_.data();
 #pragma omp parallel num_threads(threads_)
         {
-            std::vector<double> scratch(sz(T_ * (1 + dh)));
+            std::vector<double> scratch(sz(T_ * (3 * dh + 2) + 2 * dh));
 #pragma omp for schedule(static)
             for (std::int64_t rh = 0; rh < rows_ * heads; ++rh) {
                 const std::int64_t r = rh / heads, h = rh % heads;
@@ -446,44 +452,38 @@ private:
         Projection projection;
     };
 
-    // |sum_b 10^s_b sum_t g_bt a_bt^T|_F / B from the Gram matrices of the
-    // token rows of one configuration: pair (b, b') weighs
-    // M_bb' = sum_tt' (g_bt . g_b't')(a_bt . a_b't').
+    // |sum_b 10^s_b G_b^T A_b|_F / B for each configuration, with G_b and A_b
+    // sample b's token rows: the largest scale factored out, the others'
+    // factors 10^(s_b - max) folded into G's rows (a factor below the float
+    // range is a sample that contributes nothing at that precision), then one
+    // product G^T A (n x n_in) and its norm in double.
     void weight_gradients(std::int64_t p, std::initializer_list<WeightGradient> list) {
-        const std::vector<WeightGradient> grads(list);
-        const std::int64_t B = g_.batch, n_tok = B * g_.seq_len;
-        const std::int64_t tasks = configs_ * std::int64_t(grads.size());
-#pragma omp parallel num_threads(threads_)
-        {
-            std::vector<T> rows;
-            std::vector<double> gram_g(sz(n_tok * n_tok)), gram_a(sz(n_tok * n_tok));
-            std::vector<double> pair(sz(B * B)), ones(sz(B * B), 1.0), zeros(sz(B), 0.0), t(sz(B));
-#pragma omp for schedule(dynamic)
-            for (std::int64_t task = 0; task < tasks; ++task) {
-                const std::int64_t c = task / std::int64_t(grads.size());
-                const WeightGradient& w = grads[sz(task % std::int64_t(grads.size()))];
-                rows.resize(sz(n_tok * std::max(w.n, w.n_in)));
-                for (std::int64_t i = 0; i < n_tok; ++i) {
-                    const T* src = w.g + (c * n_tok + i) * w.ld + w.offset;
-                    std::copy(src, src + w.n, rows.begin() + i * w.n);
+        const std::int64_t B = g_.batch, T_ = g_.seq_len, n_tok = B * T_;
+        for (std::int64_t c = 0; c < configs_; ++c) {
+            const double* s = scale_.data() + c * B;
+            const double top = *std::max_element(s, s + B);
+            std::vector<T> factor(sz(B));
+            for (std::int64_t b = 0; b < B; ++b) factor[sz(b)] = T(std::pow(10.0, s[b] - top));
+            for (const WeightGradient& w : list) {
+                double* out = out_.log10_weight_grad_norm +
+                              (c * (positions_ + 1) + p) * projection_count + int(w.projection);
+                if (!std::isfinite(top)) {
+                    *out = top;
+                    continue;
                 }
-                detail::gram(rows.data(), n_tok, w.n, gram_g.data());
-                detail::gram(w.a + c * n_tok * w.n_in, n_tok, w.n_in, gram_a.data());
-                const std::int64_t T_ = g_.seq_len;
-                for (std::int64_t b = 0; b < B; ++b)
-                    for (std::int64_t b2 = 0; b2 < B; ++b2) {
-                        double sum = 0;
-                        for (std::int64_t i = 0; i < T_; ++i)
-                            for (std::int64_t j = 0; j < T_; ++j) {
-                                const std::int64_t e = (b * T_ + i) * n_tok + b2 * T_ + j;
-                                sum += gram_g[sz(e)] * gram_a[sz(e)];
-                            }
-                        pair[sz(b * B + b2)] = sum;
-                    }
-                out_.log10_weight_grad_norm[(c * (positions_ + 1) + p) * projection_count +
-                                            int(w.projection)] =
-                    blocks::log10_weight_gradient_norm(B, scale_.data() + c * B, zeros.data(),
-                                                       pair.data(), ones.data(), t.data());
+                // gT (n x B T): the gradient's columns as rows, each sample's tokens times its
+                // factor.
+#pragma omp parallel for schedule(static) num_threads(threads_)
+                for (std::int64_t i = 0; i < n_tok; ++i) {
+                    const T* gi = w.g + (c * n_tok + i) * w.ld + w.offset;
+                    T* row = wg_rows_.data() + i * w.n;
+                    for (std::int64_t j = 0; j < w.n; ++j) row[j] = factor[sz(i / T_)] * gi[j];
+                }
+                detail::transpose(wg_rows_.data(), n_tok, w.n, wg_t_.data(), threads_);
+                detail::gemm_nn(w.n, w.n_in, n_tok, wg_t_.data(), n_tok, w.a + c * n_tok * w.n_in,
+                                w.n_in, wg_.data(), w.n_in, threads_);
+                const double norm = std::sqrt(detail::dot(wg_.data(), wg_.data(), w.n * w.n_in));
+                *out = top + std::log10(norm) - std::log10(double(B));
             }
         }
     }
@@ -576,6 +576,8 @@ private:
     // its scaled copy, phi(H) and phi'(H).
     std::vector<T> x_, y_, branch_out_, grad_, gy_, gout_, gu_, g_heads_;
     std::vector<T> g_wide_, g_scaled_, act_, dphi_, head_output_, biases_;
+    std::vector<T> wg_rows_, wg_t_,
+        wg_;  // a weight gradient's scaled rows, transposed; the gradient
     detail::Buffer<T> weights_, checkpoints_;
     SublayerStore<T> store_;
     std::vector<double> scale_, entropy_;
@@ -625,13 +627,16 @@ MemoryPlan plan_transformer_memory(const TransformerGroup& g, std::int64_t n_con
     const std::int64_t wide = tokens * std::max(3 * g.width, g.mlp_width) * value_bytes;
     const std::int64_t n_tok = g.batch * g.seq_len;
     // Work buffers (8 stream-sized, 4 wide, the head output), one sublayer's
-    // weights and biases, the scratch slot, and per thread two Gram matrices
-    // of a configuration's tokens and a copy of its gradient rows.
-    const std::int64_t fixed =
-        (g.loss == Loss::sum_squares ? 9 : 8) * stream + 4 * wide +
-        (max_weights(g) + 5 * g.width + g.mlp_width) * value_bytes + slot +
-        g.n_threads *
-            (2 * n_tok * n_tok * 8 + n_tok * std::max(3 * g.width, g.mlp_width) * value_bytes);
+    // weights and biases, the scratch slot, for the weight gradients one
+    // configuration's scaled gradient rows twice and the gradient itself, and
+    // the attention's per-thread scratch.
+    const std::int64_t dh = g.width / g.heads;
+    const std::int64_t fixed = (g.loss == Loss::sum_squares ? 9 : 8) * stream + 4 * wide +
+                               (max_weights(g) + 5 * g.width + g.mlp_width) * value_bytes + slot +
+                               (2 * n_tok * std::max(3 * g.width, g.mlp_width) +
+                                g.width * std::max(g.width, g.mlp_width)) *
+                                   value_bytes +
+                               g.n_threads * (g.seq_len * (3 * dh + 2) + 2 * dh) * 8;
     return engine::plan_chain_memory({g.sublayers(), slot, 0, stream, stream, fixed},
                                      g.store_budget_bytes, g.checkpoint_every);
 }

@@ -21,84 +21,117 @@ struct HeadView {
     std::int64_t out_stride;
 };
 
+// The loops below keep every sum in a fixed order (over the head's dimension
+// or over tokens, as written) with the innermost loop running over
+// contiguous, independent outputs, so that compilers vectorize them without
+// reassociating anything: the bits do not depend on the vector width.
+
+// out (n x m) = the transpose of the n-row, m-column block of x with row stride `stride`, in
+// double.
+template <typename T>
+void transposed(const T* x, std::int64_t rows, std::int64_t cols, std::int64_t stride,
+                double* out) {
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < cols; ++c) out[c * rows + r] = double(x[r * stride + c]);
+}
+
 // probs = softmax(q k^T / sqrt(d_h)) (row t over tokens <= t when causal),
 // o = probs v. Returns the sum over rows of the rows' entropies (nats).
+// scratch holds T (2 + d_h) + d_h values.
 template <typename T>
 double attention_forward(const HeadView& h, const T* q, const T* k, const T* v, bool causal,
-                         T* probs, T* o) {
-    const double inv_sqrt = 1.0 / std::sqrt(double(h.dim));
+                         T* probs, T* o, double* scratch) {
+    const std::int64_t n = h.tokens, dim = h.dim;
+    const double inv_sqrt = 1.0 / std::sqrt(double(dim));
+    double* kt = scratch;        // k^T (d_h x T)
+    double* row = kt + dim * n;  // one row of scores
+    double* acc = row + n;       // one row of o
+    transposed(k, n, dim, h.stride, kt);
     double entropy = 0;
-    for (std::int64_t t = 0; t < h.tokens; ++t) {
-        T* p = probs + t * h.tokens;
-        const std::int64_t seen = causal ? t + 1 : h.tokens;
+    for (std::int64_t t = 0; t < n; ++t) {
+        const std::int64_t seen = causal ? t + 1 : n;
+        std::fill(row, row + seen, 0.0);
+        for (std::int64_t i = 0; i < dim; ++i) {
+            const double qi = double(q[t * h.stride + i]);
+            const double* ki = kt + i * n;
+            for (std::int64_t s = 0; s < seen; ++s) row[s] += qi * ki[s];
+        }
         double top = -std::numeric_limits<double>::infinity();
         for (std::int64_t s = 0; s < seen; ++s) {
-            double dot = 0;
-            for (std::int64_t i = 0; i < h.dim; ++i)
-                dot += double(q[t * h.stride + i]) * double(k[s * h.stride + i]);
-            p[s] = T(dot * inv_sqrt);
-            top = std::max(top, double(p[s]));
+            row[s] *= inv_sqrt;
+            top = std::max(top, row[s]);
         }
         double sum = 0;
-        for (std::int64_t s = 0; s < seen; ++s) sum += std::exp(double(p[s]) - top);
+        for (std::int64_t s = 0; s < seen; ++s) sum += std::exp(row[s] - top);
+        const double log_sum = std::log(sum);
+        T* p = probs + t * n;
         double row_entropy = 0;
         for (std::int64_t s = 0; s < seen; ++s) {
-            const double logit = double(p[s]) - top, e = std::exp(logit) / sum;
+            const double log_p = row[s] - top - log_sum, e = std::exp(log_p);
             p[s] = T(e);
-            if (e > 0) row_entropy -= e * (logit - std::log(sum));
+            row_entropy -= e * log_p;
         }
-        std::fill(p + seen, p + h.tokens, T(0));
+        std::fill(p + seen, p + n, T(0));
         entropy += row_entropy;
-        for (std::int64_t i = 0; i < h.dim; ++i) {
-            double acc = 0;
-            for (std::int64_t s = 0; s < seen; ++s)
-                acc += double(p[s]) * double(v[s * h.stride + i]);
-            o[t * h.out_stride + i] = T(acc);
+        std::fill(acc, acc + dim, 0.0);
+        for (std::int64_t s = 0; s < seen; ++s) {
+            const double ps = double(p[s]);
+            const T* vs = v + s * h.stride;
+            for (std::int64_t i = 0; i < dim; ++i) acc[i] += ps * double(vs[i]);
         }
+        for (std::int64_t i = 0; i < dim; ++i) o[t * h.out_stride + i] = T(acc[i]);
     }
     return entropy;
 }
 
 // From go (the gradient with respect to o, out_stride apart), the gradients
 // with respect to q, k and v (gq, gk, gv: the head's slices, `stride` apart).
-// scratch holds T (1 + d_h) values.
+// scratch holds T (3 d_h + 2) + 2 d_h values.
 template <typename T>
 void attention_backward(const HeadView& h, const T* q, const T* k, const T* v, const T* probs,
                         const T* go, T* gq, T* gk, T* gv, double* scratch) {
-    const double inv_sqrt = 1.0 / std::sqrt(double(h.dim));
-    const std::int64_t n = h.tokens;
-    for (std::int64_t s = 0; s < n; ++s)
-        for (std::int64_t i = 0; i < h.dim; ++i) {
-            double acc = 0;  // gv_s = sum_t p_ts go_t
-            for (std::int64_t t = 0; t < n; ++t)
-                acc += double(probs[t * n + s]) * double(go[t * h.out_stride + i]);
-            gv[s * h.stride + i] = T(acc);
-        }
-    double* gk_sum = scratch + n;  // gk in double until the end
-    std::fill(gk_sum, gk_sum + n * h.dim, 0.0);
+    const std::int64_t n = h.tokens, dim = h.dim;
+    const double inv_sqrt = 1.0 / std::sqrt(double(dim));
+    double* vt = scratch;               // v^T (d_h x T)
+    double* gk_sum = vt + dim * n;      // gk (T x d_h), summed over t in order
+    double* gv_sum = gk_sum + n * dim;  // gv (T x d_h), summed over t in order
+    double* gs = gv_sum + n * dim;      // dl/dS of one row
+    double* acc = gs + n;               // one row of gq
+    transposed(v, n, dim, h.stride, vt);
+    std::fill(gk_sum, gk_sum + 2 * n * dim, 0.0);
     for (std::int64_t t = 0; t < n; ++t) {
         const T* p = probs + t * n;
-        double* gs = scratch;  // dl/dS_t. = p_t. (gp_t. - p_t . gp_t.) / sqrt(d_h)
+        const T* got = go + t * h.out_stride;
+        // gs_s = p_ts (go_t . v_s - sum_s' p_ts' go_t . v_s') / sqrt(d_h)
+        std::fill(gs, gs + n, 0.0);
+        for (std::int64_t i = 0; i < dim; ++i) {
+            const double gi = double(got[i]);
+            const double* vi = vt + i * n;
+            for (std::int64_t s = 0; s < n; ++s) gs[s] += gi * vi[s];
+        }
         double weighted = 0;
-        for (std::int64_t s = 0; s < n; ++s) {
-            double gp = 0;
-            for (std::int64_t i = 0; i < h.dim; ++i)
-                gp += double(go[t * h.out_stride + i]) * double(v[s * h.stride + i]);
-            gs[s] = gp;
-            weighted += double(p[s]) * gp;
-        }
+        for (std::int64_t s = 0; s < n; ++s) weighted += double(p[s]) * gs[s];
         for (std::int64_t s = 0; s < n; ++s) gs[s] = double(p[s]) * (gs[s] - weighted) * inv_sqrt;
-        for (std::int64_t i = 0; i < h.dim; ++i) {
-            double acc = 0;
-            for (std::int64_t s = 0; s < n; ++s) acc += gs[s] * double(k[s * h.stride + i]);
-            gq[t * h.stride + i] = T(acc);
+        std::fill(acc, acc + dim, 0.0);
+        const T* qt = q + t * h.stride;
+        for (std::int64_t s = 0; s < n; ++s) {
+            const double g = gs[s], ps = double(p[s]);
+            const T* ks = k + s * h.stride;
+            double* gks = gk_sum + s * dim;
+            double* gvs = gv_sum + s * dim;
+            for (std::int64_t i = 0; i < dim; ++i) {
+                acc[i] += g * double(ks[i]);    // gq_t = sum_s gs_s k_s
+                gks[i] += g * double(qt[i]);    // gk_s += gs_s q_t
+                gvs[i] += ps * double(got[i]);  // gv_s += p_ts go_t
+            }
         }
-        for (std::int64_t s = 0; s < n; ++s)  // gk_s += gs_s q_t, over t in order
-            for (std::int64_t i = 0; i < h.dim; ++i)
-                gk_sum[s * h.dim + i] += gs[s] * double(q[t * h.stride + i]);
+        for (std::int64_t i = 0; i < dim; ++i) gq[t * h.stride + i] = T(acc[i]);
     }
     for (std::int64_t s = 0; s < n; ++s)
-        for (std::int64_t i = 0; i < h.dim; ++i) gk[s * h.stride + i] = T(gk_sum[s * h.dim + i]);
+        for (std::int64_t i = 0; i < dim; ++i) {
+            gk[s * h.stride + i] = T(gk_sum[s * dim + i]);
+            gv[s * h.stride + i] = T(gv_sum[s * dim + i]);
+        }
 }
 
 }  // namespace gradatlas::blocks
