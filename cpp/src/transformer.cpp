@@ -49,7 +49,7 @@ void check_group(const TransformerGroup& g, const std::vector<TransformerConfig>
 // The bytes one sublayer keeps for its backward pass, in values of T and in
 // doubles: the stream in and out, the branch's input, and the branch's own
 // (attention: Q, K, V, the attention matrices and the heads' outputs; MLP:
-// the hidden pre-activations); per token the two norms' inverse scales.
+// phi and phi' of the hidden pre-activations); per token the two norms' inverse scales.
 struct SublayerSize {
     std::int64_t values;
     std::int64_t doubles;
@@ -59,7 +59,7 @@ SublayerSize sublayer_size(const TransformerGroup& g, std::int64_t n_configs) {
     const std::int64_t rows = n_configs * g.batch, tokens = rows * g.seq_len;
     const std::int64_t attention =
         g.attention ? 4 * tokens * g.width + rows * g.heads * g.seq_len * g.seq_len : 0;
-    const std::int64_t mlp = tokens * g.mlp_width;
+    const std::int64_t mlp = 2 * tokens * g.mlp_width;
     return {3 * tokens * g.width + std::max(attention, mlp), 2 * tokens};
 }
 
@@ -132,7 +132,7 @@ public:
         const std::int64_t stream = tokens_ * d_, wide = tokens_ * std::max(3 * d_, m_);
         for (auto* b : {&x_, &y_, &branch_out_, &grad_, &gy_, &gout_, &gu_, &g_heads_})
             b->assign(sz(stream), T(0));
-        for (auto* b : {&g_wide_, &g_scaled_, &act_, &dphi_}) b->assign(sz(wide), T(0));
+        for (auto* b : {&g_wide_, &g_scaled_}) b->assign(sz(wide), T(0));
         wg_t_.assign(sz(std::max(3 * d_, m_) * g_.batch * g_.seq_len), T(0));
         wg_rows_.assign(wg_t_.size(), T(0));
         wg_.assign(sz(d_ * std::max(d_, m_)), T(0));
@@ -407,32 +407,33 @@ private:
 
     // --- MLP -------------------------------------------------------------------
 
-    void mlp_forward(const T* u, T* hidden) {
+    // The cache of an MLP sublayer: phi(H) and phi'(H) (tokens x m each), so that
+    // the backward pass evaluates no activation again.
+    void mlp_forward(const T* u, T* branch) {
+        T* hidden = g_wide_.data();  // free during the forward pass
+        T* act = branch;
         project(
             u, d_, weights_.data(), biases_.data(), m_,
             [](std::int64_t) { return int(Projection::mlp_in); }, hidden);
-        activate(hidden);
+        blocks::activation_forward(
+            token_rows(), hidden, act, act + tokens_ * m_, m_, [this](std::int64_t c) {
+                return std::pair{cfg_[sz(c)].activation, cfg_[sz(c)].activation_param};
+            });
         project(
-            act_.data(), m_, weights_.data() + m_ * d_, biases_.data() + m_, d_,
+            act, m_, weights_.data() + m_ * d_, biases_.data() + m_, d_,
             [](std::int64_t) { return int(Projection::mlp_out); }, branch_out_.data());
     }
 
-    void activate(const T* hidden) {
-        blocks::activation_forward(
-            token_rows(), hidden, act_.data(), dphi_.data(), m_, [this](std::int64_t c) {
-                return std::pair{cfg_[sz(c)].activation, cfg_[sz(c)].activation_param};
-            });
-    }
-
-    void mlp_backward(std::int64_t p, const T* u, const T* hidden) {
-        activate(hidden);  // phi and phi' again from the kept pre-activations
+    void mlp_backward(std::int64_t p, const T* u, const T* branch) {
+        const T* act = branch;
+        const T* dphi = branch + tokens_ * m_;
         T* g_hidden = g_wide_.data();
         project_back(
             gout_.data(), d_, weights_.data() + m_ * d_, m_,
             [](std::int64_t) { return int(Projection::mlp_out); }, g_hidden);
 #pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t i = 0; i < tokens_ * m_; ++i) g_hidden[i] *= dphi_[sz(i)];
-        weight_gradients(p, {{gout_.data(), d_, 0, d_, act_.data(), m_, Projection::mlp_out},
+        for (std::int64_t i = 0; i < tokens_ * m_; ++i) g_hidden[i] *= dphi[i];
+        weight_gradients(p, {{gout_.data(), d_, 0, d_, act, m_, Projection::mlp_out},
                              {g_hidden, m_, 0, m_, u, d_, Projection::mlp_in}});
         project_back(
             g_hidden, m_, weights_.data(), d_, [](std::int64_t) { return int(Projection::mlp_in); },
@@ -573,9 +574,9 @@ private:
     MemoryPlan plan_;
     // Stream-sized work: x_p, y, a branch's output, dl/dx, dl/dy, dl/d(branch
     // output), dl/du, dl/d(heads' outputs); wider ones: dl/d[QKV] or dl/dH,
-    // its scaled copy, phi(H) and phi'(H).
+    // its scaled copy (the forward pass keeps H in the first).
     std::vector<T> x_, y_, branch_out_, grad_, gy_, gout_, gu_, g_heads_;
-    std::vector<T> g_wide_, g_scaled_, act_, dphi_, head_output_, biases_;
+    std::vector<T> g_wide_, g_scaled_, head_output_, biases_;
     std::vector<T> wg_rows_, wg_t_,
         wg_;  // a weight gradient's scaled rows, transposed; the gradient
     detail::Buffer<T> weights_, checkpoints_;
@@ -626,12 +627,12 @@ MemoryPlan plan_transformer_memory(const TransformerGroup& g, std::int64_t n_con
     const std::int64_t stream = tokens * g.width * value_bytes;
     const std::int64_t wide = tokens * std::max(3 * g.width, g.mlp_width) * value_bytes;
     const std::int64_t n_tok = g.batch * g.seq_len;
-    // Work buffers (8 stream-sized, 4 wide, the head output), one sublayer's
+    // Work buffers (8 stream-sized, 2 wide, the head output), one sublayer's
     // weights and biases, the scratch slot, for the weight gradients one
     // configuration's scaled gradient rows twice and the gradient itself, and
     // the attention's per-thread scratch.
     const std::int64_t dh = g.width / g.heads;
-    const std::int64_t fixed = (g.loss == Loss::sum_squares ? 9 : 8) * stream + 4 * wide +
+    const std::int64_t fixed = (g.loss == Loss::sum_squares ? 9 : 8) * stream + 2 * wide +
                                (max_weights(g) + 5 * g.width + g.mlp_width) * value_bytes + slot +
                                (2 * n_tok * std::max(3 * g.width, g.mlp_width) +
                                 g.width * std::max(g.width, g.mlp_width)) *

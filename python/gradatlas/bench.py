@@ -11,10 +11,15 @@ inside the timed region:
   with ``retain_grad``, one backward call each, giving the per-layer per-sample
   gradient norms gradatlas reports;
 - R1 (LSTM): ``torch.nn.LSTMCell`` unrolled in Python with ``retain_grad`` on
-  every h_t (the way to get every per-step gradient norm from PyTorch).
+  every h_t (the way to get every per-step gradient norm from PyTorch);
+- C1 (a 200-layer delta-orthogonal CNN) and T1 (50 Pre-LN transformer blocks):
+  ``gradatlas.to_torch``'s module (weights given, not drawn in the timed
+  region), forward, backward, ``retain_grad`` on every pre-activation or stream.
 
 Useful FLOPs: 4 B n^2 L per feed-forward configuration (forward and backward
-products), and 4 B G n^2 + 2 B G n n_in per recurrent step (G = 4 for LSTM).
+products), and 4 B G n^2 + 2 B G n n_in per recurrent step (G = 4 for LSTM);
+4 B HW C K^2C per convolution; 6 tokens (4 d^2 + 2 d m) per transformer block
+(forward, data and weight gradients).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
+from .convnet import ConvNet
+from .transformer import Transformer
 
 SETTLE_SECONDS = 0.3
 
@@ -142,6 +149,7 @@ class Workload:
     sigma_w: tuple[float, ...]
     sigma_b: tuple[float, ...]
     cell: str | None = None  # None: feed-forward tanh MLP
+    spec: Any = None  # a ConvNet or Transformer run alone (width, length, sigmas unused)
 
     @property
     def configs(self) -> int:
@@ -149,6 +157,11 @@ class Workload:
 
     @property
     def description(self) -> str:
+        if self.spec is not None:
+            s = self.spec
+            if hasattr(s, "channels"):
+                return f"ConvNet {s.channels} ch {s.image_size}^2 x {s.depth}, B={self.batch}, {s.init}"
+            return f"Transformer d={s.width} x {s.depth} blocks, T={s.seq_len}, B={self.batch}"
         if self.cell is None:
             return (f"tanh MLP {self.width} x {self.length}, B={self.batch}, "
                     f"{len(self.sigma_w)} x {len(self.sigma_b)} configurations")
@@ -157,16 +170,28 @@ class Workload:
     def scaled(self, factor: int) -> Workload:
         """The same workload with length (and W3's grid) divided by ``factor``, for a quick look."""
         sw = self.sigma_w[:: max(1, factor // 2)] if len(self.sigma_w) > 8 else self.sigma_w
-        return dataclasses.replace(self, length=max(2, self.length // factor), sigma_w=sw)
+        spec = None if self.spec is None else self.spec.replace(depth=max(2, self.spec.depth // factor))
+        return dataclasses.replace(self, length=max(2, self.length // factor), sigma_w=sw, spec=spec)
 
     def useful_flops(self) -> float:
+        """The products a user's framework would run too: forward and backward (data; weights for
+        the transformer, whose weight gradients gradatlas forms as products)."""
         n, b = self.width, self.batch
+        s = self.spec
+        if s is not None and hasattr(s, "channels"):
+            return 4.0 * b * s.image_size**2 * s.channels * s.fan_in * s.depth
+        if s is not None:
+            return 6.0 * b * s.seq_len * (4 * s.width**2 + 2 * s.width * s.mlp_width) * s.depth
         if self.cell is None:
             return 4.0 * b * n * n * self.length * self.configs
         return 6.0 * b * 4 * n * n * self.length * self.configs
 
     def run(self, n_threads: int) -> Any:
+        from .simulate import simulate
         from .sweep import sweep
+
+        if self.spec is not None:
+            return simulate(self.spec, batch=self.batch, n_threads=n_threads, progress=None)
 
         common: dict[str, Any] = dict(width=self.width, batch=self.batch, sigma_w=list(self.sigma_w), init=None,
                       sigma_b=list(self.sigma_b), progress=False, n_threads=n_threads)
@@ -175,10 +200,17 @@ class Workload:
         return sweep(cell=self.cell, steps=self.length, **common)
 
     def numpy_reference(self, repeats: int) -> float:
+        s = self.spec
+        if s is not None and hasattr(s, "channels"):  # im2col rows x K^2 C, times K^2 C x C
+            return numpy_sgemm_gflops(self.batch * s.image_size**2, s.fan_in, repeats, cols=s.channels)
+        if s is not None:  # tokens x d, times d x m (the MLP's first product)
+            return numpy_sgemm_gflops(self.batch * s.seq_len, s.width, repeats, cols=s.mlp_width)
         rows = self.batch * self.configs if self.cell is None else self.batch
         return numpy_sgemm_gflops(rows, self.width, repeats, cols=None if self.cell is None else 4 * self.width)
 
     def run_torch(self, torch: Any) -> Any:
+        if self.spec is not None:
+            return torch_module_profile(self.spec, self.batch)
         configs = [(sw, sb) for sw in self.sigma_w for sb in self.sigma_b]
         if self.cell is None:
             return torch_mlp_loop(torch, configs, self.length, self.width, self.batch)
@@ -195,8 +227,28 @@ WORKLOADS: dict[str, Workload] = {
                  tuple(np.round(np.linspace(0.5, 3.0, 64), 6).tolist()),
                  (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)),
         Workload("R1", 256, 10_000, 16, (1.0,), (0.0,), cell="lstm"),
+        Workload("C1", 0, 0, 8, (), (), spec=ConvNet(depth=200, channels=64, image_size=16, init="delta_orthogonal")),
+        Workload("T1", 0, 0, 8, (), (), spec=Transformer(depth=50, width=256, heads=4, seq_len=32)),
     )
 }
+
+
+_TORCH_NETS: dict[Any, Any] = {}
+
+
+def torch_module_profile(spec: Any, batch: int) -> Any:
+    """What a PyTorch user runs for the same profile: ``to_torch``'s module (its weights built once,
+    outside the timing after the first call), forward, backward, retained gradients' norms."""
+    from .torch_export import to_torch
+
+    key = (spec, batch)
+    if key not in _TORCH_NETS:
+        _TORCH_NETS[key] = to_torch(spec, batch=batch, seed=0, dtype="float32")
+    net = _TORCH_NETS[key]
+    net.zero_grad()
+    net.loss(net()).backward()
+    kept = net.streams if hasattr(net, "streams") else net.preactivations
+    return [h.grad.flatten(1).norm(dim=1).log10().mean().item() for h in kept]
 
 
 @dataclasses.dataclass
