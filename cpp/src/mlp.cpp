@@ -59,27 +59,42 @@ void check_group(const MlpGroup& g, const std::vector<MlpConfig>& configs) {
         if (int(c.activation) < 0 || int(c.activation) >= activation_count)
             fail("unknown activation code");
         if (c.residual)
-            for (std::int64_t l = 1; l <= depth; ++l)
-                if (g.widths[sz(l)] != g.widths[sz(l - 1)])
-                    fail("a residual network needs equal widths at every layer");
+            for (std::int64_t l = g.skip_span; l <= depth; l += g.skip_span)
+                if (g.widths[sz(l)] != g.widths[sz(l - g.skip_span)])
+                    fail("a residual network needs equal widths where each skip starts and ends");
         if (c.norm == Norm::batch && g.batch < 2) fail("batch norm needs batch >= 2");
     }
+    if (g.skip_span < 1 || depth % g.skip_span != 0)
+        fail("skip_span must be >= 1 and divide the depth");
+    if (g.skip_span > 1)
+        for (auto d : heads_of(g))
+            if (d % g.skip_span != 0) fail("with skip_span > 1 every head must close a block");
     const Conv2dGeometry& conv = g.conv;
     if (conv.channels > 0) {
         if (conv.height < 1 || conv.width < 1) fail("image height and width must be >= 1");
-        if (conv.kernel < 1 || conv.kernel % 2 == 0) fail("kernel must be odd and >= 1");
+        if (!conv.kernels.empty() && conv.kernels.size() != sz(depth))
+            fail("kernels needs one kernel side per layer");
+        for (auto k : conv.kernels.empty() ? std::vector<std::int64_t>{conv.kernel} : conv.kernels)
+            if (k < 1 || k % 2 == 0) fail("kernel must be odd and >= 1");
         for (auto w : g.widths)
-            if (w != conv.height * conv.width * conv.channels)
-                fail("a convolutional network's widths must all be height * width * channels");
+            if (w % (conv.height * conv.width) != 0)
+                fail("a convolutional network's widths must be height * width * channels");
     }
 }
 
-// Elements of the largest Z_l: n_l x n_{l-1}, or C x K*K*C for convolutions.
+// Elements of the largest Z_l: n_max^2 for dense layers, or C_l x K_l^2 C_{l-1} for convolutions.
 std::int64_t kernel_elements(const MlpGroup& g) {
-    if (g.conv.channels > 0)
-        return g.conv.channels * g.conv.channels * g.conv.kernel * g.conv.kernel;
-    const std::int64_t nmax = *std::max_element(g.widths.begin(), g.widths.end());
-    return nmax * nmax;
+    if (g.conv.channels <= 0) {
+        const std::int64_t nmax = *std::max_element(g.widths.begin(), g.widths.end());
+        return nmax * nmax;
+    }
+    std::int64_t largest = 0;
+    const std::int64_t pixels = g.conv.height * g.conv.width;
+    for (std::size_t l = 1; l < g.widths.size(); ++l) {
+        const std::int64_t k = g.conv.kernels.empty() ? g.conv.kernel : g.conv.kernels[l - 1];
+        largest = std::max(largest, (g.widths[l] / pixels) * k * k * (g.widths[l - 1] / pixels));
+    }
+    return largest;
 }
 
 // Everything a layer's backward pass needs, for a run of consecutive layers:
@@ -192,6 +207,11 @@ public:
         z_scratch_.resize(sz(kernel_elements(g_)));
         map_.allocate(grad_rows_, threads_);
         bias_.assign(sz(nmax_), T(0));
+        if (span_ > 1) {
+            block_input_.assign(sz(work), T(0));
+            skip_grad_.assign(sz(grad_work), T(0));
+            skip_scale_.assign(sz(grad_rows_), 0.0);
+        }
         forward_bad_.reset(configs_);
         backward_bad_.reset(configs_ * n_heads_);
         const std::int64_t per_layer = configs_ * n_heads_ * depth_;
@@ -220,15 +240,18 @@ public:
             std::copy(fscale_.begin(), fscale_.end(), store_.fscale_of(l));
             if (Map::keeps_inputs) std::copy(x_.begin(), x_.begin() + rows_ * n_in, store_.a_of(l));
         }
+        if (span_ > 1 && opens_block(l))
+            std::copy(x_.begin(), x_.begin() + rows_ * n_in, block_input_.begin());
         draw_weights(l, z);
         standard_biases(g_.seed, std::uint32_t(l), map_.outputs(l), bias_.data());
         affine(l, z, bias_.data(), x_.data(), h);
         normalize(l, h, phi_.data(), n_out);
         activate(phi_.data(), phi_.data(), dphi, n_out);  // phi_: N(h) -> phi(N(h))
         if (pass.record) record_forward_stats(l, h, dphi, n_out);
-        update_activations(x_.data(), phi_.data(), x_next_.data(), n_out);
+        update_activations(l, phi_.data(), x_next_.data(), n_out);
         if (pass.record) record_activation_overflow(l, x_next_.data(), n_out);
-        rescale_homogeneous(x_next_.data(), n_out);
+        // Within a block the rows keep the block input's scale (the skip adds to it).
+        if (closes_block(l)) rescale_homogeneous(x_next_.data(), n_out);
         std::swap(x_, x_next_);
         if (pass.record) save_head_output(l);
     }
@@ -269,6 +292,10 @@ public:
 
 private:
     std::int64_t width(std::int64_t l) const { return g_.widths[sz(l)]; }
+    // Residual blocks of span_ layers: layer l opens one (its input is the
+    // block's) or closes one (the skip lands on its output).
+    bool opens_block(std::int64_t l) const { return (l - 1) % span_ == 0; }
+    bool closes_block(std::int64_t l) const { return l % span_ == 0; }
     // Config of a forward row, or of a backward row (rows repeat per head).
     std::int64_t config_of(std::int64_t row) const { return (row / batch_) % configs_; }
     std::int64_t out_index(std::int64_t c, std::int64_t k) const { return c * n_heads_ + k; }
@@ -324,9 +351,13 @@ private:
         blocks::activation_forward(forward_rows(), ht, phi, dphi, n, activation_of());
     }
 
-    // a_l from a_{l-1} (x) and phi(N(h_l)).
-    void update_activations(const T* x, const T* phi, T* x_next, std::int64_t n) {
-        blocks::residual_forward(forward_rows(), x, phi, x_next, n, skip_of(), alpha_of());
+    // a_l from phi(N(h_l)) and, where layer l closes a residual block, the block's input.
+    void update_activations(std::int64_t l, const T* phi, T* x_next, std::int64_t n) {
+        const T* skip_from = span_ > 1 ? block_input_.data() : x_.data();
+        const bool closes = closes_block(l);
+        blocks::residual_forward(
+            forward_rows(), skip_from, phi, x_next, n,
+            [this, closes](std::int64_t c) { return closes && cfg_[sz(c)].residual; }, alpha_of());
     }
 
     // Gram matrices of consecutive blocks of B rows.
@@ -473,7 +504,8 @@ private:
         // A map that keeps its inputs gives the Gram of the per-sample weight gradients itself
         // (paired with a Gram of ones); a dense layer's is Gd * Ga, elementwise.
         if constexpr (Map::keeps_inputs)
-            map_.weight_gradient_grams(backward_rows(k0), g, store_.a_of(l), weight_gram_.data());
+            map_.weight_gradient_grams(backward_rows(k0), l, g, store_.a_of(l),
+                                       weight_gram_.data());
 #pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t blk = k0 * configs_; blk < blocks; ++blk) {
             const std::int64_t k = blk / configs_, c = blk % configs_;
@@ -508,6 +540,31 @@ private:
         }
     }
 
+    // dl/da_l of the rows [r0, grad_rows_) at a block's last layer, with their scales:
+    // what the skip carries to the block's input.
+    void keep_skip_gradient(const T* v, std::int64_t n, std::int64_t r0) {
+        std::copy(v + r0 * n, v + grad_rows_ * n, skip_grad_.begin() + r0 * n);
+        std::copy(scale_.begin() + r0, scale_.end(), skip_scale_.begin() + r0);
+    }
+
+    // prev (dl/d of the block's input through the block, at scale_) plus the kept
+    // skip gradient, for residual configurations, brought to the larger scale.
+    void add_skip_gradient(T* prev, std::int64_t n, std::int64_t r0) {
+#pragma omp parallel for schedule(static) num_threads(threads_)
+        for (std::int64_t r = r0; r < grad_rows_; ++r) {
+            if (!cfg_[sz(config_of(r))].residual) continue;
+            const double s_prev = scale_[sz(r)], s_skip = skip_scale_[sz(r)];
+            const double top = std::max(s_prev, s_skip);
+            const T* kept = skip_grad_.data() + r * n;
+            T* out = prev + r * n;
+            if (top == -std::numeric_limits<double>::infinity()) continue;  // both are zero rows
+            const T f_prev = T(std::pow(10.0, s_prev - top)),
+                    f_skip = T(std::pow(10.0, s_skip - top));
+            for (std::int64_t i = 0; i < n; ++i) out[i] = f_prev * out[i] + f_skip * kept[i];
+            scale_[sz(r)] = top;
+        }
+    }
+
     // One layer back for the heads k >= k0: grad_ holds dl/da_l (unit rows,
     // log scale in scale_); afterwards it holds dl/da_{l-1}.
     void backward_layer(std::int64_t l, std::int64_t k0) {
@@ -521,8 +578,9 @@ private:
         // Before g is formed from v, so that v (the skip path) and g share one scale.
         align_batch_scales(v, n_out, k0 * configs_);
         const blocks::Rows rows = backward_rows(k0);
-        blocks::activation_backward(rows, dphi, v, g, n_out, [this](std::int64_t c) {
-            return cfg_[sz(c)].residual ? cfg_[sz(c)].alpha : 1.0;
+        const bool closes = closes_block(l);
+        blocks::activation_backward(rows, dphi, v, g, n_out, [this, closes](std::int64_t c) {
+            return closes && cfg_[sz(c)].residual ? cfg_[sz(c)].alpha : 1.0;
         });
         if (with_norm_)
             blocks::norm_backward(rows, phi_.data(), g, n_out, map_.outputs(l), norm_of(),
@@ -539,7 +597,12 @@ private:
             return cfg_[sz(c)].weight_scale[sz(l - 1)];
         };
         map_.backward(rows, l, g, z, weight_scale, prev);
-        blocks::residual_backward(rows, v, prev, n_in, skip_of());
+        if (span_ == 1) {
+            blocks::residual_backward(rows, v, prev, n_in, skip_of());
+        } else {
+            if (closes) keep_skip_gradient(v, n_out, r0);
+            if (opens_block(l)) add_skip_gradient(prev, n_in, r0);
+        }
         renormalize(prev, n_in, r0, grad_rows_);
         std::swap(grad_, grad_prev_);
     }
@@ -570,6 +633,9 @@ private:
     detail::Buffer<T> z_scratch_;             // Z_l when it is not kept in the store
     Map map_;                                 // the layers' linear map
     std::vector<double> weight_gram_, ones_;  // see record_backward_stats
+    std::int64_t span_ = g_.skip_span;        // layers per residual block
+    std::vector<T> block_input_, skip_grad_;  // a block's input; dl/d(its output) for the skip
+    std::vector<double> skip_scale_;          // skip_grad_'s row scales
 };
 
 }  // namespace
@@ -603,21 +669,39 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
     // per-sample kernel gradients and transposed rows of one block, and the blocks' Gram matrices
     // (Conv2dMap::weight_gradient_grams).
     const Conv2dGeometry& conv = g.conv;
-    const std::int64_t patch = conv.kernel * conv.kernel * conv.channels;
-    const std::int64_t cols =
-        conv.channels > 0
-            ? (heads * rows * conv.height * conv.width * patch + g.batch * conv.channels * patch +
-               g.batch * conv.channels * conv.height * conv.width) *
-                      value_bytes +
-                  heads * n_configs * g.batch * g.batch * 8
-            : 0;
+    std::int64_t patch = 0, channels = 0;  // the widest im2col row and the most channels
+    if (conv.channels > 0) {
+        const std::int64_t pixels = conv.height * conv.width;
+        for (std::size_t l = 1; l < g.widths.size(); ++l) {
+            const std::int64_t k = conv.kernels.empty() ? conv.kernel : conv.kernels[l - 1];
+            patch = std::max(patch, k * k * (g.widths[l - 1] / pixels));
+        }
+        channels = nmax / pixels;
+    }
+    const std::int64_t cols = conv.channels > 0 ? (heads * rows * conv.height * conv.width * patch +
+                                                   g.batch * channels * patch +
+                                                   g.batch * channels * conv.height * conv.width) *
+                                                          value_bytes +
+                                                      heads * n_configs * g.batch * g.batch * 8
+                                                : 0;
+    // Residual blocks of several layers: the block's input, and the skip's gradient per head.
+    const std::int64_t blocks = g.skip_span > 1 ? row_block + heads * (row_block + rows * 8) : 0;
     const std::int64_t fixed = 5 * row_block + rows * nmax * 8 + 3 * heads * row_block + heads_out +
                                heads * rows * (g.batch + 2) * 8 + 3 * kernel_elements(g) * 8 +
-                               weights + nmax * value_bytes + cols;
+                               weights + nmax * value_bytes + cols + blocks;
     // A checkpoint holds a layer's activations and their row scales.
-    return engine::plan_chain_memory(
+    MemoryPlan plan = engine::plan_chain_memory(
         {depth, per_layer_activations, weights, row_block, row_block + rows * 8, fixed},
         g.store_budget_bytes, g.checkpoint_every);
+    // Checkpoints at block boundaries only (a block's input is then the checkpointed state).
+    const std::int64_t span = std::max<std::int64_t>(g.skip_span, 1);
+    if (span > 1 && plan.checkpoint_every % span != 0) {
+        const std::int64_t k = std::min(depth, (plan.checkpoint_every + span - 1) / span * span);
+        const std::int64_t per_position = per_layer_activations + (plan.keep_weights ? weights : 0);
+        plan.bytes += (k - plan.checkpoint_every) * per_position;
+        plan.checkpoint_every = k;
+    }
+    return plan;
 }
 
 template <typename T>

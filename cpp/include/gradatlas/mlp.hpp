@@ -4,6 +4,10 @@
 //   h_l = s_l Z_l a_{l-1} + t_l z_l            (s_l = weight scale, t_l = bias scale)
 //   a_l = phi(N(h_l))                          plain
 //   a_l = a_{l-1} + alpha * phi(N(h_l))        residual
+// With a skip span S > 1 (residual blocks of S layers, e.g. a bottleneck's
+// three convolutions) the residual configurations add the skip only at the
+// layers l that close a block (l a multiple of S), from the block's input:
+//   a_l = a_{l-S} + alpha * phi(N(h_l)), and a_l = phi(N(h_l)) inside it.
 //
 // N is the identity, batch norm (per unit over the batch) or layer norm (per
 // sample over units), without affine parameters. All configurations of a group
@@ -36,15 +40,16 @@ struct MlpConfig {
 };
 
 // A convolutional network: every layer a 2-D convolution with stride 1 and
-// same padding over height x width images of `channels` channels, kernel
-// K x K, as torch.nn.Conv2d(C, C, K, padding=K // 2, padding_mode="zeros" or
-// "circular"); rows hold pixels x channels values, channel fastest, so every
-// width is height * width * channels. channels = 0: dense layers.
+// same padding over height x width images, kernel K x K, as
+// torch.nn.Conv2d(C_in, C_out, K, padding=K // 2, padding_mode="zeros" or
+// "circular"); rows hold pixels x channels values, channel fastest, so width
+// n_l is height * width * C_l. channels = 0: dense layers.
 struct Conv2dGeometry {
-    std::int64_t channels = 0;
+    std::int64_t channels = 0;  // > 0: convolutional (C_l = n_l / (height * width))
     std::int64_t height = 0;
     std::int64_t width = 0;
-    std::int64_t kernel = 3;  // odd
+    std::int64_t kernel = 3;            // odd; every layer's unless `kernels` is given
+    std::vector<std::int64_t> kernels;  // K_1 .. K_L, or empty
     bool circular = false;
     // Z_l's centre tap a Haar orthogonal C x C matrix, the other taps zero
     // (Xiao et al. 2018); otherwise every tap is drawn from `dist`.
@@ -68,6 +73,8 @@ struct MlpGroup {
     std::int64_t store_budget_bytes = std::int64_t(1) << 30;
     int n_threads = 1;
     Conv2dGeometry conv;  // dense layers unless conv.channels > 0
+    // Layers per residual block (see the top of this file); 1: a skip around every layer.
+    std::int64_t skip_span = 1;
 };
 
 // Caller-owned output buffers, row-major. Gradient arrays are (C x H x L), NaN

@@ -3,7 +3,7 @@
 // channel fastest. The kernel Z (C_out x K*K*C_in, taps t = dy * K + dx, then
 // input channels) is the layer's standard matrix, shared by every
 // configuration of a group, and each configuration scales it:
-//   h[p][co] = s sum_{t, ci} Z[co][t C + ci] x[p + offset(t)][ci] + t_b z[co],
+//   h[p][co] = s sum_{t, ci} Z[co][t C_in + ci] x[p + offset(t)][ci] + t_b z[co],
 // as torch.nn.functional.conv2d (a cross-correlation) with padding K // 2.
 // The sums are one product over the im2col matrix (rows x pixels, K*K*C_in),
 // so each element keeps the products' fixed chain of operations. Internal.
@@ -19,7 +19,8 @@
 namespace gradatlas::blocks {
 
 struct Conv2dShape {
-    std::int64_t channels;
+    std::int64_t in_channels;
+    std::int64_t out_channels;
     std::int64_t height;
     std::int64_t width;
     std::int64_t kernel;  // odd
@@ -27,8 +28,9 @@ struct Conv2dShape {
 
     std::int64_t pixels() const { return height * width; }
     std::int64_t taps() const { return kernel * kernel; }
-    std::int64_t row() const { return pixels() * channels; }  // values per row
-    std::int64_t patch() const { return taps() * channels; }  // im2col columns
+    std::int64_t in_row() const { return pixels() * in_channels; }    // values per input row
+    std::int64_t out_row() const { return pixels() * out_channels; }  // values per output row
+    std::int64_t patch() const { return taps() * in_channels; }       // im2col columns
 
     // The pixel tap t of pixel p reads, or -1 where it falls in the zero padding.
     std::int64_t source(std::int64_t p, std::int64_t t) const {
@@ -44,29 +46,30 @@ struct Conv2dShape {
     }
 };
 
-// Z_l (C x K*K*C): drawn from the layer's standard matrix of the group's
-// distribution, or delta-orthogonal (Xiao et al. 2018): the centre tap a Haar
-// orthogonal C x C matrix (the orthogonal init's draw), every other tap 0.
+// Z_l (C_out x K*K*C_in): drawn from the layer's standard matrix of the
+// group's distribution, or delta-orthogonal (Xiao et al. 2018): the centre tap
+// a Haar (semi-)orthogonal C_out x C_in matrix (the orthogonal init's draw),
+// every other tap 0.
 template <typename T>
 void draw_kernel(const Conv2dShape& s, std::uint64_t seed, WeightDist dist, bool delta_orthogonal,
                  std::uint32_t layer, T* z, std::vector<T>& scratch, int threads) {
-    const std::int64_t c = s.channels, k = s.patch();
+    const std::int64_t co_n = s.out_channels, ci_n = s.in_channels, k = s.patch();
     if (!delta_orthogonal) {
-        standard_weights(seed, dist, layer, c, k, z, threads);
+        standard_weights(seed, dist, layer, co_n, k, z, threads);
         return;
     }
-    scratch.resize(std::size_t(c * c));
-    standard_weights(seed, WeightDist::orthogonal, layer, c, c, scratch.data(), threads);
+    scratch.resize(std::size_t(co_n * ci_n));
+    standard_weights(seed, WeightDist::orthogonal, layer, co_n, ci_n, scratch.data(), threads);
     const std::int64_t centre = s.taps() / 2;
-    for (std::int64_t co = 0; co < c; ++co)
+    for (std::int64_t co = 0; co < co_n; ++co)
         for (std::int64_t j = 0; j < k; ++j)
-            z[co * k + j] = j / c == centre ? scratch[std::size_t(co * c + j % c)] : T(0);
+            z[co * k + j] = j / ci_n == centre ? scratch[std::size_t(co * ci_n + j % ci_n)] : T(0);
 }
 
 // cols (rows x pixels, K*K*C): every pixel's patch.
 template <typename T>
 void im2col(const Rows& rows, const Conv2dShape& s, const T* x, T* cols) {
-    const std::int64_t c = s.channels, n = s.row(), k = s.patch();
+    const std::int64_t c = s.in_channels, n = s.in_row(), k = s.patch();
 #pragma omp parallel for schedule(static) num_threads(rows.threads)
     for (std::int64_t r = rows.first; r < rows.end; ++r)
         for (std::int64_t p = 0; p < s.pixels(); ++p) {
@@ -83,7 +86,7 @@ void im2col(const Rows& rows, const Conv2dShape& s, const T* x, T* cols) {
 // read input pixel q, taps in order (one fixed chain per element).
 template <typename T>
 void col2im(const Rows& rows, const Conv2dShape& s, const T* cols, T* prev) {
-    const std::int64_t c = s.channels, n = s.row(), k = s.patch();
+    const std::int64_t c = s.in_channels, n = s.in_row(), k = s.patch();
 #pragma omp parallel for schedule(static) num_threads(rows.threads)
     for (std::int64_t r = rows.first; r < rows.end; ++r) {
         T* out = prev + r * n;
@@ -105,14 +108,14 @@ template <typename T, class Scales>
 void conv_forward(const Rows& rows, const Conv2dShape& s, const T* x, const T* z, const T* bias,
                   Scales&& scales, T* h, T* cols) {
     im2col(rows, s, x, cols);
-    const std::int64_t c = s.channels, k = s.patch(), m = rows.count() * s.pixels();
-    detail::gemm_nt(m, c, k, cols + rows.first * s.pixels() * k, k, z, k, h + rows.first * s.row(),
-                    c, rows.threads);
+    const std::int64_t c = s.out_channels, k = s.patch(), m = rows.count() * s.pixels();
+    detail::gemm_nt(m, c, k, cols + rows.first * s.pixels() * k, k, z, k,
+                    h + rows.first * s.out_row(), c, rows.threads);
 #pragma omp parallel for schedule(static) num_threads(rows.threads)
     for (std::int64_t r = rows.first; r < rows.end; ++r) {
         const auto [s_, t_] = scales(rows.config_of(r));
         const T scale = T(s_), shift = T(t_);
-        T* hr = h + r * s.row();
+        T* hr = h + r * s.out_row();
         for (std::int64_t p = 0; p < s.pixels(); ++p)
             for (std::int64_t co = 0; co < c; ++co)
                 hr[p * c + co] = scale * hr[p * c + co] + shift * bias[co];
@@ -124,7 +127,8 @@ void conv_forward(const Rows& rows, const Conv2dShape& s, const T* x, const T* z
 template <typename T, class Scale>
 void conv_backward(const Rows& rows, const Conv2dShape& s, T* g, const T* z, Scale&& scale, T* prev,
                    T* cols) {
-    const std::int64_t c = s.channels, k = s.patch(), n = s.row(), m = rows.count() * s.pixels();
+    const std::int64_t c = s.out_channels, k = s.patch(), n = s.out_row(),
+                       m = rows.count() * s.pixels();
 #pragma omp parallel for schedule(static) num_threads(rows.threads)
     for (std::int64_t r = rows.first; r < rows.end; ++r) {
         const T f = T(scale(rows.config_of(r)));

@@ -4,6 +4,7 @@
 // is shared. Internal.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -44,43 +45,65 @@ struct DenseMap {
 template <typename T>
 struct Conv2dMap {
     const MlpGroup& g;
-    Conv2dShape shape{g.conv.channels, g.conv.height, g.conv.width, g.conv.kernel, g.conv.circular};
     detail::Buffer<T> cols;  // im2col of every (backward) row
     std::vector<T> orthogonal, transposed, per_sample;
     // The weight gradient sums over positions: the chain keeps a_{l-1} for weight_gradient_grams.
     static constexpr bool keeps_inputs = true;
 
-    std::int64_t kernel_size(std::int64_t) const { return shape.channels * shape.patch(); }
-    std::int64_t outputs(std::int64_t) const { return shape.channels; }
+    // Layer l's convolution: C_{l-1} channels in, C_l out, its kernel side.
+    Conv2dShape shape(std::int64_t l) const {
+        const std::int64_t pixels = g.conv.height * g.conv.width;
+        const std::int64_t kernel =
+            g.conv.kernels.empty() ? g.conv.kernel : g.conv.kernels[std::size_t(l - 1)];
+        return {g.widths[std::size_t(l - 1)] / pixels,
+                g.widths[std::size_t(l)] / pixels,
+                g.conv.height,
+                g.conv.width,
+                kernel,
+                g.conv.circular};
+    }
+    std::int64_t kernel_size(std::int64_t l) const {
+        return shape(l).out_channels * shape(l).patch();
+    }
+    std::int64_t outputs(std::int64_t l) const { return shape(l).out_channels; }
+    // The largest im2col row over the layers.
+    std::int64_t widest_patch() const {
+        std::int64_t widest = 0;
+        for (std::int64_t l = 1; l < std::int64_t(g.widths.size()); ++l)
+            widest = std::max(widest, shape(l).patch());
+        return widest;
+    }
     void allocate(std::int64_t rows, int threads) {
-        cols.resize(std::size_t(rows * shape.pixels() * shape.patch()), threads);
+        cols.resize(std::size_t(rows * g.conv.height * g.conv.width * widest_patch()), threads);
     }
     void draw(std::int64_t l, T* z, int threads) {
-        draw_kernel(shape, g.seed, g.dist, g.conv.delta_orthogonal, std::uint32_t(l), z, orthogonal,
-                    threads);
+        draw_kernel(shape(l), g.seed, g.dist, g.conv.delta_orthogonal, std::uint32_t(l), z,
+                    orthogonal, threads);
     }
     template <class Scales>
-    void forward(const Rows& rows, std::int64_t, const T* x, const T* z, const T* bias,
+    void forward(const Rows& rows, std::int64_t l, const T* x, const T* z, const T* bias,
                  Scales&& scales, T* h) {
-        conv_forward(rows, shape, x, z, bias, scales, h, cols.data());
+        conv_forward(rows, shape(l), x, z, bias, scales, h, cols.data());
     }
     template <class Scale>
-    void backward(const Rows& rows, std::int64_t, T* grad, const T* z, Scale&& scale, T* prev) {
-        conv_backward(rows, shape, grad, z, scale, prev, cols.data());
+    void backward(const Rows& rows, std::int64_t l, T* grad, const T* z, Scale&& scale, T* prev) {
+        conv_backward(rows, shape(l), grad, z, scale, prev, cols.data());
     }
     // For each block of B backward rows (a head and configuration), the B x B Gram of the
     // per-sample kernel gradients D_b = G_b^T im2col(a_b) (G_b: the row's gradient with
-    // respect to h, pixels x channels; a_b: its forward row of a_{l-1}).
-    void weight_gradient_grams(const Rows& rows, const T* grad, const T* inputs, double* grams) {
-        const std::int64_t batch = rows.batch, p = shape.pixels(), c = shape.channels;
-        const std::int64_t k = shape.patch(), n = shape.row(), d = c * k;
+    // respect to h, pixels x C_out; a_b: its forward row of a_{l-1}).
+    void weight_gradient_grams(const Rows& rows, std::int64_t l, const T* grad, const T* inputs,
+                               double* grams) {
+        const Conv2dShape s = shape(l);
+        const std::int64_t batch = rows.batch, p = s.pixels(), c = s.out_channels;
+        const std::int64_t k = s.patch(), n = s.out_row(), d = c * k;
         transposed.resize(std::size_t(batch * c * p));
         per_sample.resize(std::size_t(batch * d));
         for (std::int64_t blk = rows.first / batch; blk < rows.end / batch; ++blk) {
             const std::int64_t config = blk % rows.configs;
             const Rows forward{config * batch, (config + 1) * batch, batch, rows.configs,
                                rows.threads};
-            im2col(forward, shape, inputs, cols.data());
+            im2col(forward, s, inputs, cols.data());
             // One sample per thread: the products are small, and their bits do not depend on it.
 #pragma omp parallel for schedule(static) num_threads(rows.threads)
             for (std::int64_t b = 0; b < batch; ++b) {
