@@ -7,8 +7,8 @@ past 256, cells without inputs, non-finite runs (a depth head short of the
 overflow too) and the training runs (each optimizer and clipping mode). The
 expected digests were recorded with the build before the block-engine work
 (commit 71beb0f); the convolutional cases (conv/*) with the build that added
-convolutions, the transformer cases (transformer/*) with the one that added
-transformers. Any change to the engines must keep these digests unless an
+convolutions (conv/bottleneck* with the one that added bottlenecks), the
+transformer cases (transformer/*) with the one that added transformers. Any change to the engines must keep these digests unless an
 issue says otherwise; ``tests/test_engine_digests.py`` runs this script at each
 level the CPU has (``GRADATLAS_MAX_ISA``) and compares with
 ``tests/engine_digests.json``.
@@ -137,6 +137,14 @@ def conv_cases() -> dict[str, dict[str, np.ndarray]]:
             out[f"conv/{padding}/{dtype}"] = run_specs(variants, batch=3, seed=13, dtype=dtype, n_threads=2)
     deep = ga.ConvNet(depth=30, channels=4, image_size=5, init="delta_orthogonal", kernel_size=5)
     out["conv/delta_orthogonal_checkpointed"] = run_specs([deep], batch=2, seed=14, checkpoint_every=7)
+    bottleneck = ga.ConvNet(depth=6, channels=8, image_size=4, block="bottleneck", residual=True, sigma_b=0.1)
+    variants = [bottleneck, bottleneck.replace(norm="batch", activation="silu"),
+                bottleneck.replace(activation="relu", sigma_b=0.0, padding="circular")]
+    for dtype in ("float32", "float64"):
+        out[f"conv/bottleneck/{dtype}"] = run_specs([v for v in variants if v.padding == "zeros"], batch=3,
+                                                    seed=18, dtype=dtype, n_threads=2)
+        out[f"conv/bottleneck/circular/{dtype}"] = run_specs(variants[2:], batch=3, seed=18, dtype=dtype,
+                                                             checkpoint_every=2)
     return out
 
 

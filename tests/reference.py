@@ -7,6 +7,8 @@ scaling, so only for nets shallow enough not to underflow).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import special
 
@@ -77,20 +79,30 @@ def _normalize_backward(ht: np.ndarray, inv_std: np.ndarray | None, g: np.ndarra
     return out.reshape(g.shape)
 
 
+def _channels_of(channels: Any, l: int) -> int | None:
+    """One layer's channels: a single number for every layer, or one per layer (C_1 .. C_L)."""
+    return channels[l - 1] if isinstance(channels, (list, tuple)) else channels
+
+
 def forward(spec, arrays, h_shift: tuple[int, int, int, float] | None = None, eps: float = 1e-5,
-            channels: int | None = None) -> dict:
-    """Forward pass; h_shift = (layer, sample, unit, delta) perturbs one pre-activation."""
+            channels: Any = None) -> dict:
+    """Forward pass; h_shift = (layer, sample, unit, delta) perturbs one pre-activation. A spec with
+    skip_span S > 1 adds the skip only at layers closing a block of S, from the block's input."""
+    span = getattr(spec, "skip_span", 1)
     a = arrays["inputs"]
+    block_input = a
     layers = []
     for l, (w, b) in enumerate(zip(arrays["weights"], arrays["biases"]), start=1):
+        if (l - 1) % span == 0:
+            block_input = a
         h = a @ w.T + b
         if h_shift is not None and h_shift[0] == l:
             h = h.copy()
             h[h_shift[1], h_shift[2]] += h_shift[3]
-        ht, inv_std = _normalize(h, spec.norm, eps, channels)
+        ht, inv_std = _normalize(h, spec.norm, eps, _channels_of(channels, l))
         p, dp = activation(spec.activation, ht, spec.negative_slope)
         layers.append({"a_prev": a, "h": h, "ht": ht, "inv_std": inv_std, "dphi": dp})
-        a = a + spec.alpha * p if spec.residual else p
+        a = block_input + spec.alpha * p if spec.residual and l % span == 0 else p
     return {"layers": layers, "output": a}
 
 
@@ -100,7 +112,7 @@ def losses(out: np.ndarray, arrays, loss: str) -> np.ndarray:
     return 0.5 * np.sum(out * out, axis=1)
 
 
-def backward(spec, arrays, loss: str = "projection", eps: float = 1e-5, channels: int | None = None) -> dict:
+def backward(spec, arrays, loss: str = "projection", eps: float = 1e-5, channels: Any = None) -> dict:
     """Per-layer gradients of sum_b l_b with respect to h_l, plus the reported statistics
     (``channels``: the rows are positions x channels, for batch norm per channel)."""
     fw = forward(spec, arrays, eps=eps, channels=channels)
@@ -108,15 +120,21 @@ def backward(spec, arrays, loss: str = "projection", eps: float = 1e-5, channels
     batch = g_a.shape[0]
     grads = [None] * spec.depth
     weight_grad = np.empty(spec.depth)
+    span = getattr(spec, "skip_span", 1)
+    g_skip = np.zeros_like(g_a)
     for l in range(spec.depth, 0, -1):
         lay = fw["layers"][l - 1]
-        branch = spec.alpha if spec.residual else 1.0
+        closes = spec.residual and l % span == 0
+        branch = spec.alpha if closes else 1.0
         g_h = _normalize_backward(lay["ht"], lay["inv_std"], branch * lay["dphi"] * g_a, spec.norm,
-                                 channels)
+                                 _channels_of(channels, l))
         grads[l - 1] = g_h
         weight_grad[l - 1] = np.linalg.norm(g_h.T @ lay["a_prev"]) / batch
-        g_prev = g_h @ arrays["weights"][l - 1]
-        g_a = g_a + g_prev if spec.residual else g_prev
+        if closes:
+            g_skip = g_a  # dl/d(block output) reaches the block's input through the skip
+        g_a = g_h @ arrays["weights"][l - 1]
+        if spec.residual and (l - 1) % span == 0:
+            g_a = g_skip + g_a
     norms = np.array([np.linalg.norm(g, axis=1) for g in grads])  # (L, B)
     hs = [lay["h"] for lay in fw["layers"]]
     cos = []

@@ -51,11 +51,12 @@ def shifted(a: np.ndarray, dy: int, dx: int, circular: bool) -> np.ndarray:
     return out
 
 
-def kernel_gradient_log10_norm(spec: ga.ConvNet, g: np.ndarray, a_prev: np.ndarray) -> float:
-    """log10 |d(mean_b l_b)/dW|_F of one layer's kernel, from dl_b/dh (g) and its input (B x pixels*C)."""
-    b, side, c, k = g.shape[0], spec.image_size, spec.channels, spec.kernel_size
-    grad_h, a = g.reshape(b, side, side, c), a_prev.reshape(b, side, side, c)
-    kernel = np.empty((c, c, k, k))
+def kernel_gradient_log10_norm(spec: ga.ConvNet, l: int, g: np.ndarray, a_prev: np.ndarray) -> float:
+    """log10 |d(mean_b l_b)/dW_l|_F of layer l's kernel, from dl_b/dh (g) and its input (B x pixels*C)."""
+    b, side, k = g.shape[0], spec.image_size, spec.kernels[l - 1]
+    c_in, c_out = spec.layer_channels[l - 1], spec.layer_channels[l]
+    grad_h, a = g.reshape(b, side, side, c_out), a_prev.reshape(b, side, side, c_in)
+    kernel = np.empty((c_out, c_in, k, k))
     for dy, dx in itertools.product(range(k), range(k)):
         kernel[:, :, dy, dx] = np.einsum("byxo,byxi->oi", grad_h,
                                          shifted(a, dy - k // 2, dx - k // 2, spec.padding == "circular"))
@@ -68,10 +69,11 @@ def reference_of(spec: ga.ConvNet, batch: int, seed: int, loss: str = "projectio
     arrays = {"weights": [dense(k, side, spec.padding == "circular") for k in w["weights"]],
               "biases": [np.tile(b, side * side) for b in w["biases"]],
               "inputs": rows(w["inputs"]), "projections": rows(w["projections"])}
-    out = reference.backward(spec, arrays, loss=loss, channels=spec.channels)
-    layers = reference.forward(spec, arrays, channels=spec.channels)["layers"]
-    out["log10_kernel_grad_norm"] = np.array([kernel_gradient_log10_norm(spec, g, lay["a_prev"])
-                                              for g, lay in zip(out["grads"], layers)])
+    channels = list(spec.layer_channels[1:])
+    out = reference.backward(spec, arrays, loss=loss, channels=channels)
+    layers = reference.forward(spec, arrays, channels=channels)["layers"]
+    out["log10_kernel_grad_norm"] = np.array([kernel_gradient_log10_norm(spec, l, g, lay["a_prev"])
+                                              for l, (g, lay) in enumerate(zip(out["grads"], layers), start=1)])
     return out
 
 
@@ -185,3 +187,84 @@ def test_linear_delta_orthogonal_keeps_the_gradient_exactly():
     g = ds.log10_grad_norm.values
     np.testing.assert_allclose(g, g[-1], rtol=0, atol=1e-12)
     assert float(ds.predicted_log10_rate) == pytest.approx(0.0, abs=1e-15)
+
+
+BOTTLENECKS = [dict(norm="batch", activation="silu", residual=True, padding="zeros"),  # YOLO's Conv-BN-SiLU
+               dict(norm=None, activation="relu", residual=True, padding="circular", bottleneck_channels=3),
+               dict(norm="layer", activation="tanh", residual=False, padding="zeros")]
+
+
+@pytest.mark.parametrize("case", BOTTLENECKS, ids=lambda c: "-".join(map(str, c.values())))
+@pytest.mark.parametrize("loss", ["projection", "sum_squares"])
+def test_bottleneck_matches_the_dense_reference(case, loss):
+    # 1x1 (8 -> 2 or 3 channels), 3x3, 1x1 back to 8, twice; the skip spans each block.
+    spec = ga.ConvNet(depth=6, channels=8, image_size=4, block="bottleneck", init=None, sigma_w=1.3, sigma_b=0.1,
+                      alpha=0.7, **case)
+    assert spec.kernels == (1, 3, 1, 1, 3, 1)
+    ds = ga.simulate(spec, batch=3, seed=5, dtype="float64", loss=loss)
+    ref = reference_of(spec, 3, 5, loss)
+    np.testing.assert_allclose(ds.log10_grad_norm.values, ref["log10_grad_norm"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ds.q.values, ref["q"], rtol=1e-12)
+    np.testing.assert_allclose(ds.log10_weight_grad_norm.values, ref["log10_kernel_grad_norm"], rtol=0, atol=1e-12)
+    # checkpointing inside a block is moved to the block's edge and changes no bit
+    from gradatlas.simulate import run_specs
+
+    whole = run_specs([spec], batch=3, seed=5, dtype="float64", loss=loss)
+    for every in (1, 2, 4):
+        again = run_specs([spec], batch=3, seed=5, dtype="float64", loss=loss, checkpoint_every=every)
+        for k in whole:
+            np.testing.assert_array_equal(whole[k], again[k], err_msg=f"{k}, checkpoint_every={every}")
+
+
+def test_bottleneck_through_pytorch():
+    pytest.importorskip("torch")
+    spec = ga.ConvNet(depth=9, channels=8, image_size=4, block="bottleneck", norm="batch", activation="silu",
+                      residual=True, sigma_b=0.1)
+    net = ga.to_torch(spec, batch=3, seed=1)
+    net.loss(net()).backward()
+    got = [np.log10(h.grad.flatten(1).norm(dim=1).numpy()).mean() for h in net.preactivations]
+    ds = ga.simulate(spec, batch=3, seed=1, dtype="float64")
+    np.testing.assert_allclose(ds.log10_grad_norm.values, got, rtol=0, atol=1e-10)
+    assert [tuple(layer.weight.shape) for layer in net.layers[:3]] == [(2, 8, 1, 1), (2, 2, 3, 3), (8, 2, 1, 1)]
+
+
+def test_bottleneck_settings():
+    with pytest.raises(ValueError, match="multiple of 3"):
+        ga.ConvNet(depth=4, block="bottleneck")
+    with pytest.raises(ValueError, match="block"):
+        ga.ConvNet(depth=3, block="dense")
+    spec = ga.ConvNet(depth=6, channels=16, block="bottleneck", residual=True)
+    assert spec.layer_channels == (16, 4, 4, 16, 4, 4, 16) and spec.inner_channels == 4
+    ds = ga.simulate(spec, batch=2)
+    assert np.isnan(ds.predicted_log10_grad_norm).all()  # no layer-wise mean field over a block's skip
+    assert np.isfinite(ga.simulate(spec.replace(residual=False), batch=2).predicted_log10_grad_norm).all()
+    # sweeps over depth in blocks share one group (a shallower network is a prefix of the deepest)
+    grid = ga.sweep(spec, depth=[3, 6], block="bottleneck", batch=2, progress=False)
+    np.testing.assert_array_equal(grid.log10_grad_norm.sel(depth=3, seed=0).values[:3],
+                                  ga.simulate(spec.replace(depth=3), batch=2).log10_grad_norm.values)
+
+
+def test_bottleneck_configurations_alone_equal_them_in_a_group():
+    from gradatlas.simulate import run_specs
+
+    base = ga.ConvNet(depth=6, channels=8, image_size=4, block="bottleneck", residual=True, init=None, sigma_w=1.2)
+    variants = [base, base.replace(norm="batch", activation="relu"), base.replace(residual=False, alpha=0.3),
+                base.replace(activation="relu", sigma_b=0.0)]  # homogeneous: rescaled at block edges only
+    for dtype in ("float32", "float64"):
+        group = run_specs(variants, batch=4, seed=3, dtype=dtype, n_threads=2)
+        for i, spec in enumerate(variants):
+            alone = run_specs([spec], batch=4, seed=3, dtype=dtype, n_threads=1)
+            for k in alone:
+                np.testing.assert_array_equal(group[k][i], alone[k][0], err_msg=f"{k} of {spec}")
+
+
+def test_homogeneous_bottleneck_in_log_space_matches_the_reference():
+    # relu without bias or norm: the forward rows are kept at unit norm with a log scale, rescaled
+    # only where a block closes (the skip adds the block's input at the block's own scale).
+    spec = ga.ConvNet(depth=12, channels=8, image_size=3, block="bottleneck", bottleneck_channels=4, residual=True,
+                      activation="relu",
+                      init=None, sigma_w=2.5, sigma_b=0.0, padding="circular", alpha=0.8)
+    ds = ga.simulate(spec, batch=2, seed=4, dtype="float64")
+    ref = reference_of(spec, 2, 4)
+    np.testing.assert_allclose(ds.log10_grad_norm.values, ref["log10_grad_norm"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ds.q.values, ref["q"], rtol=1e-11)

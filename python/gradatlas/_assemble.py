@@ -115,7 +115,7 @@ def _mean_field(points: list[Point], arrays: dict[str, np.ndarray],
     # chi1 at q*, with each network's middle-layer sigma_w, per activation family.
     families: dict[tuple[str, float], list[int]] = {}
     for k, s in enumerate(specs):
-        if s.norm is None:
+        if s.mean_field_applies:
             families.setdefault((s.activation, s.negative_slope), []).append(k)
     chi1 = np.full(len(specs), np.nan)
     for (activation, slope), members_list in families.items():

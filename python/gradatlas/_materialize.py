@@ -78,22 +78,25 @@ def convolutional(spec: Any, batch: int, seed: int, dtype: str) -> dict[str, Any
     """The kernels, biases, inputs and projections of a ConvNet run, in PyTorch's layouts:
     ``weights`` (L arrays C_out x C_in x K x K, as ``torch.nn.Conv2d.weight``), ``biases`` (L arrays
     of C), ``inputs`` and ``projections`` (B x C x H x W)."""
-    c, k, side = spec.channels, spec.kernel_size, spec.image_size
+    c, side = spec.channels, spec.image_size
+    channels, kernels = spec.layer_channels, spec.kernels
+    sizes = [channels[l + 1] * channels[l] * kernels[l] ** 2 for l in range(spec.depth)]
     values = batch * side * side * c
-    kept = spec.depth * (c * c * k * k + c) + 2 * values
-    check_fits(int(8 * kept + 16 * max(c * c * k * k, values)), f"materialize (depth {spec.depth}, {c} channels, "
+    kept = sum(sizes) + sum(channels[1:]) + 2 * values
+    check_fits(int(8 * kept + 16 * max(max(sizes), values)), f"materialize (depth {spec.depth}, {c} channels, "
                f"{side} x {side}, batch {batch})", "materialize fewer layers or a smaller batch")
     scales = spec.weight_scales()
     weights, biases = [], []
     for l in range(1, spec.depth + 1):
+        c_in, c_out, k = channels[l - 1], channels[l], kernels[l - 1]
         if spec.init == "delta_orthogonal":
-            z = np.zeros((c, k, k, c))
-            z[:, k // 2, k // 2, :] = _core.standard_weights(dtype, seed, WEIGHT_DISTS["orthogonal"], l, c, c)
+            z = np.zeros((c_out, k, k, c_in))
+            z[:, k // 2, k // 2, :] = _core.standard_weights(dtype, seed, WEIGHT_DISTS["orthogonal"], l, c_out, c_in)
         else:
-            z = _core.standard_weights(dtype, seed, WEIGHT_DISTS[spec.weight_dist], l, c, k * k * c)
-            z = np.asarray(z, dtype=np.float64).reshape(c, k, k, c)
+            z = _core.standard_weights(dtype, seed, WEIGHT_DISTS[spec.weight_dist], l, c_out, k * k * c_in)
+            z = np.asarray(z, dtype=np.float64).reshape(c_out, k, k, c_in)
         weights.append(scales[l - 1] * z.transpose(0, 3, 1, 2))  # (co, dy, dx, ci) -> (co, ci, dy, dx)
-        biases.append(spec.sigma_b * _core.standard_biases(dtype, seed, l, c).astype(np.float64))
+        biases.append(spec.sigma_b * _core.standard_biases(dtype, seed, l, c_out).astype(np.float64))
 
     def images(rows: np.ndarray) -> np.ndarray:  # the core's rows are pixels x channels
         return rows.astype(np.float64).reshape(batch, side, side, c).transpose(0, 3, 1, 2)

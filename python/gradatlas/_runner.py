@@ -80,8 +80,8 @@ class Group:
     q0: float
     configs: list[MLP] = dataclasses.field(default_factory=list)  # at full depth
     depths: list[int] = dataclasses.field(default_factory=list)
-    # Convolutional layers: (channels, height, width, kernel, circular, delta_orthogonal).
-    conv: tuple[int, int, int, int, bool, bool] | None = None
+    # Convolutional layers: ConvNet.conv_geometry.
+    conv: tuple[Any, ...] | None = None
 
     @property
     def depth(self) -> int:
@@ -98,9 +98,9 @@ class Group:
     def _conv_arguments(self) -> dict[str, Any]:
         if self.conv is None:
             return {}
-        channels, height, width, kernel, circular, delta = self.conv
+        channels, height, width, kernel, circular, delta, kernels, span = self.conv
         return {"channels": channels, "height": height, "width": width, "kernel": kernel, "circular": circular,
-                "delta_orthogonal": delta}
+                "delta_orthogonal": delta, "kernels": list(kernels)[:self.depth], "skip_span": span}
 
     def result_bytes(self) -> int:
         """The group's share of the assembled Dataset (8 arrays of float64 per layer and depth)."""
@@ -132,9 +132,7 @@ class Group:
         """4 B n_l n_{l-1} per layer and configuration (forward and backward products); for
         convolutions 4 B pixels C K^2 C."""
         if self.conv is not None:
-            channels, height, width, kernel, _, _ = self.conv
-            per_layer = float(height * width * channels * kernel * kernel * channels)
-            return 4.0 * self.batch * len(self.configs) * per_layer * self.depth
+            return 4.0 * self.batch * len(self.configs) * float(np.sum(_conv_layer_products(self)))
         n = np.asarray(self.widths, float)
         return 4.0 * self.batch * len(self.configs) * float(np.sum(n[1:] * n[:-1]))
 
@@ -195,15 +193,26 @@ def run_one(group: Group, loss: str, n_threads: int, hook: Callable[[int, int], 
     )
 
 
+def _conv_layer_products(group: Group) -> np.ndarray:
+    """Multiply-adds of each convolution per sample: pixels x C_l x K_l^2 C_{l-1}."""
+    _, height, width, kernel, _, _, kernels, _ = group.conv  # type: ignore[misc]
+    pixels = height * width
+    c = np.asarray(group.widths, float) / pixels
+    k = np.asarray(kernels[:group.depth] if kernels else (kernel,) * group.depth, float)
+    return pixels * c[1:] * k**2 * c[:-1]
+
+
 def check_group_limits(group: Group) -> None:
     rows = group.batch * len(group.configs) * len(group.depths)
     n_max = max(group.widths)
     if group.conv is not None:  # the products are over im2col matrices (rows x pixels, K^2 C)
-        channels, height, width, kernel, _, _ = group.conv
-        if rows * height * width * kernel * kernel * channels >= 2**31:
+        _, height, width, kernel, _, _, kernels, _ = group.conv
+        pixels = height * width
+        widest = max(k * k * (n // pixels) for k, n in zip(kernels or (kernel,) * group.depth, group.widths[:-1]))
+        if rows * pixels * widest >= 2**31:
             raise ValueError(
                 f"batch x configurations x depths x pixels x kernel^2 x channels = "
-                f"{rows * height * width * kernel * kernel * channels} exceeds the 32-bit BLAS index range; "
+                f"{rows * pixels * widest} exceeds the 32-bit BLAS index range; "
                 "reduce batch, image size, channels or the number of configurations")
         return
     if rows * n_max >= 2**31 or n_max * n_max >= 2**31:

@@ -16,6 +16,7 @@ from ._fields import (
     integer_in,
     non_negative,
     one_of,
+    optional,
     positive,
     real,
     setting,
@@ -25,6 +26,8 @@ from .specs import MAX_DEPTH, NORMS
 
 CONV_INITS: tuple[str, ...] = (*INITS, "delta_orthogonal")
 PADDINGS = ("zeros", "circular")
+BLOCKS = ("plain", "bottleneck")
+BOTTLENECK_LAYERS = 3  # 1 x 1 reduce, K x K, 1 x 1 expand
 MAX_CHANNELS = 4096
 MAX_IMAGE = 1024
 
@@ -48,7 +51,14 @@ class ConvNet(SpecMethods):
     Every layer is a 2-D convolution with stride 1 and same padding, ``channels``
     in and out, on ``image_size`` x ``image_size`` images:
     ``h_l = W_l * a_{l-1} + b_l``, then ``a_l = phi(N(h_l))`` (plain) or
-    ``a_l = a_{l-1} + alpha * phi(N(h_l))`` (residual), where N is batch norm
+    ``a_l = a_{l-1} + alpha * phi(N(h_l))`` (residual). With
+    ``block="bottleneck"`` the layers come in blocks of three, as ResNet's and
+    YOLO's bottlenecks: a 1 x 1 convolution to ``bottleneck_channels``, a
+    K x K one, a 1 x 1 one back to ``channels``, each followed by N and phi,
+    and (residual) the block's input added to the third's output with weight
+    1 and alpha on the branch: ``a_l = a_{l-3} + alpha * phi(N(h_l))``.
+    ``depth`` counts convolutions (a multiple of 3), and every measurement is
+    per convolution. N is batch norm
     (per channel over batch, height and width, as PyTorch's ``BatchNorm2d`` in
     training mode without affine), layer norm (over channels, height and
     width) or nothing. Inputs are N(0, q0) per pixel and channel. The numbers
@@ -92,6 +102,10 @@ class ConvNet(SpecMethods):
         Normalization of the pre-activations.
     padding : {"zeros", "circular"}
         How the convolution sees past the image's edges.
+    block : {"plain", "bottleneck"}
+        One convolution per layer, or bottleneck blocks of three (see above).
+    bottleneck_channels : int or None
+        Channels inside a bottleneck block; None: channels // 4 (at least 1).
     q0 : float
         Variance of each input pixel and channel.
     """
@@ -110,9 +124,14 @@ class ConvNet(SpecMethods):
     norm: str | None = setting(None, check=_norm)
     padding: str = setting("zeros", check=one_of(PADDINGS))
     q0: float = setting(1.0, check=positive)
+    block: str = setting("plain", check=one_of(BLOCKS))
+    bottleneck_channels: int | None = setting(None, check=optional(integer_in(1, MAX_CHANNELS)))
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.block == "bottleneck" and self.depth % BOTTLENECK_LAYERS:
+            raise ValueError(f"depth counts convolutions and a bottleneck block has {BOTTLENECK_LAYERS}: depth must "
+                             f"be a multiple of {BOTTLENECK_LAYERS} with block='bottleneck', got {self.depth}")
         init, sigma_w = v.init_and_sigma_w(self.init, self.sigma_w, CONV_INITS, INIT_ALIASES,
                                            "gradatlas.CONV_INITS")
         object.__setattr__(self, "init", init)
@@ -120,20 +139,51 @@ class ConvNet(SpecMethods):
 
     # --- what the feed-forward machinery reads (as of an MLP) -----------------
 
-    widths = None  # every layer has the same row: pixels x channels
+    widths = None  # the layers' rows follow from the channels and the block
 
     @property
     def width(self) -> int:
-        """Values per sample at every layer: image_size^2 * channels."""
+        """Values per sample at the input and between blocks: image_size^2 * channels."""
         return self.image_size**2 * self.channels
 
     @property
+    def inner_channels(self) -> int:
+        """Channels inside a bottleneck block."""
+        return self.bottleneck_channels or max(1, self.channels // 4)
+
+    @property
+    def layer_channels(self) -> tuple[int, ...]:
+        """C_0 .. C_L."""
+        if self.block == "plain":
+            return (self.channels,) * (self.depth + 1)
+        per_block = (self.inner_channels, self.inner_channels, self.channels)
+        return (self.channels, *per_block * (self.depth // BOTTLENECK_LAYERS))
+
+    @property
+    def kernels(self) -> tuple[int, ...]:
+        """K_1 .. K_L."""
+        if self.block == "plain":
+            return (self.kernel_size,) * self.depth
+        return (1, self.kernel_size, 1) * (self.depth // BOTTLENECK_LAYERS)
+
+    @property
+    def skip_span(self) -> int:
+        return BOTTLENECK_LAYERS if self.block == "bottleneck" else 1
+
+    @property
     def layer_widths(self) -> tuple[int, ...]:
-        return (self.width,) * (self.depth + 1)
+        return tuple(self.image_size**2 * c for c in self.layer_channels)
 
     @property
     def fan_in(self) -> int:
+        """K^2 C of a plain layer (the fan-in of every layer of a plain network)."""
         return self.kernel_size**2 * self.channels
+
+    def fans(self) -> tuple[np.ndarray, np.ndarray]:
+        """(fan_in, fan_out) per layer, as PyTorch counts them for Conv2d: K_l^2 C_{l-1}, K_l^2 C_l."""
+        c = np.array(self.layer_channels, dtype=float)
+        k2 = np.array(self.kernels, dtype=float) ** 2
+        return k2 * c[:-1], k2 * c[1:]
 
     @property
     def weight_dist(self) -> str:
@@ -143,27 +193,34 @@ class ConvNet(SpecMethods):
         return "orthogonal" if self.init == "delta_orthogonal" else INITS[self.init][0]
 
     @property
-    def conv_geometry(self) -> tuple[int, int, int, int, bool, bool]:
-        """(channels, height, width, kernel, circular, delta_orthogonal): what groups must share."""
+    def conv_geometry(self) -> tuple[Any, ...]:
+        """(channels, height, width, kernel, circular, delta_orthogonal, kernels, skip_span): what groups
+        must share."""
         return (self.channels, self.image_size, self.image_size, self.kernel_size, self.padding == "circular",
-                self.init == "delta_orthogonal")
+                self.init == "delta_orthogonal", self.kernels if self.block != "plain" else (), self.skip_span)
+
+    @property
+    def mean_field_applies(self) -> bool:
+        """Whether the fully connected mean field describes it: no normalization, and no skip over a
+        bottleneck block (a skip over several layers has no layer-wise recursion)."""
+        return self.norm is None and not (self.block == "bottleneck" and self.residual)
 
     def sigma_w_per_layer(self) -> np.ndarray:
-        """sigma_w of each layer with Var(W) = sigma_w^2 / (K*K*C), or the orthogonal gain: the
+        """sigma_w of each layer with Var(W) = sigma_w^2 / fan_in, or the orthogonal gain: the
         fully connected mean field's with fan-in K*K*C (delta-orthogonal behaves as orthogonal)."""
         if self.sigma_w is not None:
             return np.full(self.depth, self.sigma_w)
         if self.init in ("orthogonal", "delta_orthogonal"):
             return np.ones(self.depth)
         assert self.init is not None  # init=None always comes with a sigma_w
-        fan = np.full(self.depth, float(self.fan_in))
-        return np.sqrt(sigma_w_squared(INITS[self.init][1], fan, fan))
+        fan_in, fan_out = self.fans()
+        return np.sqrt(sigma_w_squared(INITS[self.init][1], fan_in, fan_out))
 
     def weight_scales(self) -> np.ndarray:
         """s_l with W_l = s_l Z_l."""
         if self.weight_dist == "orthogonal":
             return np.full(self.depth, 1.0 if self.sigma_w is None else self.sigma_w)
-        return self.sigma_w_per_layer() / np.sqrt(self.fan_in)
+        return self.sigma_w_per_layer() / np.sqrt(self.fans()[0])
 
     def replace_checked(self, **changes: Any) -> ConvNet:
         return dataclasses.replace(self, **changes)

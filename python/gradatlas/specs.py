@@ -145,6 +145,11 @@ class MLP(SpecMethods):
         fan_in = np.asarray(self.layer_widths[:-1], dtype=float)
         return self.sigma_w_per_layer() / np.sqrt(fan_in)
 
+    @property
+    def mean_field_applies(self) -> bool:
+        """Whether the mean-field theory describes it (no normalization)."""
+        return self.norm is None
+
     def replace_checked(self, **changes: Any) -> MLP:
         """``replace`` with values already checked (see ``from_checked``)."""
         return MLP.from_checked(**{**{name: getattr(self, name) for name in _MLP_FIELDS}, **changes})

@@ -31,11 +31,12 @@ SHORTHAND = {"depth": 100, "width": 256, "activation": "tanh", "init": "xavier_n
              "sigma_b": 0.0, "residual": False, "alpha": 1.0, "norm": None, "negative_slope": 0.01, "q0": 1.0,
              "batch": 16, "dtype": "float32", "cell": None, "steps": 100, "input_width": None, "sigma_u": 1.0,
              "h0_std": 0.0, "forget_bias": 1.0, "loss_at": "last",
-             "channels": None, "kernel_size": 3, "image_size": 16, "padding": "zeros"}
+             "channels": None, "kernel_size": 3, "image_size": 16, "padding": "zeros", "block": "plain",
+             "bottleneck_channels": None}
 MLP_ONLY = {"depth": 100, "residual": False, "alpha": 1.0, "norm": None, "q0": 1.0}
 RECURRENT_ONLY = {"steps": 100, "input_width": None, "sigma_u": 1.0, "h0_std": 0.0, "forget_bias": 1.0,
                   "loss_at": "last"}
-CONV_ONLY = {"kernel_size": 3, "image_size": 16, "padding": "zeros"}
+CONV_ONLY = {"kernel_size": 3, "image_size": 16, "padding": "zeros", "block": "plain", "bottleneck_channels": None}
 CONV_DEFAULT_INIT = "he_normal"
 RUN_DEFAULTS = {"batch": 16, "dtype": "float32"}
 

@@ -415,7 +415,7 @@ def mean_field_profiles(specs: Any) -> tuple[np.ndarray, np.ndarray]:
     g_out = np.full((len(specs), depth), np.nan)
     families: dict[tuple, list[int]] = {}
     for i, s in enumerate(specs):
-        if s.norm is None:
+        if s.mean_field_applies:
             families.setdefault((s.activation, s.negative_slope, s.residual), []).append(i)
     for (activation, slope, residual), idx in families.items():
         members = [specs[i] for i in idx]

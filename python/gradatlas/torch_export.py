@@ -84,6 +84,7 @@ def _module_base(torch: Any) -> Any:
 def _FeedForward(torch: Any, spec: Any, arrays: dict[str, Any], dtype: Any) -> Any:
     f = torch.nn.functional
     conv = kind_of(spec).network == "convolutional"
+    span = spec.skip_span if conv else 1
     phi = _activation(torch, spec.activation, spec.negative_slope)
 
     base: Any = _module_base(torch)
@@ -96,8 +97,8 @@ def _FeedForward(torch: Any, spec: Any, arrays: dict[str, Any], dtype: Any) -> A
             layers = []
             for w, b in zip(arrays["weights"], arrays["biases"]):
                 if conv:
-                    layer = torch.nn.Conv2d(spec.channels, spec.channels, spec.kernel_size,
-                                            padding=spec.kernel_size // 2, padding_mode=spec.padding)
+                    c_out, c_in, k, _ = w.shape
+                    layer = torch.nn.Conv2d(c_in, c_out, k, padding=k // 2, padding_mode=spec.padding)
                 else:
                     layer = torch.nn.Linear(w.shape[1], w.shape[0])
                 layer = layer.to(dtype)
@@ -120,13 +121,16 @@ def _FeedForward(torch: Any, spec: Any, arrays: dict[str, Any], dtype: Any) -> A
         def forward(self, x: Any = None) -> Any:
             a = self.inputs if x is None else x
             self.preactivations = []
-            for layer in self.layers:
+            block_input = a
+            for l, layer in enumerate(self.layers, start=1):
+                if (l - 1) % span == 0:  # a residual block (of one layer, or a bottleneck's three) opens
+                    block_input = a
                 h = layer(a)
                 if h.requires_grad:
                     h.retain_grad()
                 self.preactivations.append(h)
                 p = phi(self._norm(h))
-                a = a + spec.alpha * p if spec.residual else p
+                a = block_input + spec.alpha * p if spec.residual and l % span == 0 else p
             return a
 
     return FeedForward()
