@@ -8,8 +8,8 @@ overflow too) and the training runs (each optimizer and clipping mode). The
 expected digests were recorded with the build before the block-engine work
 (commit 71beb0f); the convolutional cases (conv/*) with the build that added
 convolutions (conv/bottleneck* with the one that added bottlenecks), the
-transformer cases (transformer/*) with the one that added transformers. Any change to the engines must keep these digests unless an
-issue says otherwise; ``tests/test_engine_digests.py`` runs this script at each
+transformer cases (transformer/*) with the one that added transformers. Any
+change to the engines must keep these digests unless an issue says otherwise; ``tests/test_engine_digests.py`` runs this script at each
 level the CPU has (``GRADATLAS_MAX_ISA``) and compares with
 ``tests/engine_digests.json``.
 
