@@ -9,9 +9,9 @@ expected digests were recorded with the build before the block-engine work
 (commit 71beb0f); the convolutional cases (conv/*) with the build that added
 convolutions (conv/bottleneck* with the one that added bottlenecks), the
 transformer cases (transformer/*) with the one that added transformers. Any
-change to the engines must keep these digests unless an issue says otherwise; ``tests/test_engine_digests.py`` runs this script at each
-level the CPU has (``GRADATLAS_MAX_ISA``) and compares with
-``tests/engine_digests.json``.
+change to the engines must keep these digests unless an issue says otherwise;
+``tests/test_engine_digests.py`` runs this script at each level the CPU has
+(``GRADATLAS_MAX_ISA``) and compares with ``tests/engine_digests.json``.
 
     GRADATLAS_MAX_ISA=avx2 python tests/engine_digests.py            # print them
     python tests/engine_digests.py --write                          # re-record (only on purpose)
