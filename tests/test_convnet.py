@@ -268,3 +268,14 @@ def test_homogeneous_bottleneck_in_log_space_matches_the_reference():
     ref = reference_of(spec, 2, 4)
     np.testing.assert_allclose(ds.log10_grad_norm.values, ref["log10_grad_norm"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(ds.q.values, ref["q"], rtol=1e-11)
+
+
+def test_bottleneck_channels_sweep_and_independent_matrices():
+    spec = ga.ConvNet(depth=3, channels=8, image_size=3, block="bottleneck", residual=True)
+    grid = ga.sweep(spec, bottleneck_channels=[2, 4], batch=2, progress=False)
+    for inner in (2, 4):  # each point runs its own widths (they differ: one group each)
+        alone = ga.simulate(spec.replace(bottleneck_channels=inner), batch=2)
+        np.testing.assert_array_equal(grid.log10_grad_norm.sel(bottleneck_channels=inner, seed=0).values,
+                                      alone.log10_grad_norm.values)
+    independent = ga.sweep(spec, depth=[3, 6], batch=2, common_random_numbers=False, progress=False)
+    assert np.isfinite(independent.log10_grad_norm.sel(depth=6)).all()

@@ -197,3 +197,26 @@ def test_bad_settings_are_refused_with_their_names():
         ga.sweep(ga.Transformer(depth=2, width=8, heads=2), heads=[1, 2.5], progress=False)
     with pytest.raises(TypeError, match="cell"):
         ga.sweep(ga.Transformer(depth=2, width=8, heads=2), cell=["rnn"], progress=False)
+
+
+def test_a_sweep_over_attention_has_no_sublayer_labels_and_still_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from gradatlas import plot
+
+    ds = ga.sweep(ga.Transformer(depth=2, width=8, heads=2, seq_len=3), attention=[True, False], batch=2,
+                  progress=False)
+    assert "sublayer_type" not in ds.coords and "block" not in ds.coords  # sublayer p differs between them
+    assert np.isnan(ds.log10_grad_norm.sel(attention=False).sel(sublayer=[3, 4])).all()
+    fig = plot.gradient_flow(ds)
+    fig.savefig(tmp_path / "flow.png")
+    plt.close(fig)
+
+
+def test_small_mlp_ratios_are_checked_at_the_points_width():
+    ds = ga.sweep(ga.Transformer(depth=1, width=64, heads=2, seq_len=2), mlp_ratio=[0.25, 1.0], batch=2,
+                  progress=False)
+    assert ds.sizes["mlp_ratio"] == 2
+    with pytest.raises(ValueError, match="mlp_ratio"):
+        ga.sweep(ga.Transformer(depth=1, width=2, heads=2, seq_len=2), mlp_ratio=[0.1], batch=2, progress=False)

@@ -53,6 +53,8 @@ void check_group(const MlpGroup& g, const std::vector<MlpConfig>& configs) {
             fail("heads must be increasing depths in 1.." + std::to_string(depth));
         previous = d;
     }
+    if (g.skip_span < 1 || depth % g.skip_span != 0)
+        fail("skip_span must be >= 1 and divide the depth");
     for (const auto& c : configs) {
         if (c.weight_scale.size() != sz(depth) || c.bias_scale.size() != sz(depth))
             fail("weight_scale and bias_scale need one value per layer");
@@ -64,8 +66,6 @@ void check_group(const MlpGroup& g, const std::vector<MlpConfig>& configs) {
                     fail("a residual network needs equal widths where each skip starts and ends");
         if (c.norm == Norm::batch && g.batch < 2) fail("batch norm needs batch >= 2");
     }
-    if (g.skip_span < 1 || depth % g.skip_span != 0)
-        fail("skip_span must be >= 1 and divide the depth");
     if (g.skip_span > 1)
         for (auto d : heads_of(g))
             if (d % g.skip_span != 0) fail("with skip_span > 1 every head must close a block");
@@ -557,7 +557,15 @@ private:
             const double top = std::max(s_prev, s_skip);
             const T* kept = skip_grad_.data() + r * n;
             T* out = prev + r * n;
+            if (std::isnan(s_prev) || std::isnan(s_skip)) {
+                scale_[sz(r)] = kNaN;  // reported as NaN, as the sum would be
+                continue;
+            }
             if (top == -std::numeric_limits<double>::infinity()) continue;  // both are zero rows
+            if (std::isinf(top)) {  // an overflow stays one (10^(inf - inf) would make it NaN)
+                scale_[sz(r)] = top;
+                continue;
+            }
             const T f_prev = T(std::pow(10.0, s_prev - top)),
                     f_skip = T(std::pow(10.0, s_skip - top));
             for (std::int64_t i = 0; i < n; ++i) out[i] = f_prev * out[i] + f_skip * kept[i];

@@ -47,7 +47,8 @@ void check_group(const TransformerGroup& g, const std::vector<TransformerConfig>
 }
 
 // The bytes one sublayer keeps for its backward pass, in values of T and in
-// doubles: the stream in and out, the branch's input, and the branch's own
+// doubles: the branch's input and the stream out (the backward pass needs no
+// stream in), and the branch's own
 // (attention: Q, K, V, the attention matrices and the heads' outputs; MLP:
 // phi and phi' of the hidden pre-activations); per token the two norms' inverse scales.
 struct SublayerSize {
@@ -60,7 +61,7 @@ SublayerSize sublayer_size(const TransformerGroup& g, std::int64_t n_configs) {
     const std::int64_t attention =
         g.attention ? 4 * tokens * g.width + rows * g.heads * g.seq_len * g.seq_len : 0;
     const std::int64_t mlp = 2 * tokens * g.mlp_width;
-    return {3 * tokens * g.width + std::max(attention, mlp), 2 * tokens};
+    return {2 * tokens * g.width + std::max(attention, mlp), 2 * tokens};
 }
 
 std::int64_t max_weights(const TransformerGroup& g) {
@@ -86,10 +87,9 @@ public:
     // Slot of sublayer p, or the scratch slot.
     std::int64_t slot(std::int64_t p, bool store) const { return store ? p - first : slots_; }
 
-    T* x_in(std::int64_t s) { return values(s); }
-    T* u(std::int64_t s) { return values(s) + tokens_ * width_; }
-    T* x_out(std::int64_t s) { return values(s) + 2 * tokens_ * width_; }
-    T* branch(std::int64_t s) { return values(s) + 3 * tokens_ * width_; }
+    T* u(std::int64_t s) { return values(s); }
+    T* x_out(std::int64_t s) { return values(s) + tokens_ * width_; }
+    T* branch(std::int64_t s) { return values(s) + 2 * tokens_ * width_; }
     double* inv_pre(std::int64_t s) { return doubles_.data() + s * size_.doubles; }
     double* inv_post(std::int64_t s) { return inv_pre(s) + tokens_; }
 
@@ -177,9 +177,8 @@ public:
     void forward(std::int64_t p, engine::Pass pass) {
         if (pass.store) store_.first = pass.first;
         const std::int64_t s = store_.slot(p, pass.store);
-        T* x_in = store_.x_in(s);
+        const T* x_in = x_.data();
         T* u = store_.u(s);
-        std::copy(x_.begin(), x_.end(), x_in);
         normalize_tokens(x_in, u, store_.inv_pre(s),
                          [](const TransformerConfig& c) { return c.pre_norm; });
         draw(p);
@@ -628,12 +627,13 @@ MemoryPlan plan_transformer_memory(const TransformerGroup& g, std::int64_t n_con
     const std::int64_t wide = tokens * std::max(3 * g.width, g.mlp_width) * value_bytes;
     const std::int64_t n_tok = g.batch * g.seq_len;
     // Work buffers (8 stream-sized, 2 wide, the head output), one sublayer's
-    // weights and biases, the scratch slot, for the weight gradients one
-    // configuration's scaled gradient rows twice and the gradient itself, and
+    // weights (and the products' transposed copy of them) and biases, the scratch slot, for the
+    // weight gradients one configuration's scaled gradient rows twice and the gradient itself, and
     // the attention's per-thread scratch.
     const std::int64_t dh = g.width / g.heads;
     const std::int64_t fixed = (g.loss == Loss::sum_squares ? 9 : 8) * stream + 2 * wide +
-                               (max_weights(g) + 5 * g.width + g.mlp_width) * value_bytes + slot +
+                               (2 * max_weights(g) + 5 * g.width + g.mlp_width) * value_bytes +
+                               slot +
                                (2 * n_tok * std::max(3 * g.width, g.mlp_width) +
                                 g.width * std::max(g.width, g.mlp_width)) *
                                    value_bytes +

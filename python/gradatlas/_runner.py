@@ -58,7 +58,7 @@ def independent_seed(seed: int, spec: MLP) -> int:
     A hash of the seed and the configuration (without its depth, so that depths
     of one network stay one network): stable across grids and runs.
     """
-    changes: dict[str, Any] = {"depth": 1}
+    changes: dict[str, Any] = {"depth": spec.skip_span}  # one layer, or one residual block
     if spec.widths is not None:
         changes["widths"] = spec.widths[:2]
     return hashed_seed(seed, spec.replace_checked(**changes))
@@ -98,7 +98,7 @@ class Group:
     def _conv_arguments(self) -> dict[str, Any]:
         if self.conv is None:
             return {}
-        channels, height, width, kernel, circular, delta, kernels, span = self.conv
+        channels, height, width, kernel, circular, delta, kernels, span, _ = self.conv
         return {"channels": channels, "height": height, "width": width, "kernel": kernel, "circular": circular,
                 "delta_orthogonal": delta, "kernels": list(kernels)[:self.depth], "skip_span": span}
 
@@ -146,7 +146,7 @@ def make_groups(points: Sequence[Point], common_random_numbers: bool) -> tuple[l
         seed = p.seed if common_random_numbers else independent_seed(p.seed, spec)
         uniform = spec.widths is None
         # Without common random numbers each configuration is its own group.
-        own = "" if common_random_numbers else spec.replace_checked(depth=1).to_json()
+        own = "" if common_random_numbers else spec.replace_checked(depth=spec.skip_span).to_json()
         conv = getattr(spec, "conv_geometry", None)
         key: tuple = (seed, p.batch, p.dtype, spec.weight_dist, spec.q0,
                       ("uniform", spec.width) if uniform else ("widths", spec.layer_widths), conv, own)
@@ -195,7 +195,7 @@ def run_one(group: Group, loss: str, n_threads: int, hook: Callable[[int, int], 
 
 def _conv_layer_products(group: Group) -> np.ndarray:
     """Multiply-adds of each convolution per sample: pixels x C_l x K_l^2 C_{l-1}."""
-    _, height, width, kernel, _, _, kernels, _ = group.conv  # type: ignore[misc]
+    _, height, width, kernel, _, _, kernels, _, _ = group.conv  # type: ignore[misc]
     pixels = height * width
     c = np.asarray(group.widths, float) / pixels
     k = np.asarray(kernels[:group.depth] if kernels else (kernel,) * group.depth, float)
@@ -206,7 +206,7 @@ def check_group_limits(group: Group) -> None:
     rows = group.batch * len(group.configs) * len(group.depths)
     n_max = max(group.widths)
     if group.conv is not None:  # the products are over im2col matrices (rows x pixels, K^2 C)
-        _, height, width, kernel, _, _, kernels, _ = group.conv
+        _, height, width, kernel, _, _, kernels, _, _ = group.conv
         pixels = height * width
         widest = max(k * k * (n // pixels) for k, n in zip(kernels or (kernel,) * group.depth, group.widths[:-1]))
         if rows * pixels * widest >= 2**31:

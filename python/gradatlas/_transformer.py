@@ -195,13 +195,17 @@ def to_dataset(points: Sequence[Point], arrays: dict[str, np.ndarray], shape: tu
         values = summary[name]
         data[name] = (dims, values.astype(str).reshape(shape) if values.dtype == object else values.reshape(shape))
     data["first_nonfinite_sublayer"] = (dims, arrays["first_nonfinite_sublayer"].reshape(shape))
-    # Labels of the longest spec's sublayers (the shorter ones' are its first).
-    longest = max((p.spec for p in points), key=lambda s: s.sublayers)
-    types = longest.sublayer_types()
-    blocks = [0, *[(i + (1 if longest.attention else 0)) // (2 if longest.attention else 1)
-                   for i in range(1, width)]]
+    labels: dict[str, Any] = {}
+    # Labels of the longest spec's sublayers (the shorter ones' are its first), when every point's
+    # blocks have the same sublayers; a sweep over `attention` has none (sublayer p is a different
+    # thing with and without attention).
+    if len({p.spec.attention for p in points}) == 1:
+        longest = max((p.spec for p in points), key=lambda s: s.sublayers)
+        per_block = 2 if longest.attention else 1
+        labels = {"sublayer_type": ("sublayer", longest.sublayer_types()[:width]),
+                  "block": ("sublayer", [(i + per_block - 1) // per_block for i in range(width)])}
     ds = xr.Dataset(data, coords={**coords, "sublayer": np.arange(width), "projection": list(PROJECTIONS),
-                                  "sublayer_type": ("sublayer", types[:width]), "block": ("sublayer", blocks)})
+                                  **labels})
     for var in ds.data_vars.values():
         var.attrs["description"] = TRANSFORMER_QUANTITIES[str(var.name)]
     ds.attrs["theory"] = ("none: gradatlas has no mean-field prediction for transformers (attention mixes tokens; "

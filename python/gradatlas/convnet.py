@@ -194,10 +194,12 @@ class ConvNet(SpecMethods):
 
     @property
     def conv_geometry(self) -> tuple[Any, ...]:
-        """(channels, height, width, kernel, circular, delta_orthogonal, kernels, skip_span): what groups
-        must share."""
+        """(channels, height, width, kernel, circular, delta_orthogonal, kernels, skip_span, inner channels):
+        what groups must share."""
+        plain = self.block == "plain"
         return (self.channels, self.image_size, self.image_size, self.kernel_size, self.padding == "circular",
-                self.init == "delta_orthogonal", self.kernels if self.block != "plain" else (), self.skip_span)
+                self.init == "delta_orthogonal", () if plain else self.kernels, self.skip_span,
+                0 if plain else self.inner_channels)
 
     @property
     def mean_field_applies(self) -> bool:

@@ -167,6 +167,8 @@ def _transformer_trial(name: str, value: Any) -> Transformer:
     small: dict[str, Any] = {"depth": 1, "width": 2, "heads": 1, "seq_len": 2}
     if name == "heads":
         small["width"] = v.integer("heads", value, minimum=1, maximum=1 << 14)  # a width it divides
+    if name == "mlp_ratio":
+        small["width"] = 1 << 14  # a small ratio is valid at a wide enough width; points check their own
     return _trial(Transformer, small, name, value)
 
 

@@ -163,7 +163,7 @@ def phase_diagram(ds: xr.Dataset, x: str = "sigma_w", y: str = "sigma_b", value:
     if _profile_dim(ds) == "step":
         length = "steps" if "steps" in ds.dims else f"{ds.sizes['step'] - 1} steps"
     elif _profile_dim(ds) == "sublayer":
-        length = "depth" if "depth" in ds.dims else f"{int(ds['block'].max())} blocks"
+        length = "depth" if "depth" in ds.dims or "block" not in ds.coords else f"{int(ds['block'].max())} blocks"
     else:
         length = f"depth {ds.sizes['layer']}"
     fig.suptitle(f"Gradient phase diagram ({length}; mean over {ds.sizes.get('seed', 1)} seed(s))")
@@ -261,7 +261,7 @@ def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = T
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.92, len(lines)))  # ordered, no repeats
     for (g, p, label), color in zip(lines, colors):
         ax.plot(positions, g.values[idx], lw=1.4, color=color, label=label or None)
-        if dim == "sublayer" and length <= 200:
+        if dim == "sublayer" and length <= 200 and "sublayer_type" in ds.coords:
             attn = np.asarray(ds["sublayer_type"].values[idx] == "attn")
             ax.plot(positions[attn], g.values[idx][attn], ".", color=color, ms=5)
         if theory_lines and np.isfinite(p.values).any():
@@ -290,6 +290,9 @@ def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = T
 
 def _block_ticks(ax: Any, ds: xr.Dataset) -> None:
     """Ticks at the start of blocks (about 10 of them), labelled by block; the axis counts sublayers."""
+    if "block" not in ds.coords:  # attention swept: sublayers of different kinds share an index
+        ax.set_xlabel("sublayer (0 = input)")
+        return
     blocks = int(ds["block"].max())
     per_block = int((ds["sublayer_type"] == "attn").any()) + 1
     step = max(1, int(np.ceil(blocks / 10)))

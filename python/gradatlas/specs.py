@@ -145,6 +145,8 @@ class MLP(SpecMethods):
         fan_in = np.asarray(self.layer_widths[:-1], dtype=float)
         return self.sigma_w_per_layer() / np.sqrt(fan_in)
 
+    skip_span = 1  # layers per residual block (a ConvNet's bottleneck has 3)
+
     @property
     def mean_field_applies(self) -> bool:
         """Whether the mean-field theory describes it (no normalization)."""
