@@ -115,3 +115,19 @@ def test_transformer_results_plot(tmp_path):
     plt.close(fig)
     with pytest.raises(ValueError, match="grad_flow_bars draws feed-forward layers"):
         plot.grad_flow_bars(ds.isel(norm=0, alpha=0))
+
+
+def test_depth_to_width(tmp_path):
+    ds = ga.sweep(ga.MLP(depth=8, width=16, activation="relu", init="he_normal"), width=[16, 32], depth=[8, 32],
+                  batch=2, seeds=2, progress=False)
+    fig = plot.depth_to_width(ds)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and "depth / width" in ax.get_xlabel()
+    fig.savefig(tmp_path / "dw.png")
+    plt.close(fig)
+    with pytest.raises(ValueError, match="width and depth axes"):
+        plot.depth_to_width(ds.isel(width=0, drop=True))
+    grid = ga.sweep(ga.MLP(depth=8, width=16), width=[16, 32], depth=[8, 16], sigma_w=[1.0, 1.5], init=None,
+                    batch=2, progress=False)
+    with pytest.raises(ValueError, match="select one value of"):
+        plot.depth_to_width(grid)

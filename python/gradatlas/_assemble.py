@@ -70,6 +70,9 @@ def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[st
         "predicted_log10_grad_norm": np.full((n, width), np.nan),
         "predicted_q": np.full((n, width), np.nan),
         "chi1": np.full(n, np.nan),
+        "finite_width_log10_grad_norm": np.full((n, width), np.nan),
+        "finite_width_log10_grad_norm_sd": np.full((n, width), np.nan),
+        "finite_width_log10_rate": np.full(n, np.nan),
     }
     for d in np.unique(depths):
         idx = np.flatnonzero(depths == d)
@@ -101,7 +104,9 @@ def _mean_field(points: list[Point], arrays: dict[str, np.ndarray],
         block = max(1, THEORY_BLOCK // int(d))
         for start in range(0, members.size, block):
             chosen = members[start:start + block]
-            q_pred, g_pred = theory.mean_field_profiles([specs[k] for k in chosen])
+            chosen_specs = [specs[k] for k in chosen]
+            q_pred, g_pred = theory.mean_field_profiles(chosen_specs)
+            fw_mean, fw_sd = theory.finite_width_profiles(chosen_specs, q_pred)
             row_of[chosen] = np.arange(chosen.size)
             rows = row_of[inverse[ran]]
             pts, rows = ran[rows >= 0], rows[rows >= 0]  # every point of the chosen configurations
@@ -109,9 +114,13 @@ def _mean_field(points: list[Point], arrays: dict[str, np.ndarray],
             last = g[pts, d - 1:d]
             with np.errstate(invalid="ignore"):  # inf - inf where the profile or the anchor is infinite
                 out["predicted_log10_grad_norm"][pts, :d] = np.where(np.isfinite(last), g_pred[rows] + last, np.nan)
+                out["finite_width_log10_grad_norm"][pts, :d] = np.where(np.isfinite(last), fw_mean[rows] + last,
+                                                                        np.nan)
+            out["finite_width_log10_grad_norm_sd"][pts, :d] = fw_sd[rows]
             out["predicted_q"][pts, :d] = q_pred[rows]
             if d > 1:
                 out["predicted_log10_rate"][pts] = g_pred[rows, 0] / (d - 1)
+                out["finite_width_log10_rate"][pts] = fw_mean[rows, 0] / (d - 1)
     # chi1 at q*, with each network's middle-layer sigma_w, per activation family.
     families: dict[tuple[str, float], list[int]] = {}
     for k, s in enumerate(specs):
@@ -136,11 +145,12 @@ def to_dataset(points: Sequence[Point], arrays: dict[str, np.ndarray], shape: tu
     depth = arrays["log10_grad_norm"].shape[1]
     summary = summaries(points, arrays)
     data: dict[str, Any] = {}
-    for name in (*PER_LAYER, "predicted_log10_grad_norm", "predicted_q"):
+    for name in (*PER_LAYER, "predicted_log10_grad_norm", "predicted_q", "finite_width_log10_grad_norm",
+                 "finite_width_log10_grad_norm_sd"):
         values = summary[name] if name in summary else arrays[name]
         data[name] = ([*dims, "layer"], values.reshape(*shape, depth))
     for name in ("total_log10_ratio", "log10_rate", "depth_scale", "regime", "chi1", "predicted_log10_rate",
-                 "nonfinite_kind"):
+                 "finite_width_log10_rate", "nonfinite_kind"):
         values = summary[name]
         if values.dtype == object:
             values = values.astype(str)

@@ -1,9 +1,13 @@
-"""The two Gaussian expectations of mean-field theory, tabulated once per activation.
+"""The Gaussian expectations of mean-field theory, tabulated once per activation.
 
 Every mean-field quantity a sweep reports is built from
 
     V(q) = E[phi(sqrt(q) z)^2]      (the length map)
     D(q) = E[phi'(sqrt(q) z)^2]     (chi1 = sigma_w^2 D(q*))
+
+and the finite-width correction (``theory.finite_width_step``) also from
+
+    K(q) = E[phi'(sqrt(q) z)^4]
 
 for z ~ N(0, 1). Evaluating them by quadrature costs ~1600 activation calls per
 value, and a phase diagram needs them for every point and every iteration of
@@ -46,14 +50,15 @@ def _grid() -> np.ndarray:
 
 
 class GaussTable:
-    """V(q) and D(q) of one activation, vectorized over q >= 0."""
+    """V(q), D(q) and K(q) of one activation, vectorized over q >= 0."""
 
     def __init__(self, quadrature: Callable[[np.ndarray], tuple[np.ndarray, ...]]):
-        # quadrature(q) -> (V, dV/ds, D, dD/ds) at each q: the theory's own rule
+        # quadrature(q) -> (V, dV/ds, D, dD/ds, K, dK/ds) at each q: the theory's own rule
         self.s = _grid()
         q = np.exp(self.s)
         parts = [quadrature(q[i:i + _BUILD_BLOCK]) for i in range(0, q.size, _BUILD_BLOCK)]
-        v, dv, d, dd = (np.concatenate([p[k] for p in parts]) for k in range(4))
+        v, dv, d, dd, k, dk = (np.concatenate([p[j] for p in parts]) for j in range(6))
+        self.k, self.dk = k, dk
         # (V - V0)/q with its s-derivative (V' - V + V0) / q, and D with D': both tend to
         # constants as q -> 0, so the coarse nodes there lose nothing. V0 = V(0) = phi(0)^2,
         # as V - dV/ds at the first node (V = V0 + c q there).
@@ -82,7 +87,19 @@ class GaussTable:
         d = self._hermite(self.d, self.dd, s, i)
         beyond = q > self.q_hi
         if np.any(beyond):  # an exploded network's q, rare: the rule directly
-            v_far, _, d_far, _ = self._quadrature(q[beyond])
+            v_far, _, d_far, *_ = self._quadrature(q[beyond])
             v, d = np.array(v, copy=True), np.array(d, copy=True)
             v[beyond], d[beyond] = v_far, d_far
         return v, d
+
+    def fourth(self, q: Any) -> np.ndarray:
+        """K(q) = E[phi'(sqrt(q) z)^4], as D(q) is read (K is as smooth in ln q as D)."""
+        q = np.asarray(q, dtype=float)
+        s = np.log(np.clip(q, self.q_lo, self.q_hi))
+        i = np.clip(np.searchsorted(self.s, s, side="right") - 1, 0, self.s.size - 2)
+        k = self._hermite(self.k, self.dk, s, i)
+        beyond = q > self.q_hi
+        if np.any(beyond):
+            k = np.array(k, copy=True)
+            k[beyond] = self._quadrature(q[beyond])[4]
+        return k

@@ -59,6 +59,18 @@ QUANTITIES: dict[str, str] = {
         "mean-field log10 |dl/dh_l| per layer, anchored to the measured value at layer L."
     ),
     "predicted_q": "mean-field q_l per layer from the length map started at the input variance q0.",
+    "finite_width_log10_grad_norm": (
+        "plain MLPs (no residual, no norm): the finite-width prediction of log10_grad_norm, anchored at "
+        "layer L as predicted_log10_grad_norm is; each layer back adds the expected change of the log of "
+        "the squared gradient norm to order 1/width, ln(sigma_w^2 D) - v/2 with v = (3 K/D^2 - 1)/n "
+        "(orthogonal weights: 3 (K/D^2 - 1)/n), D = E[phi'^2], K = E[phi'^4] at the layer's own q "
+        "(gradatlas.theory.finite_width_step; the README derives it). NaN where it does not apply."
+    ),
+    "finite_width_log10_grad_norm_sd": (
+        "the standard deviation over samples of a sample's log10 |dl/dh_l| about that prediction (the "
+        "per-layer variances v added from layer L): draw mean +- 2 sd as the finite-width band."
+    ),
+    "finite_width_log10_rate": "finite_width_log10_grad_norm's decades per layer from layer L to layer 1.",
 }
 
 STABLE_DECADES = 1.0

@@ -226,7 +226,8 @@ def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = T
 
     Deep networks are drawn on a logarithmic layer axis at about 1500 log-spaced
     layers, so 100,000 layers stay readable; dashed lines are the mean-field
-    prediction. Recurrent results are drawn against the step t = 0..T (dashed:
+    prediction; dotted lines with a shaded band are the finite-width prediction and its spread over
+    samples (mean +- 2 sd; plain MLPs). Recurrent results are drawn against the step t = 0..T (dashed:
     the mean-field rate from the last step, for vanilla RNNs); transformers
     against the sublayer boundary (0: the input), attention sublayers marked
     with dots, and no theory line (there is none). At most ``max_lines``
@@ -243,24 +244,38 @@ def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = T
         back = ds["step"].max() - ds["step"]
         pred = grad.isel(step=-1) + back * _mean_over_seed(ds["predicted_log10_rate"])
         pred = pred.where(grad.notnull()).transpose(*grad.dims)
+    # The finite-width prediction and its band (mean +- 2 sd over samples), where it applies.
+    if dim == "layer" and "finite_width_log10_grad_norm" in ds:
+        fw = _mean_over_seed(ds["finite_width_log10_grad_norm"])
+        fw_sd = _mean_over_seed(ds["finite_width_log10_grad_norm_sd"])
+    else:
+        fw = fw_sd = xr.full_like(grad, np.nan)
     others = [d for d in grad.dims if d != dim]
     if others:
         grad, pred = grad.stack(_config=others), pred.stack(_config=others)
+        fw, fw_sd = fw.stack(_config=others), fw_sd.stack(_config=others)
         n = grad.sizes["_config"]
         if n > max_lines:
             pick = np.unique(np.linspace(0, n - 1, max_lines).round().astype(int))
             grad, pred = grad.isel(_config=pick), pred.isel(_config=pick)
+            fw, fw_sd = fw.isel(_config=pick), fw_sd.isel(_config=pick)
     length = ds.sizes[dim]
     idx = _layer_index(length) if dim != "step" else np.arange(length)
     positions = ds[dim].values[idx]
     fig, ax = plt.subplots(figsize=(8, 4.8), constrained_layout=True)
-    lines = [(grad, pred, "")] if not others else [
-        (grad.isel(_config=i), pred.isel(_config=i),
+    lines = [(grad, pred, fw, fw_sd, "")] if not others else [
+        (grad.isel(_config=i), pred.isel(_config=i), fw.isel(_config=i), fw_sd.isel(_config=i),
          ", ".join(f"{d}={_fmt(grad.isel(_config=i)[d].item())}" for d in others))
         for i in range(grad.sizes["_config"])]
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.92, len(lines)))  # ordered, no repeats
-    for (g, p, label), color in zip(lines, colors):
+    drew_band = False
+    for (g, p, f, f_sd, label), color in zip(lines, colors):
         ax.plot(positions, g.values[idx], lw=1.4, color=color, label=label or None)
+        if theory_lines and np.isfinite(f.values).any():
+            mid, spread = f.values[idx], 2 * f_sd.values[idx]
+            ax.plot(positions, mid, lw=1.0, ls=":", color=color, alpha=0.9)
+            ax.fill_between(positions, mid - spread, mid + spread, color=color, alpha=0.12, lw=0)
+            drew_band = True
         if dim == "sublayer" and length <= 200 and "sublayer_type" in ds.coords:
             attn = np.asarray(ds["sublayer_type"].values[idx] == "attn")
             ax.plot(positions[attn], g.values[idx][attn], ".", color=color, ms=5)
@@ -277,7 +292,8 @@ def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = T
             ax.set_xscale("log")
         ax.set_xlabel("layer (1 = input side)")
         ax.set_ylabel("log10 |dl/dh_l|  (mean over batch)")
-        ax.set_title("Gradient norm through depth (dashed: mean field)")
+        ax.set_title("Gradient norm through depth (dashed: mean field"
+                     + ("; dotted, band: finite width +-2 sd)" if drew_band else ")"))
     else:
         ax.set_xlabel("time step t (0 = initial state; the loss is at the last step)")
         ax.set_ylabel("log10 |dl/dh_t|  (mean over batch)")
@@ -285,6 +301,59 @@ def gradient_flow(ds: xr.Dataset, *, max_lines: int = 12, theory_lines: bool = T
     ax.grid(alpha=0.3)
     if others:
         ax.legend(fontsize=8, ncol=2 if len(lines) > 6 else 1, loc="best")
+    return fig
+
+
+def depth_to_width(ds: xr.Dataset, *, threshold: float = 1.0) -> Any:
+    """Where a width-n network stops following mean field: measured minus mean-field total change of
+    the gradient (decades, mean over seeds) against depth / width, one colour per width, with the
+    finite-width prediction of the same difference (dotted; mean +- 2 sd shaded) and the depth /
+    width at which that prediction passes ``threshold`` decades (vertical lines).
+
+    For a sweep of plain MLPs with ``width`` and ``depth`` axes (select any other axis first).
+    """
+    plt = _pyplot()
+    for name in ("width", "depth"):
+        if name not in ds.dims:
+            raise ValueError(f"depth_to_width needs a sweep with width and depth axes; this one has {_swept(ds)}")
+    extra = [d for d in _swept(ds) if d not in ("width", "depth") and ds.sizes[d] > 1]
+    if extra:
+        raise ValueError(f"depth_to_width draws one configuration per (width, depth); select one value of {extra}")
+    ds = ds.squeeze([d for d in _swept(ds) if d not in ("width", "depth")], drop=True)
+    first = ds["layer"].min()
+    fw = ds["finite_width_log10_grad_norm"]
+    mf = ds["predicted_log10_grad_norm"]
+    last = ds["log10_grad_norm"].notnull().cumsum("layer").argmax("layer")  # each depth's last layer
+    fw_total = _mean_over_seed(fw.sel(layer=first) - fw.isel(layer=last))
+    mf_total = _mean_over_seed(mf.sel(layer=first) - mf.isel(layer=last))
+    sd = _mean_over_seed(ds["finite_width_log10_grad_norm_sd"].sel(layer=first))
+    measured = _mean_over_seed(ds["total_log10_ratio"])
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), constrained_layout=True)
+    widths = ds["width"].values
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.92, len(widths)))
+    for n, color in zip(widths, colors):
+        ratio = ds["depth"].values / n
+        order = np.argsort(ratio)
+        gap = (measured - mf_total).sel(width=n).values[order]
+        pred = (fw_total - mf_total).sel(width=n).values[order]
+        spread = 2 * sd.sel(width=n).values[order]
+        ax.plot(ratio[order], gap, "o-", color=color, lw=1.2, ms=4, label=f"width {n}")
+        ax.plot(ratio[order], pred, ":", color=color, lw=1.2)
+        ax.fill_between(ratio[order], pred - spread, pred + spread, color=color, alpha=0.1, lw=0)
+        crossing = np.flatnonzero(np.abs(pred) > threshold)
+        if crossing.size:
+            ax.axvline(ratio[order][crossing[0]], color=color, lw=0.8, ls="--", alpha=0.7)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("depth / width")
+    ax.set_ylabel("measured - mean field  (decades, total change)")
+    ax.set_title(f"Finite width: dotted = prediction (+-2 sd); dashed = where it passes {threshold:g} decade(s)",
+                 fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return fig
 
 

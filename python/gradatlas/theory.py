@@ -94,7 +94,8 @@ def _expect(activation: str, fn: Any, q: np.ndarray) -> np.ndarray:
 
 
 def _moments(activation: str, negative_slope: float, q: np.ndarray) -> tuple[np.ndarray, ...]:
-    """V = E[phi^2], dV/d ln q, D = E[phi'^2], dD/d ln q at each q, by quadrature (see _gauss_tables).
+    """V = E[phi^2], dV/d ln q, D = E[phi'^2], dD/d ln q, K = E[phi'^4], dK/d ln q at each q, by
+    quadrature (see _gauss_tables).
 
     Besides the activation's own kinks the range is also cut at u = +-1 and
     +-12, so that for large q the few z where the activation is not yet
@@ -104,9 +105,10 @@ def _moments(activation: str, negative_slope: float, q: np.ndarray) -> tuple[np.
     z, w = _nodes_with_cuts(q, (*_KINKS.get(activation, ()), -12.0, -1.0, 1.0, 12.0), TABLE_PANELS)
     phi, dphi = evaluate(activation, np.sqrt(q)[..., None] * z, negative_slope)
     phi2, dphi2 = phi * phi, dphi * dphi
+    dphi4 = dphi2 * dphi2
     ds = 0.5 * (z * z - 1.0) * w
     return (np.sum(phi2 * w, axis=-1), np.sum(phi2 * ds, axis=-1), np.sum(dphi2 * w, axis=-1),
-            np.sum(dphi2 * ds, axis=-1))
+            np.sum(dphi2 * ds, axis=-1), np.sum(dphi4 * w, axis=-1), np.sum(dphi4 * ds, axis=-1))
 
 
 def _table(activation: str, negative_slope: float) -> GaussTable:
@@ -390,6 +392,65 @@ def mean_field_profile(spec: Any) -> dict[str, np.ndarray]:
         raise TypeError(f"spec must be a gradatlas.MLP, got {type(spec).__name__}")
     q, grad = mean_field_profiles([spec])
     return {"q": q[0], "log10_grad_norm": grad[0]}
+
+
+def finite_width_step(activation: str, q, sigma_w, width, *, negative_slope: float = 0.01,
+                      orthogonal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of ln(|dl/dh_{l-1}|^2 / |dl/dh_l|^2) for one layer of width ``width`` (the
+    units of h_{l-1}) whose pre-activations have second moment ``q``, to order 1/width.
+
+    Derivation (the README's "Finite width" section has it in full). With W_l Gaussian of variance
+    sigma_w^2 / n and independent of the gradient (the usual gradient-independence assumption),
+    dl/dh_{l-1} = phi'(h_{l-1}) * (W_l^T dl/dh_l) makes the ratio X = (sigma_w^2 / n) sum_i a_i z_i^2,
+    with a_i = phi'(h_{l-1,i})^2 over the layer's units and z_i independent N(0, 1): a weighted
+    chi-square. Expanding ln X to second order about its mean, and averaging also over the units' a_i
+    (their empirical mean fluctuates by Var(a) / n):
+
+        E[ln X] = ln(sigma_w^2 D) - v / 2,   Var[ln X] = v = (3 K / D^2 - 1) / n,
+
+    D = E[phi'^2], K = E[phi'^4] at q: E[X] is mean field's chi1 exactly; the log loses half the
+    variance (a log-normal's bias). For ReLU with He init, K / D^2 = 2 gives -5/(2n) and 5/n: the exact
+    product law's 1/n terms (Hanin & Nica 2019). Orthogonal W (``orthogonal=True``, sigma_w the gain)
+    has no chi-square part, the direction of W^T g being uniform on the sphere: v = 3 (K / D^2 - 1) / n,
+    which vanishes for linear and scale-free activations with all units active, and is what remains of
+    the activation's own spread.
+    """
+    act = _activation(activation)
+    table = _table(act, negative_slope)
+    q = np.asarray(q, dtype=float)
+    _, d = table(q)
+    k = table.fourth(q)
+    n = np.asarray(width, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kurtosis = k / (d * d)
+        var = (3.0 * (kurtosis - 1.0) if orthogonal else 3.0 * kurtosis - 1.0) / n
+        mean = np.log(np.asarray(sigma_w, dtype=float) ** 2 * d) - 0.5 * var
+    return mean, var
+
+
+def finite_width_profiles(specs: Any, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Finite-width predictions for plain MLPs of one depth along their layers' own q (S, L), as
+    mean_field_profiles returns it: (mean, sd) of log10 |dl/dh_l| relative to layer L, each (S, L),
+    summing ``finite_width_step`` over layers l+1..L (independent steps: the variances add). NaN for
+    residual, normalized or convolutional networks (no such expansion here)."""
+    from .specs import MLP
+
+    specs = list(specs)
+    mean_out = np.full(q.shape, np.nan)
+    sd_out = np.full(q.shape, np.nan)
+    to_log10 = 1.0 / (2.0 * np.log(10.0))  # ln |g|^2 -> log10 |g|
+    for i, s in enumerate(specs):
+        if not (isinstance(s, MLP) and s.mean_field_applies and not s.residual):
+            continue
+        sw = s.sigma_w_per_layer()
+        widths = np.asarray(s.layer_widths, dtype=float)
+        # step from h_{l+1} to h_l (0-based l = 0..L-2): W_{l+1}'s sigma_w, h_l's units and q
+        mean, var = finite_width_step(s.activation, q[i, :-1], sw[1:], widths[1:-1], negative_slope=s.negative_slope,
+                                      orthogonal=s.weight_dist == "orthogonal")
+        with np.errstate(invalid="ignore"):
+            mean_out[i] = np.concatenate([np.cumsum(mean[::-1])[::-1], [0.0]]) * to_log10
+            sd_out[i] = np.sqrt(np.concatenate([np.cumsum(var[::-1])[::-1], [0.0]])) * to_log10
+    return mean_out, sd_out
 
 
 def mean_field_profiles(specs: Any) -> tuple[np.ndarray, np.ndarray]:
