@@ -139,6 +139,21 @@ def test_process_pool_gives_identical_numbers(reference):
         same(reference, ga.sweep(**GRID, executor=pool, chunk_size=9))
 
 
+def test_transformers_and_bottlenecks_through_a_process_pool_and_a_store(tmp_path):
+    # The newer kinds ride the same chunked runner: spawned workers, a store, reading it back.
+    cases = [(ga.Transformer(depth=2, width=8, heads=2, seq_len=3), dict(norm=["pre", "post", "deepnorm"],
+                                                                         alpha=[0.5, 1.0])),
+             (ga.ConvNet(depth=3, channels=8, image_size=3, block="bottleneck", residual=True),
+              dict(sigma_b=[0.0, 0.1], norm=[None, "batch"]))]
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for i, (spec, axes) in enumerate(cases):
+            reference = ga.sweep(spec, **axes, batch=2, progress=False)
+            pooled = ga.sweep(spec, **axes, batch=2, progress=False, executor=pool, store=tmp_path / f"{i}.zarr",
+                              chunk_size=2)
+            same(reference, pooled)
+            same(reference, ga.open_results(tmp_path / f"{i}.zarr"))
+
+
 def test_fork_pools_and_non_executors_are_refused():
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
         with pytest.raises(ValueError, match="spawn"):
