@@ -10,7 +10,7 @@ py::dict train(const std::string& dtype, const std::vector<std::int64_t>& widths
                const std::vector<double>& bias_scale, bool residual, double alpha,
                std::int64_t steps, double lr, int optimizer, double momentum, double beta1,
                double beta2, double eps, int clip, double clip_threshold, int n_threads,
-               py::object progress) {
+               py::object progress, const std::vector<double>& lr_scale, bool coordinates) {
     if (widths.size() < 2) throw py::value_error("widths must hold n_0..n_L with L >= 1");
     if (steps < 1 || batch < 1 || n_threads < 1)
         throw py::value_error("steps, batch and n_threads must be >= 1");
@@ -45,6 +45,9 @@ py::dict train(const std::string& dtype, const std::vector<std::int64_t>& widths
     s.clip = static_cast<ClipMode>(clip);
     s.clip_threshold = clip_threshold;
     s.n_threads = n_threads;
+    if (!lr_scale.empty() && lr_scale.size() != widths.size() - 1)
+        throw py::value_error("lr_scale needs one value per layer (or none)");
+    s.lr_scale = lr_scale;
 
     const auto depth = py::ssize_t(widths.size()) - 1;
     carray<double> loss(steps), global(steps), grad({py::ssize_t(steps), depth}),
@@ -58,6 +61,15 @@ py::dict train(const std::string& dtype, const std::vector<std::int64_t>& widths
     out.log10_grad_norm = grad.mutable_data();
     out.update_ratio = ratio.mutable_data();
     out.first_nonfinite_step = &first_nonfinite;
+    // The coordinate check's arrays, when asked for.
+    const std::vector<py::ssize_t> per_layer{coordinates ? py::ssize_t(steps) : 0, depth};
+    carray<double> activation_size(per_layer), preactivation_size(per_layer),
+        update_size(per_layer);
+    if (coordinates) {
+        out.activation_size = activation_size.mutable_data();
+        out.preactivation_size = preactivation_size.mutable_data();
+        out.update_size = update_size.mutable_data();
+    }
 
     run_without_gil(std::move(progress), [&](const ProgressHook& hook) {
         return f32 ? train_mlp<float>(s, out, hook) : train_mlp<double>(s, out, hook);
@@ -69,6 +81,11 @@ py::dict train(const std::string& dtype, const std::vector<std::int64_t>& widths
     result["log10_grad_norm"] = grad;
     result["update_ratio"] = ratio;
     result["first_nonfinite_step"] = first_nonfinite;
+    if (coordinates) {
+        result["activation_size"] = activation_size;
+        result["preactivation_size"] = preactivation_size;
+        result["update_size"] = update_size;
+    }
     return result;
 }
 
@@ -94,8 +111,11 @@ void bind_train(py::module_& m) {
           py::arg("residual"), py::arg("alpha"), py::arg("steps"), py::arg("lr"),
           py::arg("optimizer"), py::arg("momentum"), py::arg("beta1"), py::arg("beta2"),
           py::arg("eps"), py::arg("clip"), py::arg("clip_threshold"), py::arg("n_threads"),
-          py::arg("progress") = py::none(),
-          "Train a feed-forward network on the teacher-student task; returns a dict of arrays.");
+          py::arg("progress") = py::none(), py::arg("lr_scale") = std::vector<double>{},
+          py::arg("coordinates") = false,
+          "Train a feed-forward network on the teacher-student task; returns a dict of arrays\n"
+          "(with coordinates: the coordinate check's activation_size, preactivation_size and\n"
+          "update_size, steps x layers).");
     m.def(
         "training_arrays",
         [](const std::string& dtype, std::uint64_t seed, std::int64_t n_out, std::int64_t n_in,

@@ -44,6 +44,8 @@ void check(const TrainSetup& s) {
     if (s.clip != ClipMode::none && !(s.clip_threshold > 0))
         fail("the clip threshold must be > 0, got " + std::to_string(s.clip_threshold));
     if (int(s.activation) < 0 || int(s.activation) >= activation_count) fail("unknown activation");
+    if (!s.lr_scale.empty() && s.lr_scale.size() != depth)
+        fail("lr_scale needs one value per layer (or none)");
 }
 
 // log10 sqrt(sum_k 10^(2 x_k)), stable for any range of x.
@@ -136,6 +138,7 @@ private:
     bool step(std::int64_t k) {
         const std::int64_t L = depth_;
         step_ = k;
+        if (out_.activation_size) probe(k);
         T* x = a_[0].data();
         training_inputs(s_.seed, k + 1, batch_, n(0), x);
         const T in_std = T(s_.input_std);
@@ -184,6 +187,41 @@ private:
                 rows(), prev, phi_.data(), a_[sz(l)].data(), n(l),
                 [this](std::int64_t c) { return skip(c); },
                 [this](std::int64_t c) { return alpha(c); });
+        }
+    }
+
+    // The coordinate check: the network on the probe batch (step 1's inputs) with the
+    // current weights; row k of the outputs. The training step's forward pass comes after
+    // and recomputes everything it needs.
+    void probe(std::int64_t k) {
+        T* x = a_[0].data();
+        training_inputs(s_.seed, 1, batch_, n(0), x);
+        for (std::int64_t i = 0; i < batch_ * n(0); ++i) x[i] *= T(s_.input_std);
+        if (k == 0) probe_init_.resize(sz(depth_ + 1));
+        for (std::int64_t l = 1; l <= depth_; ++l) {
+            const std::int64_t m = batch_ * n(l);
+            T* h = rows_.data();
+            blocks::dense_forward(rows(), a_[sz(l - 1)].data(), n(l - 1), w_[sz(l)].data(),
+                                  b_[sz(l)].data(), n(l), unit_scales, h);
+            double h_abs = 0;
+            for (std::int64_t i = 0; i < m; ++i) h_abs += std::abs(double(h[i]));
+            blocks::activation_forward(rows(), h, phi_.data(), d_[sz(l)].data(), n(l),
+                                       [this](std::int64_t c) { return activation(c); });
+            blocks::residual_forward(
+                rows(), a_[sz(l - 1)].data(), phi_.data(), a_[sz(l)].data(), n(l),
+                [this](std::int64_t c) { return skip(c); },
+                [this](std::int64_t c) { return alpha(c); });
+            const T* a = a_[sz(l)].data();
+            if (k == 0) probe_init_[sz(l)].assign(a, a + m);
+            double a_abs = 0, moved = 0;
+            for (std::int64_t i = 0; i < m; ++i) {
+                a_abs += std::abs(double(a[i]));
+                moved += std::abs(double(a[i]) - double(probe_init_[sz(l)][sz(i)]));
+            }
+            const std::int64_t at = k * depth_ + (l - 1);
+            out_.preactivation_size[at] = h_abs / double(m);
+            out_.activation_size[at] = a_abs / double(m);
+            out_.update_size[at] = moved / double(m);
         }
     }
 
@@ -309,10 +347,11 @@ private:
     }
 
     void update(std::int64_t k) {
-        const double lr = s_.lr;
         const double bc1 = 1.0 - std::pow(s_.beta1, double(k + 1));
         const double bc2 = 1.0 - std::pow(s_.beta2, double(k + 1));
         for (std::int64_t l = 1; l <= depth_; ++l) {
+            // times 1 exactly without a parametrization: the bits of a plain run do not change
+            const double lr = s_.lr * (s_.lr_scale.empty() ? 1.0 : s_.lr_scale[sz(l - 1)]);
             double delta_sq = 0, w_sq = 0;
             auto apply = [&](std::vector<T>& p, const std::vector<T>& grad, std::vector<T>& m1,
                              std::vector<T>& m2, bool count) {
@@ -357,6 +396,7 @@ private:
     std::vector<std::vector<double>> scale_;  // per layer, the log10 scale of each row of g_
     std::vector<T> teacher_, y_, phi_, v_, v_prev_, rows_, rows_t_;
     std::vector<double> s_row_, gram_g_, gram_a_, layer_norms_;
+    std::vector<std::vector<T>> probe_init_;  // a_l on the probe batch at initialization
 };
 
 }  // namespace
@@ -370,6 +410,8 @@ RunStatus train_mlp(const TrainSetup& setup, const TrainOutputs& out, const Prog
     std::fill(out.clipped, out.clipped + K, std::uint8_t(0));
     std::fill(out.log10_grad_norm, out.log10_grad_norm + K * L, kNaN);
     std::fill(out.update_ratio, out.update_ratio + K * L, kNaN);
+    for (double* a : {out.activation_size, out.preactivation_size, out.update_size})
+        if (a) std::fill(a, a + K * L, kNaN);
     Trainer<T> trainer(setup, out, hook);
     return trainer.run();
 }

@@ -25,6 +25,7 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
 
 from . import theory
 from ._memory import TooLargeError
+from ._parametrization import PARAMETRIZATIONS
 from ._version import __version__
 from .activations import ACTIVATIONS
 from .cells import GRU, LSTM, RECURRENT_INITS, RNN
@@ -37,7 +38,7 @@ from .spectrum import jacobian_spectrum
 from .store import StoreBusyError
 from .sweep import open_results, plan_sweep, sweep
 from .torch_export import to_torch
-from .train import train, train_sweep
+from .train import coord_check, train, train_sweep
 from .transformer import TRANSFORMER_INITS, Transformer
 
 has_openmp: bool = _core.has_openmp()
@@ -71,6 +72,7 @@ __all__ = [
     "LOSSES",
     "LSTM",
     "MLP",
+    "PARAMETRIZATIONS",
     "QUANTITIES",
     "RECURRENT_INITS",
     "RECURRENT_QUANTITIES",
@@ -82,6 +84,7 @@ __all__ = [
     "Transformer",
     "__version__",
     "blas_config",
+    "coord_check",
     "has_openmp",
     "jacobian_spectrum",
     "materialize",

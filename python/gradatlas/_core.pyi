@@ -184,6 +184,8 @@ def train_mlp(
     clip_threshold: float,
     n_threads: int,
     progress: Callable[[int, int], Any] | None = None,
+    lr_scale: list[float] = ...,
+    coordinates: bool = False,
 ) -> dict[str, Any]: ...
 def training_arrays(
     dtype: str, seed: int, n_out: int, n_in: int, steps: int, batch: int

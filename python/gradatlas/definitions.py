@@ -174,4 +174,10 @@ TRAINING_QUANTITIES: dict[str, str] = {
         "the update). Orders of magnitude below the last layers' in the first layers: those barely learn."
     ),
     "first_nonfinite_step": "the step whose loss was inf/NaN (training stopped there); -1 when it stayed finite.",
+    "activation_size": "coordinate check: mean |a_l| over the probe batch's samples and units, after `step` updates.",
+    "preactivation_size": "coordinate check: mean |h_l| over the probe batch's samples and units.",
+    "update_size": (
+        "coordinate check: mean |a_l - a_l at initialization| on the probe batch: how far `step` updates "
+        "moved each coordinate (muP keeps it flat across widths)."
+    ),
 }

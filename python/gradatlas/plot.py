@@ -357,6 +357,33 @@ def depth_to_width(ds: xr.Dataset, *, threshold: float = 1.0) -> Any:
     return fig
 
 
+def coord_check(ds: xr.Dataset, quantity: str = "activation_size") -> Any:
+    """The coordinate check's standard figure (``gradatlas.coord_check``): one panel per layer, the
+    mean absolute coordinate against the width (log scale), one line per step. Flat lines: the
+    parametrization keeps every layer's coordinates the same size at every width (muP)."""
+    plt = _pyplot()
+    if quantity not in ("activation_size", "preactivation_size", "update_size"):
+        raise ValueError(f"quantity must be activation_size, preactivation_size or update_size, got {quantity!r}")
+    layers = ds["layer"].values
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.2 * len(layers), 3.4), squeeze=False,
+                             constrained_layout=True, sharey=True)
+    steps = ds["step"].values
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.92, len(steps)))
+    for ax, layer in zip(axes.flat, layers):
+        for step, color in zip(steps, colors):
+            ax.plot(ds["width"].values, ds[quantity].sel(layer=layer, step=step).values, "o-", ms=3, lw=1.2,
+                    color=color, label=f"step {step}")
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"layer {layer}", fontsize=10)
+        ax.set_xlabel("width")
+        ax.grid(alpha=0.3)
+    axes.flat[0].set_ylabel(quantity.replace("_", " ") + " (mean |x|)")
+    axes.flat[-1].legend(fontsize=7)
+    fig.suptitle(f"Coordinate check: {ds.attrs.get('parametrization', '')}, {ds.attrs.get('optimizer', '')}, "
+                 f"lr {ds.attrs.get('lr', '')}")
+    return fig
+
+
 def _block_ticks(ax: Any, ds: xr.Dataset) -> None:
     """Ticks at the start of blocks (about 10 of them), labelled by block; the axis counts sublayers."""
     if "block" not in ds.coords:  # attention swept: sublayers of different kinds share an index

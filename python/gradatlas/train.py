@@ -36,6 +36,7 @@ from . import _validate as v
 from ._axes import MAX_SEED, axis_values, check_dtype, coordinate, is_axis, seeds_of
 from ._enums import codes
 from ._memory import check_fits
+from ._parametrization import PARAMETRIZATIONS, multipliers
 from ._version import __version__
 from .activations import ACTIVATIONS
 from .definitions import TRAINING_QUANTITIES
@@ -69,7 +70,8 @@ def clip_label(mode: str, threshold: float) -> str:
 
 
 def _check(spec: Any, steps: Any, lr: Any, optimizer: Any, batch: Any, seed: Any, clip: Any, dtype: Any,
-           momentum: Any, betas: Any, eps: Any, n_threads: Any, progress: Any) -> dict[str, Any]:
+           momentum: Any, betas: Any, eps: Any, n_threads: Any, progress: Any, parametrization: Any = "standard",
+           base_width: Any = None) -> dict[str, Any]:
 
     if not isinstance(spec, MLP):
         raise TypeError(f"spec must be a gradatlas.MLP (training recurrent cells is not implemented), "
@@ -95,13 +97,16 @@ def _check(spec: Any, steps: Any, lr: Any, optimizer: Any, batch: Any, seed: Any
         beta2=v.real("betas[1]", betas[1], minimum=0.0, maximum=0.999999),
         eps=v.real("eps", eps, strictly_positive=True),
         n_threads=v.threads(n_threads, _core.max_threads()),
+        parametrization=v.choice("parametrization", parametrization, list(PARAMETRIZATIONS)),
+        base_width=None if base_width is None else v.integer("base_width", base_width, minimum=1, maximum=1 << 24),
     )
 
 
 def train(spec: MLP, *, steps: int = 100, lr: float = 0.01, optimizer: str = "sgd", batch: int = 16,
           seed: int = 0, clip: Any = None, dtype: Any = "float32", momentum: float = 0.9,
           betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8, n_threads: int | None = None,
-          progress: Callable[[int, int], Any] | None = None) -> xr.Dataset:
+          progress: Callable[[int, int], Any] | None = None, parametrization: str = "standard",
+          base_width: int | None = None) -> xr.Dataset:
     """Train ``spec`` for ``steps`` steps on the teacher-student task and record its gradients and updates.
 
     Parameters
@@ -119,6 +124,10 @@ def train(spec: MLP, *, steps: int = 100, lr: float = 0.01, optimizer: str = "sg
         Arithmetic of the network, its gradients and the updates.
     momentum, betas, eps
         Optimizer constants (PyTorch's defaults).
+    parametrization : {"standard", "ntk", "mup"}
+        How the init and the per-layer learning rates scale with the hidden width relative to
+        ``base_width`` (default: the network's own widest hidden layer, where all three agree);
+        the table is in ``gradatlas._parametrization``. ``coord_check`` compares them across widths.
 
     Returns
     -------
@@ -130,7 +139,8 @@ def train(spec: MLP, *, steps: int = 100, lr: float = 0.01, optimizer: str = "sg
         is the step whose loss was inf/NaN (training stops there; later steps are
         NaN), or None when training stayed finite.
     """
-    a = _check(spec, steps, lr, optimizer, batch, seed, clip, dtype, momentum, betas, eps, n_threads, progress)
+    a = _check(spec, steps, lr, optimizer, batch, seed, clip, dtype, momentum, betas, eps, n_threads, progress,
+               parametrization, base_width)
     n = np.asarray(spec.layer_widths, dtype=np.int64)
     params = int(np.sum(n[1:] * n[:-1]) + np.sum(n[1:]))
     states = {"sgd": 0, "momentum": 1, "adam": 2}[a["optimizer"]]
@@ -138,14 +148,76 @@ def train(spec: MLP, *, steps: int = 100, lr: float = 0.01, optimizer: str = "sg
     estimate = params * item * (2 + states) + a["batch"] * int(np.sum(n)) * item * 4
     check_fits(estimate, f"training (depth {spec.depth}, width {max(spec.layer_widths)}, {a['optimizer']})",
                "reduce depth or width")
-    mode, threshold = a["clip"]
-    raw = _core.train_mlp(
-        a["dtype"], list(spec.layer_widths), a["seed"], a["batch"], float(np.sqrt(spec.q0)),
-        WEIGHT_DISTS[spec.weight_dist], ACTIVATIONS[spec.activation], spec.negative_slope,
-        spec.weight_scales().tolist(), [spec.sigma_b] * spec.depth, spec.residual, spec.alpha,
-        a["steps"], a["lr"], OPTIMIZERS[a["optimizer"]], a["momentum"], a["beta1"], a["beta2"], a["eps"],
-        CLIP_MODES[mode], threshold, a["n_threads"], progress)
+    raw = _run(spec, a, progress, coordinates=False)
     return _dataset(raw, spec, a)
+
+
+def _run(spec: MLP, a: dict[str, Any], progress: Any, coordinates: bool) -> dict[str, Any]:
+    parametrization = a["parametrization"]
+    widths = spec.layer_widths
+    base = max(widths[1:-1], default=widths[-1]) if a["base_width"] is None else a["base_width"]
+    init, lr_scale = multipliers(parametrization, widths, a["optimizer"], base)
+    mode, threshold = a["clip"]
+    return _core.train_mlp(
+        a["dtype"], list(widths), a["seed"], a["batch"], float(np.sqrt(spec.q0)),
+        WEIGHT_DISTS[spec.weight_dist], ACTIVATIONS[spec.activation], spec.negative_slope,
+        (spec.weight_scales() * init).tolist(), [spec.sigma_b] * spec.depth, spec.residual, spec.alpha,
+        a["steps"], a["lr"], OPTIMIZERS[a["optimizer"]], a["momentum"], a["beta1"], a["beta2"], a["eps"],
+        CLIP_MODES[mode], threshold, a["n_threads"], progress,
+        [] if parametrization == "standard" else lr_scale.tolist(), coordinates)
+
+
+COORDINATES = ("activation_size", "preactivation_size", "update_size")
+
+
+def coord_check(spec: MLP, *, widths: Sequence[int], steps: int = 5, parametrization: str = "mup",
+                optimizer: str = "adam", lr: float = 1e-2, seed: int = 0, batch: int = 16, dtype: Any = "float32",
+                base_width: int | None = None, n_threads: int | None = None) -> xr.Dataset:
+    """The coordinate check of Yang et al. (and the ``mup`` package): train ``spec`` at each hidden width
+    and record the mean absolute coordinate of every layer's output on a fixed probe batch.
+
+    The network's input and output sizes are ``spec``'s first and last widths; every hidden layer gets
+    each width of ``widths`` in turn (``base_width``, default the first of them, is where the
+    parametrizations agree). Training is ``train``'s teacher-student task.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions ``width``, ``step`` (0..steps: updates applied) and ``layer`` (1..L):
+        ``activation_size`` (mean |a_l|), ``preactivation_size`` (mean |h_l|) and ``update_size``
+        (mean |a_l - a_l at step 0|), each on the probe batch (the first step's inputs); ``loss`` per
+        width and step. Under muP the sizes stay flat across widths; under the standard
+        parametrization with Adam the updates grow with the width.
+    """
+    given = [v.integer("widths", w, minimum=1, maximum=1 << 16) for w in axis_values("widths", widths)]
+    if not isinstance(spec, MLP) or spec.widths is not None:
+        raise TypeError(f"spec must be a gradatlas.MLP of one width (its depth, activation and init are used), "
+                        f"got {spec!r}")
+    if spec.depth < 2:
+        raise ValueError(f"coord_check needs a hidden layer: depth >= 2, got {spec.depth}")
+    a = _check(spec, steps + 1, lr, optimizer, batch, seed, None, dtype, 0.9, (0.9, 0.999), 1e-8, n_threads,
+               None, parametrization, given[0] if base_width is None else base_width)
+    base = a["base_width"]
+    n_io = spec.width
+    out: dict[str, list[np.ndarray]] = {k: [] for k in (*COORDINATES, "loss")}
+    for w in given:
+        net = MLP(depth=spec.depth, widths=(n_io, *([w] * (spec.depth - 1)), n_io), activation=spec.activation,
+                  init=spec.init,
+                  sigma_w=spec.sigma_w, sigma_b=spec.sigma_b, negative_slope=spec.negative_slope, q0=spec.q0)
+        raw = _run(net, a, None, coordinates=True)
+        for k in COORDINATES:
+            out[k].append(raw[k][: steps + 1])
+        out["loss"].append(raw["loss"][: steps + 1])
+    ds = xr.Dataset(
+        {**{k: (("width", "step", "layer"), np.stack(out[k])) for k in COORDINATES},
+         "loss": (("width", "step"), np.stack(out["loss"]))},
+        coords={"width": given, "step": np.arange(steps + 1), "layer": np.arange(1, spec.depth + 1)})
+    for var in ds.data_vars.values():
+        var.attrs["description"] = TRAINING_QUANTITIES[str(var.name)]
+    ds.attrs.update({"parametrization": a["parametrization"], "optimizer": a["optimizer"], "lr": a["lr"],
+                     "base_width": base, "seed": a["seed"], "batch": a["batch"], "dtype": a["dtype"],
+                     "spec": spec.to_json(), "task": TRAINING_QUANTITIES["task"], "gradatlas_version": __version__})
+    return ds
 
 
 def _dataset(raw: dict[str, Any], spec: MLP, a: dict[str, Any]) -> xr.Dataset:
@@ -169,7 +241,8 @@ def _dataset(raw: dict[str, Any], spec: MLP, a: dict[str, Any]) -> xr.Dataset:
         "first_nonfinite_step": None if bad < 0 else bad,
         "spec": spec.to_json(), "seed": a["seed"], "batch": a["batch"], "dtype": a["dtype"],
         "optimizer": a["optimizer"], "lr": a["lr"], "clip": clip_label(mode, threshold),
-        "task": TRAINING_QUANTITIES["task"], "gradatlas_version": __version__,
+        "parametrization": a["parametrization"], "task": TRAINING_QUANTITIES["task"],
+        "gradatlas_version": __version__,
     })
     return ds
 

@@ -42,6 +42,8 @@ struct TrainSetup {
     double alpha = 1.0;
     std::int64_t steps = 1;
     double lr = 0.01;
+    // Per-layer learning-rate multipliers (a width parametrization's: muP, NTK); empty: all 1.
+    std::vector<double> lr_scale;
     Optimizer optimizer = Optimizer::sgd;
     double momentum = 0.9;              // torch.optim.SGD(momentum=...), no dampening
     double beta1 = 0.9, beta2 = 0.999;  // torch.optim.Adam
@@ -59,6 +61,12 @@ struct TrainOutputs {
     double* log10_grad_norm = nullptr;             // log10 |dL/dW_l|_F, before clipping
     double* update_ratio = nullptr;                // |Delta W_l|_F / |W_l|_F
     std::int64_t* first_nonfinite_step = nullptr;  // scalar: -1 when training stayed finite
+    // Optional (null: not recorded), K x L: the coordinate check of Yang et al. (muP) on a fixed
+    // probe batch (step 1's inputs), with the weights after k updates at row k: the mean |a_l| and
+    // |h_l| over the probe's samples and units, and the mean |a_l - a_l at initialization|.
+    double* activation_size = nullptr;
+    double* preactivation_size = nullptr;
+    double* update_size = nullptr;
 };
 
 template <typename T>
