@@ -239,11 +239,13 @@ def test_fuzzed_damage_is_reported_and_repaired(tmp_path_factory, clean_store, r
             continue
         elif kind == "flip":
             data = bytearray(target.read_bytes())
+            if not data:  # truncated to nothing by an earlier damage: nothing to flip
+                continue
             data[where % len(data)] ^= 1 << (where % 8)
             target.write_bytes(bytes(data))
         elif kind == "truncate":
             data = target.read_bytes()
-            target.write_bytes(data[: where % len(data)])
+            target.write_bytes(data[: where % len(data)] if data else b"")
         elif kind == "delete":
             target.unlink()
         else:
