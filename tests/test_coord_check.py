@@ -71,6 +71,8 @@ def test_coord_check_dataset_and_errors():
         ga.coord_check(ga.MLP(depth=3, width=8), widths=[16], parametrization="mu")
     with pytest.raises(ValueError, match="depth >= 2"):
         ga.coord_check(ga.MLP(depth=1, width=8), widths=[16])
+    with pytest.raises(ValueError, match="plain MLPs"):
+        ga.coord_check(ga.MLP(depth=3, width=8, residual=True), widths=[16])
     with pytest.raises(ValueError, match="parametrization"):
         ga.train(ga.MLP(depth=2, width=8), steps=1, parametrization="ntk2")
     pytest.importorskip("matplotlib")

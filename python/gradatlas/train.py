@@ -195,6 +195,9 @@ def coord_check(spec: MLP, *, widths: Sequence[int], steps: int = 5, parametriza
                         f"got {spec!r}")
     if spec.depth < 2:
         raise ValueError(f"coord_check needs a hidden layer: depth >= 2, got {spec.depth}")
+    if spec.residual or spec.norm is not None:
+        raise ValueError(f"coord_check runs plain MLPs (its hidden width differs from the input and output "
+                         f"sizes): residual=False and norm=None, got residual={spec.residual}, norm={spec.norm!r}")
     a = _check(spec, steps + 1, lr, optimizer, batch, seed, None, dtype, 0.9, (0.9, 0.999), 1e-8, n_threads,
                None, parametrization, given[0] if base_width is None else base_width)
     base = a["base_width"]
