@@ -176,7 +176,7 @@ def coord_check(spec: MLP, *, widths: Sequence[int], steps: int = 5, parametriza
     """The coordinate check of Yang et al. (and the ``mup`` package): train ``spec`` at each hidden width
     and record the mean absolute coordinate of every layer's output on a fixed probe batch.
 
-    The network's input and output sizes are ``spec``'s first and last widths; every hidden layer gets
+    The network's input and output sizes are ``spec.width``; every hidden layer gets
     each width of ``widths`` in turn (``base_width``, default the first of them, is where the
     parametrizations agree). Training is ``train``'s teacher-student task.
 
