@@ -170,56 +170,80 @@ def _run(spec: MLP, a: dict[str, Any], progress: Any, coordinates: bool) -> dict
 COORDINATES = ("activation_size", "preactivation_size", "update_size")
 
 
-def coord_check(spec: MLP, *, widths: Sequence[int], steps: int = 5, parametrization: str = "mup",
-                optimizer: str = "adam", lr: float = 1e-2, seed: int = 0, batch: int = 16, dtype: Any = "float32",
-                base_width: int | None = None, n_threads: int | None = None) -> xr.Dataset:
+def coord_check(spec: MLP, *, widths: Sequence[int] | None = None, depths: Sequence[int] | None = None,
+                steps: int = 5, parametrization: str = "mup", optimizer: str = "adam", lr: float = 1e-2, seed: int = 0,
+                batch: int = 16, dtype: Any = "float32", base_width: int | None = None, depth_scaling: bool = False,
+                n_threads: int | None = None) -> xr.Dataset:
     """The coordinate check of Yang et al. (and the ``mup`` package): train ``spec`` at each hidden width
-    and record the mean absolute coordinate of every layer's output on a fixed probe batch.
+    (or depth) and record the mean absolute coordinate of every layer's output on a fixed probe batch.
 
-    The network's input and output sizes are ``spec.width``; every hidden layer gets
-    each width of ``widths`` in turn (``base_width``, default the first of them, is where the
-    parametrizations agree). Training is ``train``'s teacher-student task.
+    With ``widths``: a plain ``spec``; the network's input and output sizes are ``spec.width`` and
+    every hidden layer gets each width in turn (``base_width``, default the first of them, is where the
+    parametrizations agree). With ``depths`` (the depth study): a residual ``spec`` of its own width at
+    each depth, its branch scale alpha divided by sqrt(depth) when ``depth_scaling`` ("depth-muP"),
+    as given otherwise. Training is ``train``'s teacher-student task.
 
     Returns
     -------
     xarray.Dataset
-        Dimensions ``width``, ``step`` (0..steps: updates applied) and ``layer`` (1..L):
-        ``activation_size`` (mean |a_l|), ``preactivation_size`` (mean |h_l|) and ``update_size``
-        (mean |a_l - a_l at step 0|), each on the probe batch (the first step's inputs); ``loss`` per
-        width and step. Under muP the sizes stay flat across widths; under the standard
-        parametrization with Adam the updates grow with the width.
+        Dimensions ``width`` (or ``depth``), ``step`` (0..steps: updates applied) and ``layer``
+        (1..L, NaN past a shallower network's depth): ``activation_size`` (mean |a_l|),
+        ``preactivation_size`` (mean |h_l|) and ``update_size`` (mean |a_l - a_l at step 0|), each on
+        the probe batch (the first step's inputs); ``loss`` per width (depth) and step. Under muP the
+        sizes stay flat across widths; under the standard parametrization with Adam the updates grow
+        with the width. With depth scaling they stay flat across depths.
     """
-    given = [v.integer("widths", w, minimum=1, maximum=1 << 16) for w in axis_values("widths", widths)]
+    if (widths is None) == (depths is None):
+        raise TypeError("coord_check takes widths (the width study) or depths (the depth study), one of them")
     if not isinstance(spec, MLP) or spec.widths is not None:
         raise TypeError(f"spec must be a gradatlas.MLP of one width (its depth, activation and init are used), "
                         f"got {spec!r}")
-    if spec.depth < 2:
-        raise ValueError(f"coord_check needs a hidden layer: depth >= 2, got {spec.depth}")
-    if spec.residual or spec.norm is not None:
-        raise ValueError(f"coord_check runs plain MLPs (its hidden width differs from the input and output "
-                         f"sizes): residual=False and norm=None, got residual={spec.residual}, norm={spec.norm!r}")
+    if spec.norm is not None:
+        raise ValueError(f"coord_check runs networks without normalization, got norm={spec.norm!r}")
+    nets: list[tuple[int, MLP]] = []
+    if widths is not None:
+        given = [v.integer("widths", w, minimum=1, maximum=1 << 16) for w in axis_values("widths", widths)]
+        if spec.depth < 2:
+            raise ValueError(f"coord_check needs a hidden layer: depth >= 2, got {spec.depth}")
+        if spec.residual:
+            raise ValueError("the width study runs plain MLPs (its hidden width differs from the input and output "
+                             "sizes): residual=False; the depth study (depths=...) takes residual ones")
+        for w in given:
+            nets.append((w, MLP(depth=spec.depth, widths=(spec.width, *([w] * (spec.depth - 1)), spec.width),
+                                activation=spec.activation, init=spec.init, sigma_w=spec.sigma_w,
+                                sigma_b=spec.sigma_b, negative_slope=spec.negative_slope, q0=spec.q0)))
+        base = given[0] if base_width is None else base_width
+        dim = "width"
+    else:
+        given = [v.integer("depths", d, minimum=1, maximum=1 << 16) for d in axis_values("depths", depths)]
+        if not spec.residual:
+            raise ValueError("the depth study (depths=...) scales residual branches: give a spec with residual=True")
+        scaling = v.boolean("depth_scaling", depth_scaling)
+        for d in given:
+            nets.append((d, spec.replace(depth=d, alpha=spec.alpha / np.sqrt(d) if scaling else spec.alpha)))
+        base = spec.width if base_width is None else base_width
+        dim = "depth"
     a = _check(spec, steps + 1, lr, optimizer, batch, seed, None, dtype, 0.9, (0.9, 0.999), 1e-8, n_threads,
-               None, parametrization, given[0] if base_width is None else base_width)
-    base = a["base_width"]
-    n_io = spec.width
+               None, parametrization, base)
+    deepest = max(net.depth for _, net in nets)
     out: dict[str, list[np.ndarray]] = {k: [] for k in (*COORDINATES, "loss")}
-    for w in given:
-        net = MLP(depth=spec.depth, widths=(n_io, *([w] * (spec.depth - 1)), n_io), activation=spec.activation,
-                  init=spec.init,
-                  sigma_w=spec.sigma_w, sigma_b=spec.sigma_b, negative_slope=spec.negative_slope, q0=spec.q0)
+    for _, net in nets:
         raw = _run(net, a, None, coordinates=True)
         for k in COORDINATES:
-            out[k].append(raw[k][: steps + 1])
+            padded = np.full((steps + 1, deepest), np.nan)
+            padded[:, : net.depth] = raw[k][: steps + 1]
+            out[k].append(padded)
         out["loss"].append(raw["loss"][: steps + 1])
     ds = xr.Dataset(
-        {**{k: (("width", "step", "layer"), np.stack(out[k])) for k in COORDINATES},
-         "loss": (("width", "step"), np.stack(out["loss"]))},
-        coords={"width": given, "step": np.arange(steps + 1), "layer": np.arange(1, spec.depth + 1)})
+        {**{k: ((dim, "step", "layer"), np.stack(out[k])) for k in COORDINATES},
+         "loss": ((dim, "step"), np.stack(out["loss"]))},
+        coords={dim: given, "step": np.arange(steps + 1), "layer": np.arange(1, deepest + 1)})
     for var in ds.data_vars.values():
         var.attrs["description"] = TRAINING_QUANTITIES[str(var.name)]
     ds.attrs.update({"parametrization": a["parametrization"], "optimizer": a["optimizer"], "lr": a["lr"],
-                     "base_width": base, "seed": a["seed"], "batch": a["batch"], "dtype": a["dtype"],
-                     "spec": spec.to_json(), "task": TRAINING_QUANTITIES["task"], "gradatlas_version": __version__})
+                     "base_width": a["base_width"], "depth_scaling": int(bool(depth_scaling)) if depths else 0,
+                     "seed": a["seed"], "batch": a["batch"], "dtype": a["dtype"], "spec": spec.to_json(),
+                     "task": TRAINING_QUANTITIES["task"], "gradatlas_version": __version__})
     return ds
 
 
