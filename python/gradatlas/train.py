@@ -240,8 +240,9 @@ def coord_check(spec: MLP, *, widths: Sequence[int] | None = None, depths: Seque
         coords={dim: given, "step": np.arange(steps + 1), "layer": np.arange(1, deepest + 1)})
     for var in ds.data_vars.values():
         var.attrs["description"] = TRAINING_QUANTITIES[str(var.name)]
+    scaled = int(bool(depth_scaling)) if depths is not None else 0
     ds.attrs.update({"parametrization": a["parametrization"], "optimizer": a["optimizer"], "lr": a["lr"],
-                     "base_width": a["base_width"], "depth_scaling": int(bool(depth_scaling)) if depths else 0,
+                     "base_width": a["base_width"], "depth_scaling": scaled,
                      "seed": a["seed"], "batch": a["batch"], "dtype": a["dtype"], "spec": spec.to_json(),
                      "task": TRAINING_QUANTITIES["task"], "gradatlas_version": __version__})
     return ds
