@@ -34,7 +34,7 @@ def run_chunk(points: Sequence[_runner.Point], common_random_numbers: bool, loss
     results, interrupted = _runner.run_groups(groups, loss, n_threads, progress)
     if interrupted:
         raise KeyboardInterrupt
-    return kind.gather(points, where, results, length)
+    return kind.collect(points, where, results, length)
 
 
 def schedule(points: Sequence[_runner.Point], groups: Sequence[Any], kind: Kind, *, loss: str, n_threads: int,

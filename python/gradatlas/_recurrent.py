@@ -122,27 +122,6 @@ def make_groups(points: Sequence[Point], common_random_numbers: bool) -> tuple[l
     return list(groups.values()), where
 
 
-def gather(points: Sequence[Point], where: Sequence[tuple[int, int, int]], results: Sequence[dict | None],
-           steps: int) -> dict[str, np.ndarray]:
-    """Per-point arrays (P, steps + 1) and (P,), NaN past a point's steps and where a group did not finish."""
-    n = len(points)
-    out: dict[str, np.ndarray] = {k: np.full((n, steps + 1), np.nan) for k in PER_STEP}
-    out["first_nonfinite_step"] = np.full(n, -1, dtype=np.int64)
-    out["nonfinite_kind"] = np.zeros(n, dtype=np.int32)
-    out["finished"] = np.zeros(n, dtype=bool)
-    for i, (p, (gi, ci, _)) in enumerate(zip(points, where)):
-        raw = results[gi]
-        if raw is None:
-            continue
-        t = p.spec.steps
-        for k in PER_STEP:
-            out[k][i, : t + 1] = raw[k][ci]
-        out["first_nonfinite_step"][i] = raw["first_nonfinite_step"][ci]
-        out["nonfinite_kind"][i] = raw["nonfinite_kind"][ci]
-        out["finished"][i] = True
-    return out
-
-
 def memory_horizon(log10_rate: np.ndarray, decades: float = STABLE_DECADES) -> np.ndarray:
     """Steps over which the fitted gradient norm falls by ``decades`` going back
     in time: decades / -log10_rate where it decays, inf where it does not.

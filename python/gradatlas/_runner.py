@@ -176,6 +176,29 @@ def make_groups(points: Sequence[Point], common_random_numbers: bool) -> tuple[l
     return ordered, where
 
 
+def gather_configs(points: Sequence[Point], where: Sequence[tuple[int, int, int]], results: Sequence[dict | None],
+                   layout: dict[str, tuple[tuple[int, ...], str, Any]],
+                   positions_of: Callable[[Any], int]) -> dict[str, np.ndarray]:
+    """The raw arrays of ``layout`` (name -> shape after the point axis, dtype, value when not run) per
+    point, where each point is one configuration of its group (``where``: group, configuration):
+    per-position arrays cut at the point's own ``positions_of(spec)``; ``finished`` where its group ran."""
+    n = len(points)
+    out = {k: np.full((n, *shape), fill, dtype=dtype) for k, (shape, dtype, fill) in layout.items()}
+    for i, (p, (gi, ci, _)) in enumerate(zip(points, where)):
+        raw = results[gi]
+        if raw is None:
+            continue
+        m = positions_of(p.spec)
+        for k, (shape, _, _) in layout.items():
+            if k == "finished":
+                out[k][i] = True
+            elif shape:
+                out[k][i, :m] = raw[k][ci]
+            else:
+                out[k][i] = raw[k][ci]
+    return out
+
+
 def run_one(group: Group, loss: str, n_threads: int, hook: Callable[[int, int], Any] | None,
             checkpoint_every: int | None = None) -> dict[str, np.ndarray]:
     specs = group.configs

@@ -133,29 +133,6 @@ def make_groups(points: Sequence[Point], common_random_numbers: bool
     return list(groups.values()), where
 
 
-def gather(points: Sequence[Point], where: Sequence[tuple[int, int, int]], results: Sequence[dict | None],
-           sublayers: int) -> dict[str, np.ndarray]:
-    """Per-point arrays (P, sublayers + 1) and (P, sublayers + 1, 6), NaN past a point's
-    sublayers and where a group did not finish."""
-    n = len(points)
-    out: dict[str, np.ndarray] = {k: np.full((n, sublayers + 1), np.nan) for k in PER_SUBLAYER}
-    out["log10_weight_grad_norm"] = np.full((n, sublayers + 1, len(PROJECTIONS)), np.nan)
-    out["first_nonfinite_sublayer"] = np.full(n, -1, dtype=np.int64)
-    out["nonfinite_kind"] = np.zeros(n, dtype=np.int32)
-    out["finished"] = np.zeros(n, dtype=bool)
-    for i, (p, (gi, ci, _)) in enumerate(zip(points, where)):
-        raw = results[gi]
-        if raw is None:
-            continue
-        length = p.spec.sublayers
-        for k in (*PER_SUBLAYER, "log10_weight_grad_norm"):
-            out[k][i, : length + 1] = raw[k][ci]
-        out["first_nonfinite_sublayer"][i] = raw["first_nonfinite_sublayer"][ci]
-        out["nonfinite_kind"][i] = raw["nonfinite_kind"][ci]
-        out["finished"][i] = True
-    return out
-
-
 def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     n = len(points)
     g = arrays["log10_grad_norm"]

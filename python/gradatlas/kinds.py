@@ -42,7 +42,6 @@ class Kind:
     per_position: tuple[str, ...]     # raw arrays with one value per position
     first_nonfinite: str              # the raw scalar naming the first non-finite position
     make_groups: Callable[[Sequence[_runner.Point], bool], tuple[list[Any], list[tuple[int, int, int]]]]
-    gather: Callable[..., dict[str, np.ndarray]]
     to_dataset: Callable[..., Any]
     materialize: Callable[[Any, int, int, str], dict[str, Any]]
     trial_spec: Callable[[str, Any], Any]              # a spec with one setting at the given value
@@ -52,6 +51,8 @@ class Kind:
     unused: Callable[[Any, dict[str, Any]], list[str]] = lambda spec, given: []
     # Raw per-position arrays with trailing dimensions: name -> their sizes.
     trailing: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    # Raw arrays of a group's results per point; None: one configuration per point, read by layout.
+    gather: Callable[..., dict[str, np.ndarray]] | None = None
 
     def length(self, spec: Any) -> int:
         return int(getattr(spec, self.length_field))
@@ -66,6 +67,15 @@ class Kind:
                for k in self.per_position}
         return {**per, self.first_nonfinite: ((), "int64", -1), "nonfinite_kind": ((), "int32", 0),
                 "finished": ((), "bool", False)}
+
+    def collect(self, points: Sequence[_runner.Point], where: Sequence[tuple[int, int, int]],
+                results: Sequence[dict | None], length: int) -> dict[str, np.ndarray]:
+        """Per-point raw arrays of ``layout(length)`` from the groups' results (NaN past a point's own
+        positions and where its group did not finish)."""
+        if self.gather is not None:
+            return self.gather(points, where, results, length)
+        return _runner.gather_configs(points, where, results, self.layout(length),
+                                      lambda spec: self.positions(self.length(spec)))
 
     def check_setting(self, name: str, value: Any) -> Any:
         """One sweep setting checked alone (the others at safe values); errors name the setting."""
@@ -138,7 +148,7 @@ RECURRENT = Kind(
     settings=("cell", "steps", "width", "input_width", "activation", "init", "negative_slope", "forget_bias",
               "h0_std", "loss_at", "batch", "dtype", "sigma_u", "sigma_b", "sigma_w"),
     per_position=_recurrent.PER_STEP, first_nonfinite="first_nonfinite_step",
-    make_groups=_recurrent.make_groups, gather=_recurrent.gather, to_dataset=_recurrent.to_dataset,
+    make_groups=_recurrent.make_groups, to_dataset=_recurrent.to_dataset,
     materialize=_materialize.recurrent, trial_spec=_recurrent_trial, spec_builder=_recurrent_builder,
     widest=lambda s: s.width, unused=_recurrent_unused)
 
@@ -187,7 +197,7 @@ TRANSFORMER = Kind(
               "attention", "alpha", "init", "negative_slope", "q0", "batch", "dtype", "sigma_b", "sigma_w"),
     per_position=(*_transformer.PER_SUBLAYER, "log10_weight_grad_norm"),
     first_nonfinite="first_nonfinite_sublayer",
-    make_groups=_transformer.make_groups, gather=_transformer.gather, to_dataset=_transformer.to_dataset,
+    make_groups=_transformer.make_groups, to_dataset=_transformer.to_dataset,
     materialize=_materialize.transformer, trial_spec=_transformer_trial, spec_builder=_transformer_builder,
     widest=lambda s: s.seq_len * max(3 * s.width, s.mlp_width),
     trailing={"log10_weight_grad_norm": (len(_transformer.PROJECTIONS),)})

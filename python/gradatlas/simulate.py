@@ -126,7 +126,7 @@ def simulate(
     check_fits(estimate.memory_bytes, f"this run ({kind.length_field} {length}, width {kind.widest(spec)}, "
                f"batch {batch}, {dtype})", "reduce batch or width")
     raw = groups[0].run(loss, n_threads, progress)
-    arrays = kind.gather([point], where, [raw], length)
+    arrays = kind.collect([point], where, [raw], length)
     ds = kind.to_dataset([point], arrays, (), {}, {"loss": loss})
     ds.attrs.update({"spec": spec.to_json(), "seed": seed, "batch": batch, "dtype": dtype})
     return ds

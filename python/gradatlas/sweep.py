@@ -292,7 +292,7 @@ def sweep(spec: Any = None, /, *, seeds: Any = 1, loss: str = "projection", comm
         bar, callback = _progress(progress, len(points))
         if estimate.chunk_points is None:
             results, interrupted = _runner.run_groups(groups, loss, n_threads, callback)
-            arrays = kind.gather(points, where, results, length)
+            arrays = kind.collect(points, where, results, length)
         else:
             arrays, interrupted, _ = _chunked.run(
                 points, common_random_numbers=crn, loss=loss, n_threads=n_threads, length=length,
