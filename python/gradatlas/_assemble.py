@@ -12,7 +12,7 @@ from . import theory
 from ._runner import FORWARD_KEYS, GRAD_KEYS, NORM_EPS, Point
 from ._version import __version__
 from .definitions import LOSSES, QUANTITIES
-from .summary import NONFINITE_KINDS, depth_scale, fitted_log10_rate, regime
+from .summary import NONFINITE_KINDS, depth_scale, profile_ends_and_rate, regime
 
 PER_LAYER = (*GRAD_KEYS, *FORWARD_KEYS)
 
@@ -63,9 +63,10 @@ def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[st
     n, width = arrays["log10_grad_norm"].shape
     depths = np.array([p.spec.depth for p in points])
     g = arrays["log10_grad_norm"]
+    total, rate = profile_ends_and_rate(g, depths)
     out: dict[str, np.ndarray] = {
-        "total_log10_ratio": np.full(n, np.nan),
-        "log10_rate": np.full(n, np.nan),
+        "total_log10_ratio": total,
+        "log10_rate": rate,
         "predicted_log10_rate": np.full(n, np.nan),
         "predicted_log10_grad_norm": np.full((n, width), np.nan),
         "predicted_q": np.full((n, width), np.nan),
@@ -74,12 +75,6 @@ def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[st
         "finite_width_log10_grad_norm_sd": np.full((n, width), np.nan),
         "finite_width_log10_rate": np.full(n, np.nan),
     }
-    for d in np.unique(depths):
-        idx = np.flatnonzero(depths == d)
-        gd = g[idx, :d]
-        with np.errstate(invalid="ignore"):
-            out["total_log10_ratio"][idx] = gd[:, 0] - gd[:, -1]  # NaN when both ends are exactly 0
-        out["log10_rate"][idx] = fitted_log10_rate(gd)
     _mean_field(points, arrays, out)
     exactly_zero = np.asarray(np.isneginf(g).any(axis=1))
     out["regime"] = regime(out["total_log10_ratio"], arrays["first_nonfinite_layer"] >= 1, exactly_zero)

@@ -22,7 +22,7 @@ from ._enums import codes
 from ._runner import STORE_BUDGET, Point, hashed_seed
 from .cells import CELLS, GATES, RECURRENT_DISTS, RNN
 from .definitions import RECURRENT_QUANTITIES, STABLE_DECADES
-from .summary import NONFINITE_KINDS, depth_scale, fitted_log10_rate, regime
+from .summary import NONFINITE_KINDS, depth_scale, profile_ends_and_rate, regime
 
 PER_STEP = ("log10_grad_norm", "log10_grad_norm_rms", "log10_cell_grad_norm", "q", "saturated_fraction")
 
@@ -162,16 +162,10 @@ def _theory(points: Sequence[Point], finished: np.ndarray) -> np.ndarray:
 
 
 def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    n = len(points)
     g = arrays["log10_grad_norm"]
     steps = np.array([p.spec.steps for p in points])
-    out = {k: np.full(n, np.nan) for k in ("total_log10_ratio", "log10_rate", "memory_horizon")}
-    for t in np.unique(steps):
-        idx = np.flatnonzero(steps == t)
-        gt = g[idx, : t + 1]
-        with np.errstate(invalid="ignore"):
-            out["total_log10_ratio"][idx] = gt[:, 0] - gt[:, -1]
-        out["log10_rate"][idx] = fitted_log10_rate(gt)
+    out: dict[str, np.ndarray] = {}
+    out["total_log10_ratio"], out["log10_rate"] = profile_ends_and_rate(g, steps + 1)  # steps 0..T
     out["memory_horizon"] = memory_horizon(out["log10_rate"])
     out["chi1"] = _theory(points, arrays["finished"])
     with np.errstate(divide="ignore", invalid="ignore"):

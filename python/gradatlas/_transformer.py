@@ -22,7 +22,7 @@ from . import _core
 from ._enums import codes
 from ._runner import STORE_BUDGET, Point, hashed_seed
 from .definitions import TRANSFORMER_QUANTITIES
-from .summary import NONFINITE_KINDS, depth_scale, fitted_log10_rate, regime
+from .summary import NONFINITE_KINDS, depth_scale, profile_ends_and_rate, regime
 
 PER_SUBLAYER = ("log10_grad_norm", "log10_grad_norm_rms", "q", "token_cosine", "attention_entropy")
 PROJECTIONS: tuple[str, ...] = tuple(codes("projection"))
@@ -137,14 +137,9 @@ def summaries(points: Sequence[Point], arrays: dict[str, np.ndarray]) -> dict[st
     n = len(points)
     g = arrays["log10_grad_norm"]
     lengths = np.array([p.spec.sublayers for p in points])
-    out = {k: np.full(n, np.nan) for k in ("total_log10_ratio", "log10_rate", "final_token_cosine")}
-    for length in np.unique(lengths):
-        idx = np.flatnonzero(lengths == length)
-        gl = g[idx, : length + 1]
-        with np.errstate(invalid="ignore"):
-            out["total_log10_ratio"][idx] = gl[:, 0] - gl[:, -1]
-        out["log10_rate"][idx] = fitted_log10_rate(gl)
-        out["final_token_cosine"][idx] = arrays["token_cosine"][idx, length]
+    out: dict[str, np.ndarray] = {}
+    out["total_log10_ratio"], out["log10_rate"] = profile_ends_and_rate(g, lengths + 1)
+    out["final_token_cosine"] = arrays["token_cosine"][np.arange(n), lengths]
     out["depth_scale"] = depth_scale(out["log10_rate"])
     exactly_zero = np.asarray(np.isneginf(g).any(axis=1))
     label = regime(out["total_log10_ratio"], arrays["first_nonfinite_sublayer"] >= 0, exactly_zero)

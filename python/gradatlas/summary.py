@@ -29,6 +29,20 @@ def fitted_log10_rate(log10_grad_norm: np.ndarray) -> np.ndarray:
     return np.where(finite, -slope, np.nan)
 
 
+def profile_ends_and_rate(log10_grad_norm: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per point (rows of log10_grad_norm, each valid for its first ``positions`` entries): the first
+    entry minus the last (NaN when both ends are exactly 0) and the fitted rate, one pass per length."""
+    n = len(positions)
+    total, rate = np.full(n, np.nan), np.full(n, np.nan)
+    for m in np.unique(positions):
+        idx = np.flatnonzero(positions == m)
+        profile = log10_grad_norm[idx, :m]
+        with np.errstate(invalid="ignore"):
+            total[idx] = profile[:, 0] - profile[:, -1]
+        rate[idx] = fitted_log10_rate(profile)
+    return total, rate
+
+
 def regime(total_log10_ratio: np.ndarray, nonfinite: np.ndarray,
            exactly_zero: np.ndarray, stable_decades: float = STABLE_DECADES) -> np.ndarray:
     """'vanishing' / 'stable' / 'exploding' / 'nonfinite' per configuration.
