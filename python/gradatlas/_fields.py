@@ -17,9 +17,28 @@ from .activations import ACTIVATIONS, ALIASES, canonical_activation
 Check = Callable[[str, Any], Any]  # (name, value) -> canonical value; raises naming the field
 
 
-def setting(default: Any = dataclasses.MISSING, *, check: Check | None = None) -> Any:
-    """A dataclass field with its check (None: checked with other fields, in the class's own code)."""
-    return dataclasses.field(default=default, metadata={"check": check} if check is not None else {})
+def setting(default: Any = dataclasses.MISSING, *, check: Check | None = None, added: bool = False) -> Any:
+    """A dataclass field with its check (None: checked with other fields, in the class's own code).
+
+    ``added``: a field that came after the spec's first release, whose default is the network
+    as it was before. At its default it is left out of the spec's JSON and of a sweep's stored
+    description, so that the seeds drawn from a spec's JSON (independent seeds) and the stores
+    written before it stay what they were."""
+    metadata: dict[str, Any] = {} if check is None else {"check": check}
+    if added:
+        metadata["added"] = True
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def added_defaults(cls: Any) -> dict[str, Any]:
+    """The ``added`` fields of a spec class and their defaults."""
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.metadata.get("added")}
+
+
+def at_added_default(cls: type, name: str, value: Any) -> bool:
+    """Whether ``name`` is an ``added`` field of ``cls`` at its default (left out of identities)."""
+    added = added_defaults(cls)
+    return name in added and value == added[name]
 
 
 class SpecMethods:
@@ -32,7 +51,11 @@ class SpecMethods:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     def to_json(self) -> str:
-        return json.dumps({"type": type(self).__name__, **self.to_dict()}, sort_keys=True)
+        """The spec's identity (what independent seeds are drawn from): its type and fields,
+        ``added`` fields only off their defaults."""
+        added = added_defaults(type(self))
+        fields = {k: x for k, x in self.to_dict().items() if not (k in added and x == added[k])}
+        return json.dumps({"type": type(self).__name__, **fields}, sort_keys=True)
 
     def replace(self, **changes: Any) -> Any:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]

@@ -22,6 +22,7 @@ import numpy as np
 from . import _assemble, _materialize, _recurrent, _runner, _transformer
 from . import _validate as v
 from ._axes import check_dtype, is_axis
+from ._fields import at_added_default
 from .cells import CELLS, GRU, LSTM, RNN, SPEC_CLASSES
 from .convnet import ConvNet
 from .specs import MLP
@@ -76,6 +77,11 @@ class Kind:
             return self.gather(points, where, results, length)
         return _runner.gather_configs(points, where, results, self.layout(length),
                                       lambda spec: self.positions(self.length(spec)))
+
+    def identity(self, fixed: dict[str, Any]) -> dict[str, Any]:
+        """A sweep's fixed settings as its store and Dataset record them: ``added`` spec fields at
+        their defaults are left out, so that sweeps from before those fields keep their stores."""
+        return {k: x for k, x in fixed.items() if not any(at_added_default(t, k, x) for t in self.spec_types)}
 
     def check_setting(self, name: str, value: Any) -> Any:
         """One sweep setting checked alone (the others at safe values); errors name the setting."""
@@ -137,7 +143,7 @@ def _recurrent_unused(spec: Any, given: dict[str, Any]) -> list[str]:
 FEEDFORWARD = Kind(
     network="feedforward", spec_types=(MLP,), profile="layer", length_field="depth", first_position=1,
     settings=("depth", "width", "activation", "init", "norm", "residual", "alpha", "negative_slope", "q0",
-              "batch", "dtype", "sigma_b", "sigma_w"),
+              "batch", "dtype", "sigma_b", "sigma_w", "parametrization", "base_width"),
     per_position=_assemble.PER_LAYER, first_nonfinite="first_nonfinite_layer",
     make_groups=_runner.make_groups, gather=_assemble.gather, to_dataset=_assemble.to_dataset,
     materialize=_materialize.feedforward, trial_spec=_mlp_trial, spec_builder=_mlp_builder,

@@ -17,10 +17,13 @@ from ._fields import (
     check_fields,
     integer_in,
     non_negative,
+    one_of,
+    optional,
     positive,
     real,
     setting,
 )
+from ._parametrization import PARAMETRIZATIONS, default_base_width, init_multipliers
 from .initializers import INIT_ALIASES, INITS, sigma_w_squared
 
 NORMS: dict[str, int] = codes("norm")
@@ -65,6 +68,14 @@ class MLP(SpecMethods):
         Normalization of the pre-activations.
     q0 : float
         Variance of each input coordinate.
+    parametrization : {"standard", "ntk", "mup"}
+        How the init scales with the hidden width relative to ``base_width``: muP
+        multiplies the output layer's weight standard deviation by
+        sqrt(base_width / fan_in); standard and NTK keep the init (``train`` applies
+        each one's learning-rate multipliers). The table is in ``gradatlas._parametrization``.
+    base_width : int, optional
+        The hidden width where every parametrization is the standard one (default:
+        the widest hidden layer, so that a network of one width is its standard self).
     """
 
     depth: int = setting(check=integer_in(1, MAX_DEPTH))
@@ -79,6 +90,8 @@ class MLP(SpecMethods):
     alpha: float = setting(1.0, check=real)
     norm: str | None = setting(None, check=lambda name, value: _norm(value))
     q0: float = setting(1.0, check=positive)
+    parametrization: str = setting("standard", check=one_of(PARAMETRIZATIONS), added=True)
+    base_width: int | None = setting(None, check=optional(integer_in(1, MAX_WIDTH)), added=True)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -132,16 +145,26 @@ class MLP(SpecMethods):
         return "normal" if self.init is None else INITS[self.init][0]
 
     def sigma_w_per_layer(self) -> np.ndarray:
-        """The effective sigma_w of each layer: Var(W_ij) = sigma_w^2 / fan_in (a read-only array)."""
+        """The effective sigma_w of each layer: Var(W_ij) = sigma_w^2 / fan_in (a read-only array),
+        the parametrization's init multipliers included."""
         shape = ("widths", self.widths) if self.widths is not None else ("equal", self.width, self.depth)
         if self.depth <= _CACHED_DEPTH:  # a sweep asks once per point, mostly for the same few arrays
-            return _sigma_w_per_layer(self.init, self.sigma_w, shape)
-        return _sigma_w_per_layer.__wrapped__(self.init, self.sigma_w, shape)
+            out = _sigma_w_per_layer(self.init, self.sigma_w, shape)
+        else:
+            out = _sigma_w_per_layer.__wrapped__(self.init, self.sigma_w, shape)
+        return out if self.parametrization == "standard" else out * self.init_multipliers()
+
+    def init_multipliers(self) -> np.ndarray:
+        """Each layer's weight standard-deviation multiplier from ``parametrization`` (ones for standard)."""
+        widths = self.layer_widths
+        base = default_base_width(widths) if self.base_width is None else self.base_width
+        return init_multipliers(self.parametrization, widths, base)
 
     def weight_scales(self) -> np.ndarray:
         """s_l with W_l = s_l Z_l."""
         if self.weight_dist == "orthogonal":
-            return np.full(self.depth, 1.0 if self.sigma_w is None else self.sigma_w)
+            gain = np.full(self.depth, 1.0 if self.sigma_w is None else self.sigma_w)
+            return gain if self.parametrization == "standard" else gain * self.init_multipliers()
         fan_in = np.asarray(self.layer_widths[:-1], dtype=float)
         return self.sigma_w_per_layer() / np.sqrt(fan_in)
 
@@ -163,7 +186,7 @@ class MLP(SpecMethods):
     def __setstate__(self, state: Any) -> None:
         # a tuple of field values; a dict from pickles of versions without slots
         values = state.items() if isinstance(state, dict) else zip(_MLP_FIELDS, state)
-        for name, value in values:
+        for name, value in (*_MLP_DEFAULTS.items(), *values):  # pickles from before an added field lack it
             object.__setattr__(self, name, value)
 
 

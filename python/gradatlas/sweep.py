@@ -32,8 +32,9 @@ SHORTHAND = {"depth": 100, "width": 256, "activation": "tanh", "init": "xavier_n
              "batch": 16, "dtype": "float32", "cell": None, "steps": 100, "input_width": None, "sigma_u": 1.0,
              "h0_std": 0.0, "forget_bias": 1.0, "loss_at": "last",
              "channels": None, "kernel_size": 3, "image_size": 16, "padding": "zeros", "block": "plain",
-             "bottleneck_channels": None}
-MLP_ONLY = {"depth": 100, "residual": False, "alpha": 1.0, "norm": None, "q0": 1.0}
+             "bottleneck_channels": None, "parametrization": "standard", "base_width": None}
+MLP_ONLY = {"depth": 100, "residual": False, "alpha": 1.0, "norm": None, "q0": 1.0, "parametrization": "standard",
+            "base_width": None}
 RECURRENT_ONLY = {"steps": 100, "input_width": None, "sigma_u": 1.0, "h0_std": 0.0, "forget_bias": 1.0,
                   "loss_at": "last"}
 CONV_ONLY = {"kernel_size": 3, "image_size": 16, "padding": "zeros", "block": "plain", "bottleneck_channels": None}
@@ -87,6 +88,9 @@ def _settings(spec: Any, given: dict[str, Any]) -> tuple[Kind, dict[str, Any]]:
         _check_kind(settings)
         kind = RECURRENT if settings["cell"] is not None else (
             FEEDFORWARD if settings["channels"] is None else CONVOLUTIONAL)
+        ignored = sorted(k for k in given if k not in kind.settings and not _same(given[k], SHORTHAND[k]))
+        if ignored:
+            raise ValueError(f"{ignored} do not apply to {kind.network} sweeps; they take {list(kind.settings)}")
         if kind is CONVOLUTIONAL and "init" not in given:
             settings["init"] = CONV_DEFAULT_INIT  # ConvNet's own default, as a template would have
         return kind, {name: settings[name] for name in kind.settings}
@@ -317,7 +321,7 @@ def sweep(spec: Any = None, /, *, seeds: Any = 1, loss: str = "projection", comm
 def _describe(kind: Kind, axes: dict[str, list[Any]], fixed: dict[str, Any], seeds: list[int], loss: str,
               crn: bool) -> dict[str, Any]:
     """What identifies a sweep in its store: enough to rebuild every point."""
-    sweep = {"axes": axes, "fixed": fixed, "seeds": seeds, "loss": loss, "common_random_numbers": crn}
+    sweep = {"axes": axes, "fixed": kind.identity(fixed), "seeds": seeds, "loss": loss, "common_random_numbers": crn}
     return {"gradatlas_version": __version__, "network": kind.network, "sweep": json.dumps(sweep, sort_keys=True)}
 
 
@@ -329,7 +333,7 @@ def _result(kind: Kind, points: list[_runner.Point], groups: list[Any], where: l
     coords: dict[str, Any] = {name: coordinate(values) for name, values in axes.items()}
     coords["seed"] = np.array(seed_list, dtype=np.uint64)
     attrs = {
-        "fixed": json.dumps({k: fixed[k] for k in fixed}, sort_keys=True),
+        "fixed": json.dumps(kind.identity(fixed), sort_keys=True),
         "network": kind.network,
         "axes": json.dumps(list(axes)),
         "loss": loss,

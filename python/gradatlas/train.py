@@ -36,7 +36,7 @@ from . import _validate as v
 from ._axes import MAX_SEED, axis_values, check_dtype, coordinate, is_axis, seeds_of
 from ._enums import codes
 from ._memory import check_fits
-from ._parametrization import PARAMETRIZATIONS, multipliers
+from ._parametrization import default_base_width, lr_multipliers
 from ._version import __version__
 from .activations import ACTIVATIONS
 from .definitions import TRAINING_QUANTITIES
@@ -70,7 +70,7 @@ def clip_label(mode: str, threshold: float) -> str:
 
 
 def _check(spec: Any, steps: Any, lr: Any, optimizer: Any, batch: Any, seed: Any, clip: Any, dtype: Any,
-           momentum: Any, betas: Any, eps: Any, n_threads: Any, progress: Any, parametrization: Any = "standard",
+           momentum: Any, betas: Any, eps: Any, n_threads: Any, progress: Any, parametrization: Any = None,
            base_width: Any = None) -> dict[str, Any]:
 
     if not isinstance(spec, MLP):
@@ -97,15 +97,20 @@ def _check(spec: Any, steps: Any, lr: Any, optimizer: Any, batch: Any, seed: Any
         beta2=v.real("betas[1]", betas[1], minimum=0.0, maximum=0.999999),
         eps=v.real("eps", eps, strictly_positive=True),
         n_threads=v.threads(n_threads, _core.max_threads()),
-        parametrization=v.choice("parametrization", parametrization, list(PARAMETRIZATIONS)),
-        base_width=None if base_width is None else v.integer("base_width", base_width, minimum=1, maximum=1 << 24),
+        spec=_parametrized(spec, parametrization, base_width),
     )
+
+
+def _parametrized(spec: MLP, parametrization: Any, base_width: Any) -> MLP:
+    """``spec`` with the parametrization and base width given (None: the spec's own), checked by the spec."""
+    changes = {k: x for k, x in (("parametrization", parametrization), ("base_width", base_width)) if x is not None}
+    return spec.replace(**changes) if changes else spec
 
 
 def train(spec: MLP, *, steps: int = 100, lr: float = 0.01, optimizer: str = "sgd", batch: int = 16,
           seed: int = 0, clip: Any = None, dtype: Any = "float32", momentum: float = 0.9,
           betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8, n_threads: int | None = None,
-          progress: Callable[[int, int], Any] | None = None, parametrization: str = "standard",
+          progress: Callable[[int, int], Any] | None = None, parametrization: str | None = None,
           base_width: int | None = None) -> xr.Dataset:
     """Train ``spec`` for ``steps`` steps on the teacher-student task and record its gradients and updates.
 
@@ -124,10 +129,10 @@ def train(spec: MLP, *, steps: int = 100, lr: float = 0.01, optimizer: str = "sg
         Arithmetic of the network, its gradients and the updates.
     momentum, betas, eps
         Optimizer constants (PyTorch's defaults).
-    parametrization : {"standard", "ntk", "mup"}
+    parametrization : {"standard", "ntk", "mup"}, optional
         How the init and the per-layer learning rates scale with the hidden width relative to
-        ``base_width`` (default: the network's own widest hidden layer, where all three agree);
-        the table is in ``gradatlas._parametrization``. ``coord_check`` compares them across widths.
+        ``base_width`` (default: the spec's own ``parametrization`` and ``base_width``; the
+        table is in ``gradatlas._parametrization``). ``coord_check`` compares them across widths.
 
     Returns
     -------
@@ -148,40 +153,45 @@ def train(spec: MLP, *, steps: int = 100, lr: float = 0.01, optimizer: str = "sg
     estimate = params * item * (2 + states) + a["batch"] * int(np.sum(n)) * item * 4
     check_fits(estimate, f"training (depth {spec.depth}, width {max(spec.layer_widths)}, {a['optimizer']})",
                "reduce depth or width")
-    raw = _run(spec, a, progress, coordinates=False)
-    return _dataset(raw, spec, a)
+    raw = _run(a["spec"], a, progress, coordinates=False)
+    return _dataset(raw, a["spec"], a)
 
 
-def _run(spec: MLP, a: dict[str, Any], progress: Any, coordinates: bool) -> dict[str, Any]:
-    parametrization = a["parametrization"]
+def _run(spec: MLP, a: dict[str, Any], progress: Any, coordinates: bool, lr_depth_scale: float = 1.0
+         ) -> dict[str, Any]:
+    """One training run of ``spec``; ``lr_depth_scale`` multiplies every layer's learning rate
+    (the depth study's residual branches)."""
     widths = spec.layer_widths
-    base = max(widths[1:-1], default=widths[-1]) if a["base_width"] is None else a["base_width"]
-    init, lr_scale = multipliers(parametrization, widths, a["optimizer"], base)
+    base = default_base_width(widths) if spec.base_width is None else spec.base_width
+    lr_scale = lr_multipliers(spec.parametrization, widths, a["optimizer"], base)
+    lr_scale *= lr_depth_scale
     mode, threshold = a["clip"]
     return _core.train_mlp(
         a["dtype"], list(widths), a["seed"], a["batch"], float(np.sqrt(spec.q0)),
         WEIGHT_DISTS[spec.weight_dist], ACTIVATIONS[spec.activation], spec.negative_slope,
-        (spec.weight_scales() * init).tolist(), [spec.sigma_b] * spec.depth, spec.residual, spec.alpha,
+        spec.weight_scales().tolist(), [spec.sigma_b] * spec.depth, spec.residual, spec.alpha,
         a["steps"], a["lr"], OPTIMIZERS[a["optimizer"]], a["momentum"], a["beta1"], a["beta2"], a["eps"],
         CLIP_MODES[mode], threshold, a["n_threads"], progress,
-        [] if parametrization == "standard" else lr_scale.tolist(), coordinates)
+        [] if np.all(lr_scale == 1.0) else lr_scale.tolist(), coordinates)
 
 
 COORDINATES = ("activation_size", "preactivation_size", "update_size")
 
 
 def coord_check(spec: MLP, *, widths: Sequence[int] | None = None, depths: Sequence[int] | None = None,
-                steps: int = 5, parametrization: str = "mup", optimizer: str = "adam", lr: float = 1e-2, seed: int = 0,
-                batch: int = 16, dtype: Any = "float32", base_width: int | None = None, depth_scaling: bool = False,
-                n_threads: int | None = None) -> xr.Dataset:
+                steps: int = 5, parametrization: str | None = None, optimizer: str = "adam", lr: float = 1e-2,
+                seed: int = 0, batch: int = 16, dtype: Any = "float32", base_width: int | None = None,
+                depth_scaling: bool = False, n_threads: int | None = None) -> xr.Dataset:
     """The coordinate check of Yang et al. (and the ``mup`` package): train ``spec`` at each hidden width
     (or depth) and record the mean absolute coordinate of every layer's output on a fixed probe batch.
 
     With ``widths``: a plain ``spec``; the network's input and output sizes are ``spec.width`` and
-    every hidden layer gets each width in turn (``base_width``, default the first of them, is where the
-    parametrizations agree). With ``depths`` (the depth study): a residual ``spec`` of its own width at
-    each depth, its branch scale alpha divided by sqrt(depth) when ``depth_scaling`` ("depth-muP"),
-    as given otherwise. Training is ``train``'s teacher-student task.
+    every hidden layer gets each width in turn (``base_width``, default the spec's or else the first
+    width, is where the parametrizations agree). ``parametrization`` (default: the spec's own) is
+    ``"standard"``, ``"ntk"`` or ``"mup"``. With ``depths`` (the depth study): a residual ``spec`` of its
+    own width at each depth; with ``depth_scaling`` ("depth-muP", Yang et al. 2023) its branch scale
+    alpha is divided by sqrt(depth) and, with Adam, every layer's learning rate too (an Adam step's size
+    does not shrink with the gradient, SGD's does). Training is ``train``'s teacher-student task.
 
     Returns
     -------
@@ -200,7 +210,10 @@ def coord_check(spec: MLP, *, widths: Sequence[int] | None = None, depths: Seque
                         f"got {spec!r}")
     if spec.norm is not None:
         raise ValueError(f"coord_check runs networks without normalization, got norm={spec.norm!r}")
-    nets: list[tuple[int, MLP]] = []
+    a = _check(spec, steps + 1, lr, optimizer, batch, seed, None, dtype, 0.9, (0.9, 0.999), 1e-8, n_threads,
+               None, parametrization, base_width)
+    template = a["spec"]
+    nets: list[tuple[MLP, float]] = []  # (network, its learning-rate multiplier)
     if widths is not None:
         given = [v.integer("widths", w, minimum=1, maximum=1 << 16) for w in axis_values("widths", widths)]
         if spec.depth < 2:
@@ -208,27 +221,28 @@ def coord_check(spec: MLP, *, widths: Sequence[int] | None = None, depths: Seque
         if spec.residual:
             raise ValueError("the width study runs plain MLPs (its hidden width differs from the input and output "
                              "sizes): residual=False; the depth study (depths=...) takes residual ones")
+        base = given[0] if template.base_width is None else template.base_width
         for w in given:
-            nets.append((w, MLP(depth=spec.depth, widths=(spec.width, *([w] * (spec.depth - 1)), spec.width),
-                                activation=spec.activation, init=spec.init, sigma_w=spec.sigma_w,
-                                sigma_b=spec.sigma_b, negative_slope=spec.negative_slope, q0=spec.q0)))
-        base = given[0] if base_width is None else base_width
+            nets.append((template.replace(widths=(spec.width, *([w] * (spec.depth - 1)), spec.width),
+                                          base_width=base), 1.0))
         dim = "width"
     else:
         given = [v.integer("depths", d, minimum=1, maximum=1 << 16) for d in axis_values("depths", depths)]
         if not spec.residual:
             raise ValueError("the depth study (depths=...) scales residual branches: give a spec with residual=True")
         scaling = v.boolean("depth_scaling", depth_scaling)
+        base = spec.width if template.base_width is None else template.base_width
         for d in given:
-            nets.append((d, spec.replace(depth=d, alpha=spec.alpha / np.sqrt(d) if scaling else spec.alpha)))
-        base = spec.width if base_width is None else base_width
+            # Depth-muP: branch multiplier alpha / sqrt(L); Adam's steps do not shrink with the gradient,
+            # so its learning rate takes the 1 / sqrt(L) itself (SGD's gradients already carry it).
+            lr_scale = 1.0 / np.sqrt(d) if scaling and a["optimizer"] == "adam" else 1.0
+            nets.append((template.replace(depth=d, alpha=spec.alpha / np.sqrt(d) if scaling else spec.alpha),
+                         lr_scale))
         dim = "depth"
-    a = _check(spec, steps + 1, lr, optimizer, batch, seed, None, dtype, 0.9, (0.9, 0.999), 1e-8, n_threads,
-               None, parametrization, base)
-    deepest = max(net.depth for _, net in nets)
+    deepest = max(net.depth for net, _ in nets)
     out: dict[str, list[np.ndarray]] = {k: [] for k in (*COORDINATES, "loss")}
-    for _, net in nets:
-        raw = _run(net, a, None, coordinates=True)
+    for net, lr_scale in nets:
+        raw = _run(net, a, None, coordinates=True, lr_depth_scale=lr_scale)
         for k in COORDINATES:
             padded = np.full((steps + 1, deepest), np.nan)
             padded[:, : net.depth] = raw[k][: steps + 1]
@@ -241,8 +255,8 @@ def coord_check(spec: MLP, *, widths: Sequence[int] | None = None, depths: Seque
     for var in ds.data_vars.values():
         var.attrs["description"] = TRAINING_QUANTITIES[str(var.name)]
     scaled = int(bool(depth_scaling)) if depths is not None else 0
-    ds.attrs.update({"parametrization": a["parametrization"], "optimizer": a["optimizer"], "lr": a["lr"],
-                     "base_width": a["base_width"], "depth_scaling": scaled,
+    ds.attrs.update({"parametrization": template.parametrization, "optimizer": a["optimizer"], "lr": a["lr"],
+                     "base_width": base, "depth_scaling": scaled,
                      "seed": a["seed"], "batch": a["batch"], "dtype": a["dtype"], "spec": spec.to_json(),
                      "task": TRAINING_QUANTITIES["task"], "gradatlas_version": __version__})
     return ds
@@ -269,7 +283,7 @@ def _dataset(raw: dict[str, Any], spec: MLP, a: dict[str, Any]) -> xr.Dataset:
         "first_nonfinite_step": None if bad < 0 else bad,
         "spec": spec.to_json(), "seed": a["seed"], "batch": a["batch"], "dtype": a["dtype"],
         "optimizer": a["optimizer"], "lr": a["lr"], "clip": clip_label(mode, threshold),
-        "parametrization": a["parametrization"], "task": TRAINING_QUANTITIES["task"],
+        "parametrization": spec.parametrization, "task": TRAINING_QUANTITIES["task"],
         "gradatlas_version": __version__,
     })
     return ds
