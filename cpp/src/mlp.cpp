@@ -475,8 +475,7 @@ private:
 
     // Rows [r0, r1) of v become unit vectors; their log10 norms are added to scale_.
     void renormalize(T* v, std::int64_t n, std::int64_t r0, std::int64_t r1) {
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t r = r0; r < r1; ++r) scale_[sz(r)] += engine::to_unit_norm(v + r * n, n);
+        engine::to_unit_rows(v + r0 * n, r1 - r0, n, scale_.data() + r0, threads_);
     }
 
     // Batch norm mixes the samples of a configuration: bring them to one scale first.
@@ -531,12 +530,7 @@ private:
                           weight_gram_.data() + blk * batch_ * batch_, ones_.data(), tb)
                     : blocks::log10_weight_gradient_norm(batch_, s, fscale_a + c * batch_, Gd, Ga,
                                                          tb);
-            bool has_nan = false, has_inf = false;
-            for (std::int64_t b = 0; b < batch_; ++b) {
-                has_nan |= std::isnan(logs[b]);
-                has_inf |= logs[b] == std::numeric_limits<double>::infinity();
-            }
-            backward_bad_.note(out_index(c, k), l, has_nan, has_inf);
+            backward_bad_.note_log_norms(out_index(c, k), l, logs, batch_);
         }
     }
 

@@ -359,13 +359,7 @@ private:
             const double* l = logs.data() + c * batch_;
             *at(mean_out, c, t) = detail::mean(l, batch_);
             if (rms_out) *at(rms_out, c, t) = detail::log10_rms(l, batch_);
-            if (!detect || backward_bad_.seen(c)) continue;
-            bool has_nan = false, has_inf = false;
-            for (std::int64_t b = 0; b < batch_; ++b) {
-                has_nan |= std::isnan(l[b]);
-                has_inf |= l[b] == std::numeric_limits<double>::infinity();
-            }
-            backward_bad_.note(c, t, has_nan, has_inf);
+            if (detect) backward_bad_.note_log_norms(c, t, l, batch_);
         }
     }
 

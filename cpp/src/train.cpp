@@ -9,6 +9,7 @@
 #include "blocks/activation.hpp"
 #include "blocks/dense.hpp"
 #include "blocks/residual.hpp"
+#include "engine/unit_rows.hpp"
 #include "flush_denormals.hpp"
 #include "gradatlas/blas.hpp"
 #include "gradatlas/det_gemm.hpp"
@@ -226,16 +227,9 @@ private:
     }
 
     // Rows of v (B x m) to unit norm; their log10 norms are added to s_row_.
-    // Divides by the norm where engine::to_unit_norm multiplies by its inverse:
-    // recorded training runs keep their bits.
     void renormalize(T* v, std::int64_t m) {
-        for (std::int64_t r = 0; r < batch_; ++r) {
-            T* vr = v + r * m;
-            const double norm = detail::norm2(vr, m);
-            s_row_[sz(r)] += std::log10(norm);
-            if (norm > 0 && std::isfinite(norm))
-                for (std::int64_t i = 0; i < m; ++i) vr[i] = T(double(vr[i]) / norm);
-        }
+        engine::to_unit_rows<engine::Rescale::by_division>(v, batch_, m, s_row_.data(),
+                                                           s_.n_threads);
     }
 
     // log10 |(1/B) sum_b 10^{t_b} u_b w_b^T|_F from the Gram matrices of u and w

@@ -505,10 +505,7 @@ private:
     }
 
     void renormalize() {
-        const std::int64_t n = g_.seq_len * d_;
-#pragma omp parallel for schedule(static) num_threads(threads_)
-        for (std::int64_t r = 0; r < rows_; ++r)
-            scale_[sz(r)] += engine::to_unit_norm(grad_.data() + r * n, n);
+        engine::to_unit_rows(grad_.data(), rows_, g_.seq_len * d_, scale_.data(), threads_);
     }
 
     void record_gradient(std::int64_t p) {
@@ -516,12 +513,7 @@ private:
             const double* s = scale_.data() + c * g_.batch;
             *at(out_.log10_grad_norm, c, p) = detail::mean(s, g_.batch);
             *at(out_.log10_grad_norm_rms, c, p) = detail::log10_rms(s, g_.batch);
-            bool has_nan = false, has_inf = false;
-            for (std::int64_t b = 0; b < g_.batch; ++b) {
-                has_nan |= std::isnan(s[b]);
-                has_inf |= s[b] == std::numeric_limits<double>::infinity();
-            }
-            backward_bad_.note(c, p, has_nan, has_inf);
+            backward_bad_.note_log_norms(c, p, s, g_.batch);
         }
     }
 

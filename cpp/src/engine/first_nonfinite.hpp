@@ -2,7 +2,9 @@
 // configuration and depth head). Internal.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "gradatlas/run.hpp"
@@ -31,6 +33,16 @@ public:
         kind_[std::size_t(slot)] =
             forward_ ? (has_nan ? NonFinite::forward_nan : NonFinite::forward_overflow)
                      : (has_nan ? NonFinite::backward_nan : NonFinite::backward_overflow);
+    }
+
+    // `note` from a slot's n per-sample log10 norms at position p: NaN, or +inf (an overflow).
+    void note_log_norms(std::int64_t slot, std::int64_t p, const double* logs, std::int64_t n) {
+        bool has_nan = false, has_inf = false;
+        for (std::int64_t b = 0; b < n; ++b) {
+            has_nan |= std::isnan(logs[b]);
+            has_inf |= logs[b] == std::numeric_limits<double>::infinity();
+        }
+        note(slot, p, has_nan, has_inf);
     }
 
 private:
