@@ -28,18 +28,18 @@ from ._memory import TooLargeError
 from ._parametrization import PARAMETRIZATIONS
 from ._version import __version__
 from .activations import ACTIVATIONS
-from .cells import GRU, LSTM, RECURRENT_INITS, RNN
-from .convnet import CONV_INITS, ConvNet
 from .definitions import LOSSES, QUANTITIES, RECURRENT_QUANTITIES, TRANSFORMER_QUANTITIES
 from .initializers import INITS
 from .simulate import materialize, simulate
 from .specs import MLP
+from .specs.convnet import CONV_INITS, ConvNet
+from .specs.recurrent import GRU, LSTM, RECURRENT_INITS, RNN
+from .specs.transformer import TRANSFORMER_INITS, Transformer
 from .spectrum import jacobian_spectrum
 from .store import StoreBusyError
 from .sweep import open_results, plan_sweep, sweep
 from .torch_export import to_torch
 from .train import coord_check, train, train_sweep
-from .transformer import TRANSFORMER_INITS, Transformer
 
 has_openmp: bool = _core.has_openmp()
 

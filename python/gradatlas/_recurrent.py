@@ -20,8 +20,8 @@ import xarray as xr
 from . import _core, theory
 from ._enums import codes
 from ._runner import STORE_BUDGET, Point, hashed_seed
-from .cells import CELLS, GATES, RECURRENT_DISTS, RNN
 from .definitions import RECURRENT_QUANTITIES, STABLE_DECADES
+from .specs.recurrent import CELLS, GATES, RECURRENT_DISTS, RNN
 from .summary import NONFINITE_KINDS, depth_scale, profile_ends_and_rate, regime
 
 PER_STEP = ("log10_grad_norm", "log10_grad_norm_rms", "log10_cell_grad_norm", "q", "saturated_fraction")

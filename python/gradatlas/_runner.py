@@ -42,7 +42,7 @@ FORWARD_KEYS = ("q", "c", "saturated_fraction", "dead_fraction")
 
 
 class Point(NamedTuple):  # a tuple: a 10^6-point sweep holds 10^6 of them
-    spec: Any  # an MLP, or a recurrent spec (gradatlas.cells) run by gradatlas._recurrent
+    spec: Any  # an MLP, or a recurrent spec (gradatlas.specs.recurrent) run by gradatlas._recurrent
     seed: int
     batch: int
     dtype: str

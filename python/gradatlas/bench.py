@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
-from .convnet import ConvNet
-from .transformer import Transformer
+from .specs.convnet import ConvNet
+from .specs.transformer import Transformer
 
 SETTLE_SECONDS = 0.3
 

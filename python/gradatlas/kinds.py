@@ -22,11 +22,11 @@ import numpy as np
 from . import _assemble, _materialize, _recurrent, _runner, _transformer
 from . import _validate as v
 from ._axes import check_dtype, is_axis
-from ._fields import at_added_default
-from .cells import CELLS, GRU, LSTM, RNN, SPEC_CLASSES
-from .convnet import ConvNet
 from .specs import MLP
-from .transformer import Transformer
+from .specs.base import at_added_default
+from .specs.convnet import ConvNet
+from .specs.recurrent import CELLS, GRU, LSTM, RNN, SPEC_CLASSES
+from .specs.transformer import Transformer
 
 # Run settings every kind's sweep takes besides its spec fields.
 RUN_SETTINGS = ("batch", "dtype")

@@ -12,11 +12,11 @@ from . import _core, _runner
 from . import _validate as v
 from ._axes import MAX_SEED, check_dtype
 from ._memory import check_fits
-from .cells import GRU, LSTM, RNN
-from .convnet import ConvNet
 from .definitions import LOSSES
 from .kinds import kind_of
 from .specs import MLP
+from .specs.convnet import ConvNet
+from .specs.recurrent import GRU, LSTM, RNN
 
 ProgressCallback = Callable[[int, int], Any]
 

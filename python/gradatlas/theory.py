@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
-from ._fields import activation_name
 from ._gauss_tables import GaussTable
 from .activations import evaluate
+from .specs.base import activation_name
 
 PANELS = 100  # per piece between kinks, for one-dimensional expectations
 TABLE_PANELS = 24  # per piece, with the extra cuts of _moments (7 to 9 pieces)
@@ -459,8 +459,8 @@ def mean_field_profiles(specs: Any) -> tuple[np.ndarray, np.ndarray]:
     Specs sharing activation, residual flag and normalization are iterated
     together as arrays, so a sweep costs one pass over the layers per such set.
     """
-    from .convnet import ConvNet
     from .specs import MLP
+    from .specs.convnet import ConvNet
 
     specs = list(specs)
     if not specs:

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _validate as v
-from ._fields import (
+from .. import _validate as v
+from ..initializers import INIT_ALIASES, INITS, sigma_w_squared
+from .base import (
     SpecMethods,
     activation_name,
     boolean,
@@ -21,8 +22,7 @@ from ._fields import (
     real,
     setting,
 )
-from .initializers import INIT_ALIASES, INITS, sigma_w_squared
-from .specs import MAX_DEPTH, NORMS
+from .mlp import MAX_DEPTH, NORMS
 
 CONV_INITS: tuple[str, ...] = (*INITS, "delta_orthogonal")
 PADDINGS = ("zeros", "circular")

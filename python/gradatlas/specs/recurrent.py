@@ -38,10 +38,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from . import _core
-from . import _validate as v
-from ._enums import codes
-from ._fields import (
+from .. import _core
+from .. import _validate as v
+from .._enums import codes
+from ..activations import ACTIVATIONS
+from ..initializers import INIT_ALIASES, INITS, sigma_w_squared
+from .base import (
     SpecMethods,
     activation_name,
     check_fields,
@@ -52,8 +54,6 @@ from ._fields import (
     real,
     setting,
 )
-from .activations import ACTIVATIONS
-from .initializers import INIT_ALIASES, INITS, sigma_w_squared
 
 MAX_STEPS = 10_000_000  # the step index is a 32-bit counter of the generator
 MAX_WIDTH = 1 << 20

@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from . import _validate as v
-from ._enums import codes
-from ._fields import (
+from .. import _validate as v
+from .._enums import codes
+from .._parametrization import PARAMETRIZATIONS, default_base_width, init_multipliers
+from ..initializers import INIT_ALIASES, INITS, sigma_w_squared
+from .base import (
     SpecMethods,
     activation_name,
     boolean,
@@ -23,8 +25,6 @@ from ._fields import (
     real,
     setting,
 )
-from ._parametrization import PARAMETRIZATIONS, default_base_width, init_multipliers
-from .initializers import INIT_ALIASES, INITS, sigma_w_squared
 
 NORMS: dict[str, int] = codes("norm")
 MAX_DEPTH = 10_000_000  # layer index is a 32-bit counter of the generator

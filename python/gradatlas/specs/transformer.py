@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _validate as v
-from ._fields import (
+from .. import _validate as v
+from ..activations import ACTIVATIONS
+from ..initializers import INITS, sigma_w_squared
+from .base import (
     SpecMethods,
     activation_name,
     boolean,
@@ -20,8 +22,6 @@ from ._fields import (
     real,
     setting,
 )
-from .activations import ACTIVATIONS
-from .initializers import INITS, sigma_w_squared
 
 NORM_PLACEMENTS = ("pre", "post", "deepnorm", "none")
 NORM_KINDS = ("layer", "rms")

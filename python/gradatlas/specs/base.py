@@ -11,8 +11,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import _validate as v
-from .activations import ACTIVATIONS, ALIASES, canonical_activation
+from .. import _validate as v
+from ..activations import ACTIVATIONS, ALIASES, canonical_activation
 
 Check = Callable[[str, Any], Any]  # (name, value) -> canonical value; raises naming the field
 
