@@ -28,8 +28,13 @@ from .specs.convnet import ConvNet
 from .specs.recurrent import CELLS, GRU, LSTM, RNN, SPEC_CLASSES
 from .specs.transformer import Transformer
 
-# Run settings every kind's sweep takes besides its spec fields.
-RUN_SETTINGS = ("batch", "dtype")
+# Run settings every kind's sweep takes besides its spec fields: name -> (type, default, help).
+RUN = {"batch": ("int", 16, "samples (sequences) per configuration"),
+       "dtype": ("name", "float32", "float32 or float64")}
+RUN_SETTINGS = tuple(RUN)
+RUN_DEFAULTS = {name: default for name, (_, default, _) in RUN.items()}
+# The recurrent kind's choice of spec class (no spec field): type, whether None is accepted, help.
+CELL_SETTING = ("name", True, "rnn, lstm or gru: the sweep is over recurrent networks (none: feed-forward)")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -234,10 +239,7 @@ def kind_named(network: str) -> Kind:
 
 # --- settings described once: types from the spec fields, help from the docstrings ----------
 
-# Run settings and the cell choice, which are no spec field.
-_NON_FIELD = {"batch": ("int", False, "samples (sequences) per configuration"),
-              "dtype": ("name", False, "float32 or float64"),
-              "cell": ("name", True, "rnn, lstm or gru: the sweep is over recurrent networks (none: feed-forward)")}
+_NON_FIELD = {**{name: (kind, False, text) for name, (kind, _, text) in RUN.items()}, "cell": CELL_SETTING}
 
 
 def _fields() -> dict[str, dataclasses.Field]:

@@ -3,6 +3,7 @@ architecture, batch, dtype and seeds, run in groups that share random matrices."
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import warnings
@@ -17,7 +18,18 @@ from . import _validate as v
 from ._axes import axis_values, check_distinct, coordinate, is_axis, scalar, seeds_of
 from ._version import __version__
 from .definitions import LOSSES
-from .kinds import ARRAY_NAMES, CONVOLUTIONAL, FEEDFORWARD, RECURRENT, RUN_SETTINGS, Kind, kind_named, kind_of
+from .kinds import (
+    ARRAY_NAMES,
+    CONVOLUTIONAL,
+    FEEDFORWARD,
+    RECURRENT,
+    RUN_DEFAULTS,
+    RUN_SETTINGS,
+    Kind,
+    kind_named,
+    kind_of,
+)
+from .specs import ConvNet
 from .store import ResultStore, check_path, open_store_attrs
 
 # Swept or fixed settings, in the order their dimensions appear in the Dataset
@@ -25,21 +37,34 @@ from .store import ResultStore, check_path, open_store_attrs
 # have (activation for LSTM and GRU, forget_bias for RNN and GRU).
 AXES = FEEDFORWARD.settings
 RECURRENT_AXES = RECURRENT.settings
-# The keyword shorthand (no template spec): its defaults, and the settings one
-# kind takes that the other does not.
-SHORTHAND = {"depth": 100, "width": 256, "activation": "tanh", "init": "xavier_normal", "sigma_w": None,
-             "sigma_b": 0.0, "residual": False, "alpha": 1.0, "norm": None, "negative_slope": 0.01, "q0": 1.0,
-             "batch": 16, "dtype": "float32", "cell": None, "steps": 100, "input_width": None, "sigma_u": 1.0,
-             "h0_std": 0.0, "forget_bias": 1.0, "loss_at": "last",
-             "channels": None, "kernel_size": 3, "image_size": 16, "padding": "zeros", "block": "plain",
-             "bottleneck_channels": None, "parametrization": "standard", "base_width": None}
-MLP_ONLY = {"depth": 100, "residual": False, "alpha": 1.0, "norm": None, "q0": 1.0, "parametrization": "standard",
-            "base_width": None}
-RECURRENT_ONLY = {"steps": 100, "input_width": None, "sigma_u": 1.0, "h0_std": 0.0, "forget_bias": 1.0,
-                  "loss_at": "last"}
-CONV_ONLY = {"kernel_size": 3, "image_size": 16, "padding": "zeros", "block": "plain", "bottleneck_channels": None}
-CONV_DEFAULT_INIT = "he_normal"
-RUN_DEFAULTS = {"batch": 16, "dtype": "float32"}
+
+
+def _shorthand() -> dict[str, Any]:
+    """The keyword shorthand's defaults (no template spec): each setting's spec-field default, the MLP's
+    where families share a name; depth and steps 100; neither cell nor channels (a feed-forward sweep)."""
+    kinds = (FEEDFORWARD, RECURRENT, CONVOLUTIONAL)
+    names = {name for kind in kinds for name in kind.settings}
+    out: dict[str, Any] = {}
+    for cls in (cls for kind in kinds for cls in kind.spec_types):
+        for f in dataclasses.fields(cls):
+            if f.name in names and f.default is not dataclasses.MISSING:
+                out.setdefault(f.name, f.default)
+    return {**out, "depth": 100, "steps": 100, "cell": None, "channels": None, **RUN_DEFAULTS}
+
+
+def _only(kind: Kind, *others: Kind, chooser: str | None = None) -> dict[str, Any]:
+    """The settings of ``kind`` that no other kind takes (and that are no run setting or the kind's own
+    chooser), at their shorthand defaults: given off them, they name the kind a sweep must be."""
+    taken = {name for other in others for name in other.settings}
+    return {name: SHORTHAND[name] for name in kind.settings
+            if name not in taken and name not in RUN_SETTINGS and name != chooser}
+
+
+SHORTHAND = _shorthand()
+MLP_ONLY = _only(FEEDFORWARD, RECURRENT)  # depth, norm, residual... (a ConvNet has them too)
+RECURRENT_ONLY = _only(RECURRENT, FEEDFORWARD, CONVOLUTIONAL, chooser="cell")
+CONV_ONLY = _only(CONVOLUTIONAL, FEEDFORWARD, RECURRENT, chooser="channels")
+CONV_DEFAULT_INIT = next(f.default for f in dataclasses.fields(ConvNet) if f.name == "init")
 
 ProgressArg = bool | Callable[[int, int], Any] | None
 
