@@ -151,6 +151,12 @@ def test_sweep_over_parametrizations():
                                   ds.log10_grad_norm.sel(parametrization="standard").values)
     assert not np.allclose(ds.log10_grad_norm.sel(parametrization="mup").values,
                            ds.log10_grad_norm.sel(parametrization="standard").values)
+    # muP's multiplier is on the last layer, which moves with the depth: a depth axis runs each depth alone
+    deep = ga.sweep(spec.replace(parametrization="mup"), depth=[3, 5], batch=4, progress=False)
+    for d in (3, 5):
+        alone = ga.simulate(spec.replace(parametrization="mup", depth=d), batch=4, seed=0)
+        np.testing.assert_array_equal(deep.log10_grad_norm.sel(depth=d, seed=0).values[:d],
+                                      alone.log10_grad_norm.values)
     fixed = ga.sweep(ga.MLP(depth=5, width=32), sigma_w=[1.0, 1.1], batch=2, progress=False).attrs["fixed"]
     assert "parametrization" not in fixed and "base_width" not in fixed
     with pytest.raises(ValueError, match="do not apply to convolutional sweeps"):

@@ -148,8 +148,11 @@ def make_groups(points: Sequence[Point], common_random_numbers: bool) -> tuple[l
         # Without common random numbers each configuration is its own group.
         own = "" if common_random_numbers else spec.replace_checked(depth=spec.skip_span).to_json()
         conv = getattr(spec, "conv_geometry", None)
+        # A shallower point is read off a deeper run's first layers, unless a width parametrization
+        # scales its last layer (muP's output multiplier moves with the depth): then each depth runs alone.
+        alone = spec.depth if getattr(spec, "parametrization", "standard") != "standard" else None
         key: tuple = (seed, p.batch, p.dtype, spec.weight_dist, spec.q0,
-                      ("uniform", spec.width) if uniform else ("widths", spec.layer_widths), conv, own)
+                      ("uniform", spec.width) if uniform else ("widths", spec.layer_widths), conv, own, alone)
         group = groups.get(key)
         if group is None:
             group = groups[key] = Group(seed, p.batch, p.dtype, spec.layer_widths, spec.weight_dist, spec.q0,

@@ -152,7 +152,11 @@ class MLP(SpecMethods):
             out = _sigma_w_per_layer(self.init, self.sigma_w, shape)
         else:
             out = _sigma_w_per_layer.__wrapped__(self.init, self.sigma_w, shape)
-        return out if self.parametrization == "standard" else out * self.init_multipliers()
+        if self.parametrization == "standard":
+            return out
+        scaled = out * self.init_multipliers()
+        scaled.setflags(write=False)
+        return scaled
 
     def init_multipliers(self) -> np.ndarray:
         """Each layer's weight standard-deviation multiplier from ``parametrization`` (ones for standard)."""
