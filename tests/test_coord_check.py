@@ -159,5 +159,22 @@ def test_sweep_over_parametrizations():
                                       alone.log10_grad_norm.values)
     fixed = ga.sweep(ga.MLP(depth=5, width=32), sigma_w=[1.0, 1.1], batch=2, progress=False).attrs["fixed"]
     assert "parametrization" not in fixed and "base_width" not in fixed
-    with pytest.raises(ValueError, match="do not apply to convolutional sweeps"):
-        ga.sweep(channels=4, image_size=4, depth=3, parametrization="mup")
+    with pytest.raises(ValueError, match="apply to feed-forward sweeps only"):
+        ga.sweep(cell="rnn", steps=3, parametrization="mup")
+
+
+def test_convnet_parametrization_scales_the_last_convolution():
+    # muP on a ConvNet: the last kernel times sqrt(base_width / channels), the same draws otherwise;
+    # at the default base (its own channels) it is the standard network, bit for bit.
+    plain = ga.ConvNet(depth=3, channels=8, image_size=4)
+    mup = plain.replace(parametrization="mup", base_width=2)
+    a, b = (ga.materialize(s, seed=1, batch=2)["weights"] for s in (plain, mup))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(b[2], a[2] * np.sqrt(2 / 8), rtol=1e-6)
+    same = ga.simulate(plain.replace(parametrization="mup"), batch=2, seed=1).log10_grad_norm.values
+    np.testing.assert_array_equal(same, ga.simulate(plain, batch=2, seed=1).log10_grad_norm.values)
+    ds = ga.sweep(mup, parametrization=["standard", "mup"], depth=[3, 6], batch=2, progress=False)
+    for d in (3, 6):
+        alone = ga.simulate(mup.replace(depth=d), batch=2, seed=0).log10_grad_norm.values
+        np.testing.assert_array_equal(ds.log10_grad_norm.sel(parametrization="mup", depth=d, seed=0).values[:d],
+                                      alone)

@@ -19,9 +19,10 @@ for that layer's weights and biases. NTK keeps the standard init but trains
 W = sigma omega / sqrt(f) through omega: an SGD step on omega moves W by
 lr sigma^2 / f times the gradient, an Adam step (normalized) by lr sigma / sqrt(f).
 
-The init multipliers belong to the network (``MLP(parametrization=...)``: what
-``simulate`` and ``sweep`` measure at initialization); the learning-rate ones
-also depend on the optimizer and are applied by ``train``.
+The init multipliers belong to the network (``MLP(parametrization=...)``, and
+``ConvNet``'s with its channels as the width: what ``simulate`` and ``sweep``
+measure at initialization); the learning-rate ones also depend on the optimizer
+and are applied by ``train``.
 """
 
 from __future__ import annotations

@@ -113,9 +113,6 @@ def _settings(spec: Any, given: dict[str, Any]) -> tuple[Kind, dict[str, Any]]:
         _check_kind(settings)
         kind = RECURRENT if settings["cell"] is not None else (
             FEEDFORWARD if settings["channels"] is None else CONVOLUTIONAL)
-        ignored = sorted(k for k in given if k not in kind.settings and not _same(given[k], SHORTHAND[k]))
-        if ignored:
-            raise ValueError(f"{ignored} do not apply to {kind.network} sweeps; they take {list(kind.settings)}")
         if kind is CONVOLUTIONAL and "init" not in given:
             settings["init"] = CONV_DEFAULT_INIT  # ConvNet's own default, as a template would have
         return kind, {name: settings[name] for name in kind.settings}

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validate as v
+from .._parametrization import PARAMETRIZATIONS, init_multipliers
 from ..initializers import INIT_ALIASES, INITS, sigma_w_squared
 from .base import (
     SpecMethods,
@@ -108,6 +109,13 @@ class ConvNet(SpecMethods):
         Channels inside a bottleneck block; None: channels // 4 (at least 1).
     q0 : float
         Variance of each input pixel and channel.
+    parametrization : {"standard", "ntk", "mup"}
+        How the init scales with the channels relative to ``base_width``: muP
+        multiplies the last convolution's kernel by sqrt(base_width / channels)
+        (every fan-in scales with the channels); standard and NTK keep the init.
+    base_width : int, optional
+        The channels where every parametrization is the standard one (default:
+        ``channels``).
     """
 
     depth: int = setting(check=integer_in(1, MAX_DEPTH))
@@ -126,6 +134,8 @@ class ConvNet(SpecMethods):
     q0: float = setting(1.0, check=positive)
     block: str = setting("plain", check=one_of(BLOCKS))
     bottleneck_channels: int | None = setting(None, check=optional(integer_in(1, MAX_CHANNELS)))
+    parametrization: str = setting("standard", check=one_of(PARAMETRIZATIONS), added=True)
+    base_width: int | None = setting(None, check=optional(integer_in(1, MAX_CHANNELS)), added=True)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -211,17 +221,25 @@ class ConvNet(SpecMethods):
         """sigma_w of each layer with Var(W) = sigma_w^2 / fan_in, or the orthogonal gain: the
         fully connected mean field's with fan-in K*K*C (delta-orthogonal behaves as orthogonal)."""
         if self.sigma_w is not None:
-            return np.full(self.depth, self.sigma_w)
-        if self.init in ("orthogonal", "delta_orthogonal"):
-            return np.ones(self.depth)
-        assert self.init is not None  # init=None always comes with a sigma_w
-        fan_in, fan_out = self.fans()
-        return np.sqrt(sigma_w_squared(INITS[self.init][1], fan_in, fan_out))
+            out = np.full(self.depth, self.sigma_w)
+        elif self.init in ("orthogonal", "delta_orthogonal"):
+            out = np.ones(self.depth)
+        else:
+            assert self.init is not None  # init=None always comes with a sigma_w
+            fan_in, fan_out = self.fans()
+            out = np.sqrt(sigma_w_squared(INITS[self.init][1], fan_in, fan_out))
+        return out * self.init_multipliers()
+
+    def init_multipliers(self) -> np.ndarray:
+        """Each convolution's kernel multiplier from ``parametrization`` (ones for standard)."""
+        base = self.channels if self.base_width is None else self.base_width
+        return init_multipliers(self.parametrization, (self.channels,) * (self.depth + 1), base)
 
     def weight_scales(self) -> np.ndarray:
         """s_l with W_l = s_l Z_l."""
         if self.weight_dist == "orthogonal":
-            return np.full(self.depth, 1.0 if self.sigma_w is None else self.sigma_w)
+            gain = np.full(self.depth, 1.0 if self.sigma_w is None else self.sigma_w)
+            return gain * self.init_multipliers()
         return self.sigma_w_per_layer() / np.sqrt(self.fans()[0])
 
     def replace_checked(self, **changes: Any) -> ConvNet:
