@@ -489,9 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
     th.set_defaults(func=cmd_theory)
 
     be = sub.add_parser("bench", help="time the standard workloads: ratios to numpy's sgemm and PyTorch",
-                        description="W1-W3: feed-forward tanh sweeps; R1: an LSTM of 10,000 steps. Ratios "
-                                    "measured in one run; PyTorch columns only where PyTorch is installed.")
-    be.add_argument("--only", default=None, help="comma list of workloads (W1,W2,W3,R1)")
+                        description="W1-W3: feed-forward tanh sweeps; R1: an LSTM of 10,000 steps; C1: a "
+                                    "200-layer CNN; T1: a 50-block transformer. Ratios measured in one run; "
+                                    "PyTorch columns only where PyTorch is installed.")
+    be.add_argument("--only", default=None, help="comma list of workloads (W1,W2,W3,R1,C1,T1)")
     be.add_argument("--repeats", type=int, default=3)
     be.add_argument("--threads", type=int, default=None)
     be.add_argument("--quick", action="store_true", help="lengths divided by 10 (a smoke run)")
