@@ -56,7 +56,9 @@ QUANTITIES: dict[str, str] = {
     "chi1": "mean-field sigma_w^2 E[phi'(sqrt(q*) z)^2] of the configuration (see gradatlas.theory).",
     "predicted_log10_rate": "mean-field decades per layer along this network's depth (per-layer profile averaged).",
     "predicted_log10_grad_norm": (
-        "mean-field log10 |dl/dh_l| per layer, anchored to the measured value at layer L."
+        "mean-field log10 |dl/dh_l| per layer, anchored to the measured value at layer L. In residual "
+        "nets with a non-negative branch output (relu, gelu, silu...) the stream gains a common mode that "
+        "mean field leaves out: there it underestimates the growth toward the input (README, 'Finite width')."
     ),
     "predicted_q": "mean-field q_l per layer from the length map started at the input variance q0.",
     "finite_width_log10_grad_norm": (
