@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gradatlas as ga
-from gradatlas._parametrization import multipliers
+from gradatlas._parametrization import init_multipliers, lr_multipliers
 
 WIDTHS = [64, 128, 256, 512, 1024]
 
@@ -32,6 +32,10 @@ def test_mup_keeps_hidden_activations_flat_where_standard_grows():
     standard = _sizes("standard")[:, :-1]
     assert (mup.max(axis=0) / mup.min(axis=0) < 1.5).all()
     assert (standard.max(axis=0) / standard.min(axis=0))[1:].min() > 3.0
+
+
+def multipliers(name: str, widths: tuple[int, ...], optimizer: str, base: int) -> tuple[np.ndarray, np.ndarray]:
+    return init_multipliers(name, widths, base), lr_multipliers(name, widths, optimizer, base)
 
 
 def test_multipliers_follow_the_table():

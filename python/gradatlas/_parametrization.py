@@ -69,9 +69,3 @@ def lr_multipliers(parametrization: str, widths: tuple[int, ...], optimizer: str
         lr[-1] = ratio[-1]
     return lr
 
-
-def multipliers(parametrization: str, widths: tuple[int, ...], optimizer: str, base_width: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """(init std multipliers, lr multipliers), one per layer, for layer widths n_0..n_L."""
-    return (init_multipliers(parametrization, widths, base_width),
-            lr_multipliers(parametrization, widths, optimizer, base_width))
