@@ -23,7 +23,7 @@ from . import _assemble, _materialize, _recurrent, _runner, _transformer
 from . import _validate as v
 from ._axes import check_dtype, is_axis
 from .specs import MLP
-from .specs.base import at_added_default
+from .specs.base import without_added_defaults
 from .specs.convnet import ConvNet
 from .specs.recurrent import CELLS, GRU, LSTM, RNN, SPEC_CLASSES
 from .specs.transformer import Transformer
@@ -86,7 +86,7 @@ class Kind:
     def identity(self, fixed: dict[str, Any]) -> dict[str, Any]:
         """A sweep's fixed settings as its store and Dataset record them: ``added`` spec fields at
         their defaults are left out, so that sweeps from before those fields keep their stores."""
-        return {k: x for k, x in fixed.items() if not any(at_added_default(t, k, x) for t in self.spec_types)}
+        return without_added_defaults(fixed, *self.spec_types)
 
     def check_setting(self, name: str, value: Any) -> Any:
         """One sweep setting checked alone (the others at safe values); errors name the setting."""

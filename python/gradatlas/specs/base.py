@@ -35,10 +35,11 @@ def added_defaults(cls: Any) -> dict[str, Any]:
     return {f.name: f.default for f in dataclasses.fields(cls) if f.metadata.get("added")}
 
 
-def at_added_default(cls: type, name: str, value: Any) -> bool:
-    """Whether ``name`` is an ``added`` field of ``cls`` at its default (left out of identities)."""
-    added = added_defaults(cls)
-    return name in added and value == added[name]
+def without_added_defaults(values: dict[str, Any], *classes: Any) -> dict[str, Any]:
+    """``values`` (field name -> value) without the ``added`` fields of ``classes`` that are at their
+    defaults: what identifies a spec or a sweep."""
+    added = {name: default for cls in classes for name, default in added_defaults(cls).items()}
+    return {k: x for k, x in values.items() if not (k in added and x == added[k])}
 
 
 class SpecMethods:
@@ -53,8 +54,7 @@ class SpecMethods:
     def to_json(self) -> str:
         """The spec's identity (what independent seeds are drawn from): its type and fields,
         ``added`` fields only off their defaults."""
-        added = added_defaults(type(self))
-        fields = {k: x for k, x in self.to_dict().items() if not (k in added and x == added[k])}
+        fields = without_added_defaults(self.to_dict(), type(self))
         return json.dumps({"type": type(self).__name__, **fields}, sort_keys=True)
 
     def replace(self, **changes: Any) -> Any:
