@@ -23,7 +23,7 @@ from .base import (
     real,
     setting,
 )
-from .mlp import MAX_DEPTH, NORMS
+from .mlp import MAX_DEPTH, norm_choice
 
 CONV_INITS: tuple[str, ...] = (*INITS, "delta_orthogonal")
 PADDINGS = ("zeros", "circular")
@@ -31,11 +31,6 @@ BLOCKS = ("plain", "bottleneck")
 BOTTLENECK_LAYERS = 3  # 1 x 1 reduce, K x K, 1 x 1 expand
 MAX_CHANNELS = 4096
 MAX_IMAGE = 1024
-
-
-def _norm(name: str, value: Any) -> str | None:
-    norm = "none" if value is None else v.choice(name, value, list(NORMS))
-    return None if norm == "none" else norm
 
 
 def _kernel(name: str, value: Any) -> int:
@@ -129,7 +124,7 @@ class ConvNet(SpecMethods):
     sigma_b: float = setting(0.0, check=non_negative)
     residual: bool = setting(False, check=boolean)
     alpha: float = setting(1.0, check=real)
-    norm: str | None = setting(None, check=_norm)
+    norm: str | None = setting(None, check=norm_choice)
     padding: str = setting("zeros", check=one_of(PADDINGS))
     q0: float = setting(1.0, check=positive)
     block: str = setting("plain", check=one_of(BLOCKS))

@@ -31,6 +31,12 @@ MAX_DEPTH = 10_000_000  # layer index is a 32-bit counter of the generator
 MAX_WIDTH = 1 << 20
 
 
+def norm_choice(name: str, value: Any) -> str | None:
+    """A normalization name from ``NORMS`` (None and "none": no normalization, as None)."""
+    norm = "none" if value is None else v.choice(name, value, list(NORMS))
+    return None if norm == "none" else norm
+
+
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)  # slots: a 10^6-point sweep holds 10^6 of them
 class MLP(SpecMethods):
     """A deep feed-forward network at initialization.
@@ -88,7 +94,7 @@ class MLP(SpecMethods):
     sigma_b: float = setting(0.0, check=non_negative)
     residual: bool = setting(False, check=boolean)
     alpha: float = setting(1.0, check=real)
-    norm: str | None = setting(None, check=lambda name, value: _norm(value))
+    norm: str | None = setting(None, check=norm_choice)
     q0: float = setting(1.0, check=positive)
     parametrization: str = setting("standard", check=one_of(PARAMETRIZATIONS), added=True)
     base_width: int | None = setting(None, check=optional(integer_in(1, MAX_WIDTH)), added=True)
@@ -192,11 +198,6 @@ class MLP(SpecMethods):
         values = state.items() if isinstance(state, dict) else zip(_MLP_FIELDS, state)
         for name, value in (*_MLP_DEFAULTS.items(), *values):  # pickles from before an added field lack it
             object.__setattr__(self, name, value)
-
-
-def _norm(value: Any) -> str | None:
-    norm = "none" if value is None else v.choice("norm", value, list(NORMS))
-    return None if norm == "none" else norm
 
 
 _MLP_FIELDS = tuple(field.name for field in dataclasses.fields(MLP))
