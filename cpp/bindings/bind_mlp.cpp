@@ -11,7 +11,7 @@ MlpGroup make_group(std::uint64_t seed, const std::vector<std::int64_t>& widths,
                     const std::vector<std::int64_t>& heads, int loss, std::int64_t channels,
                     std::int64_t height, std::int64_t width, std::int64_t kernel, bool circular,
                     bool delta_orthogonal, const std::vector<std::int64_t>& kernels,
-                    std::int64_t skip_span) {
+                    std::int64_t skip_span, std::int64_t c2f_bottlenecks) {
     if (loss != int(Loss::projection) && loss != int(Loss::sum_squares))
         throw py::value_error("loss code must be 0 (projection) or 1 (sum_squares)");
     if (dist < 0 || dist > int(WeightDist::orthogonal))
@@ -34,8 +34,10 @@ MlpGroup make_group(std::uint64_t seed, const std::vector<std::int64_t>& widths,
     g.n_threads = n_threads;
     if (channels < 0) throw py::value_error("channels must be >= 0 (0: dense layers)");
     if (skip_span < 1) throw py::value_error("skip_span must be >= 1");
+    if (c2f_bottlenecks < 0) throw py::value_error("c2f_bottlenecks must be >= 0");
     g.conv = {channels, height, width, kernel, kernels, circular, delta_orthogonal};
     g.skip_span = skip_span;
+    g.c2f_bottlenecks = c2f_bottlenecks;
     return g;
 }
 
@@ -125,7 +127,7 @@ void bind_mlp(py::module_& m) {
              py::arg("channels") = 0, py::arg("height") = 0, py::arg("width") = 0,
              py::arg("kernel") = 3, py::arg("circular") = false,
              py::arg("delta_orthogonal") = false, py::arg("kernels") = std::vector<std::int64_t>{},
-             py::arg("skip_span") = 1)
+             py::arg("skip_span") = 1, py::arg("c2f_bottlenecks") = 0)
         .def_readonly("seed", &MlpGroup::seed)
         .def_readonly("widths", &MlpGroup::widths)
         .def_readonly("batch", &MlpGroup::batch)

@@ -7,12 +7,14 @@
 #include <string>
 
 #include "blocks/activation.hpp"
+#include "blocks/concat.hpp"
 #include "blocks/dense.hpp"
 #include "blocks/linear.hpp"
 #include "blocks/norm.hpp"
 #include "blocks/residual.hpp"
 #include "buffer.hpp"
 #include "engine/chain_driver.hpp"
+#include "engine/feedforward_graph.hpp"
 #include "engine/first_nonfinite.hpp"
 #include "engine/memory_plan.hpp"
 #include "engine/unit_rows.hpp"
@@ -55,15 +57,21 @@ void check_group(const MlpGroup& g, const std::vector<MlpConfig>& configs) {
     }
     if (g.skip_span < 1 || depth % g.skip_span != 0)
         fail("skip_span must be >= 1 and divide the depth");
+    if (g.c2f_bottlenecks < 0) fail("c2f_bottlenecks must be >= 0");
+    if (g.c2f_bottlenecks > 0 && g.conv.channels <= 0)
+        fail("C2f blocks (c2f_bottlenecks > 0) need convolutional layers");
+    const std::vector<engine::LayerEdges> edges = engine::feedforward_edges(g);
     for (const auto& c : configs) {
         if (c.weight_scale.size() != sz(depth) || c.bias_scale.size() != sz(depth))
             fail("weight_scale and bias_scale need one value per layer");
         if (int(c.activation) < 0 || int(c.activation) >= activation_count)
             fail("unknown activation code");
         if (c.residual)
-            for (std::int64_t l = g.skip_span; l <= depth; l += g.skip_span)
-                if (g.widths[sz(l)] != g.widths[sz(l - g.skip_span)])
+            for (std::int64_t l = 1; l <= depth; ++l) {
+                const std::int64_t from = edges[sz(l)].skip_from;
+                if (from >= 0 && g.widths[sz(l)] != g.widths[sz(from)])
                     fail("a residual network needs equal widths where each skip starts and ends");
+            }
         if (c.norm == Norm::batch && g.batch < 2) fail("batch norm needs batch >= 2");
     }
     if (g.skip_span > 1)
@@ -82,19 +90,28 @@ void check_group(const MlpGroup& g, const std::vector<MlpConfig>& configs) {
     }
 }
 
-// Elements of the largest Z_l: n_max^2 for dense layers, or C_l x K_l^2 C_{l-1} for convolutions.
+// Elements of the largest Z_l: n_max^2 for dense layers, or C_out x K_l^2 C_in for convolutions.
 std::int64_t kernel_elements(const MlpGroup& g) {
     if (g.conv.channels <= 0) {
         const std::int64_t nmax = *std::max_element(g.widths.begin(), g.widths.end());
         return nmax * nmax;
     }
     std::int64_t largest = 0;
-    const std::int64_t pixels = g.conv.height * g.conv.width;
+    const std::vector<engine::LayerEdges> edges = engine::feedforward_edges(g);
     for (std::size_t l = 1; l < g.widths.size(); ++l) {
         const std::int64_t k = g.conv.kernels.empty() ? g.conv.kernel : g.conv.kernels[l - 1];
-        largest = std::max(largest, (g.widths[l] / pixels) * k * k * (g.widths[l - 1] / pixels));
+        largest = std::max(largest, edges[l].out_channels * k * k * edges[l].in_channels);
     }
     return largest;
+}
+
+// The longest row any layer reads or writes: a width, a concat, or outputs with side channels.
+std::int64_t widest_row(const MlpGroup& g) {
+    std::int64_t widest = *std::max_element(g.widths.begin(), g.widths.end());
+    const std::int64_t pixels = engine::pixels_of(g);
+    for (const engine::LayerEdges& e : engine::feedforward_edges(g))
+        widest = std::max({widest, e.in_channels * pixels, e.out_channels * pixels});
+    return widest;
 }
 
 // Everything a layer's backward pass needs, for a run of consecutive layers:
@@ -151,7 +168,7 @@ public:
           n_heads_(std::int64_t(heads_.size())),
           rows_(batch_ * configs_),
           grad_rows_(rows_ * n_heads_),
-          nmax_(*std::max_element(g.widths.begin(), g.widths.end())),
+          nmax_(widest_row(g)),
           threads_(detail::threads_for(grad_rows_ * nmax_ * nmax_, g.n_threads)),
           with_norm_(std::any_of(cfg.begin(), cfg.end(),
                                  [](const MlpConfig& c) { return c.norm != Norm::none; })),
@@ -212,6 +229,13 @@ public:
             skip_grad_.assign(sz(grad_work), T(0));
             skip_scale_.assign(sz(grad_rows_), 0.0);
         }
+        if (g_.c2f_bottlenecks > 0) {
+            concat_.assign(sz(work), T(0));
+            branch_.assign(sz(work), T(0));
+            concat_grad_.assign(sz(grad_work), T(0));
+            concat_scale_.assign(sz(grad_rows_), 0.0);
+            wide_.assign(sz(grad_work), T(0));
+        }
         forward_bad_.reset(configs_);
         backward_bad_.reset(configs_ * n_heads_);
         const std::int64_t per_layer = configs_ * n_heads_ * depth_;
@@ -231,27 +255,48 @@ public:
     // forward statistics and the heads' outputs.
     void forward(std::int64_t l, engine::Pass pass) {
         if (pass.store) store_.first = pass.first;
-        const std::int64_t n_in = width(l - 1), n_out = width(l);
+        const engine::LayerEdges& e = edges_[sz(l)];
+        const std::int64_t n_in = in_width(l), n_out = out_width(l), n_next = width(l);
         T* z = pass.store && plan_.keep_weights ? store_.z_of(l) : z_scratch_.data();
         T* h = pass.store && with_norm_ ? store_.h_of(l) : h_tmp_.data();
         T* dphi = pass.store ? store_.dphi_of(l) : dphi_.data();
-        if (pass.store) {
-            gram_blocks(x_.data(), 0, configs_, n_in, store_.gram_of(l));
-            std::copy(fscale_.begin(), fscale_.end(), store_.fscale_of(l));
-            if (Map::keeps_inputs) std::copy(x_.begin(), x_.begin() + rows_ * n_in, store_.a_of(l));
+        const T* x_in = x_.data();
+        if (e.reads_concat) {  // a_{l-1} joins the concat as its last channels
+            const std::int64_t c = channels(l - 1);
+            blocks::copy_channels(forward_rows(), pixels_, c, x_.data(), {c, 0}, concat_.data(),
+                                  {e.in_channels, e.in_channels - c});
+            x_in = concat_.data();
         }
-        if (span_ > 1 && opens_block(l))
-            std::copy(x_.begin(), x_.begin() + rows_ * n_in, block_input_.begin());
+        if (pass.store) {
+            gram_blocks(x_in, 0, configs_, n_in, store_.gram_of(l));
+            std::copy(fscale_.begin(), fscale_.end(), store_.fscale_of(l));
+            if (Map::keeps_inputs) std::copy(x_in, x_in + rows_ * n_in, store_.a_of(l));
+        }
+        if (edges_[sz(l - 1)].skip_source)
+            std::copy(x_.begin(), x_.begin() + rows_ * width(l - 1), block_input_.begin());
         draw_weights(l, z);
         standard_biases(g_.seed, std::uint32_t(l), map_.outputs(l), bias_.data());
-        affine(l, z, bias_.data(), x_.data(), h);
+        affine(l, z, bias_.data(), x_in, h);
         normalize(l, h, phi_.data(), n_out);
         activate(phi_.data(), phi_.data(), dphi, n_out);  // phi_: N(h) -> phi(N(h))
         if (pass.record) record_forward_stats(l, h, dphi, n_out);
-        update_activations(l, phi_.data(), x_next_.data(), n_out);
-        if (pass.record) record_activation_overflow(l, x_next_.data(), n_out);
+        const T* branch = phi_.data();
+        if (e.side_channels > 0) {  // the side channels wait in the concat; the rest go on
+            blocks::copy_channels(forward_rows(), pixels_, e.side_channels, phi_.data(),
+                                  {e.out_channels, 0}, concat_.data(),
+                                  {concat_width(l), e.side_at});
+            blocks::copy_channels(forward_rows(), pixels_, channels(l), phi_.data(),
+                                  {e.out_channels, e.side_channels}, branch_.data(),
+                                  {channels(l), 0});
+            branch = branch_.data();
+        }
+        update_activations(l, branch, x_next_.data(), n_next);
+        if (pass.record) record_activation_overflow(l, x_next_.data(), n_next);
         // Within a block the rows keep the block input's scale (the skip adds to it).
-        if (closes_block(l)) rescale_homogeneous(x_next_.data(), n_out);
+        if (closes_block(l)) rescale_homogeneous(x_next_.data(), n_next);
+        if (e.concat_at >= 0)
+            blocks::copy_channels(forward_rows(), pixels_, channels(l), x_next_.data(),
+                                  {channels(l), 0}, concat_.data(), {concat_width(l), e.concat_at});
         std::swap(x_, x_next_);
         if (pass.record) save_head_output(l);
     }
@@ -292,10 +337,18 @@ public:
 
 private:
     std::int64_t width(std::int64_t l) const { return g_.widths[sz(l)]; }
-    // Residual blocks of span_ layers: layer l opens one (its input is the
-    // block's) or closes one (the skip lands on its output).
-    bool opens_block(std::int64_t l) const { return (l - 1) % span_ == 0; }
+    std::int64_t channels(std::int64_t l) const { return width(l) / pixels_; }
+    // What layer l's map reads (a concat's whole width) and writes (side channels included).
+    std::int64_t in_width(std::int64_t l) const { return edges_[sz(l)].in_channels * pixels_; }
+    std::int64_t out_width(std::int64_t l) const { return edges_[sz(l)].out_channels * pixels_; }
+    // Blocks of span_ layers: no edge crosses from one block to the next, so
+    // homogeneous rows are rescaled and checkpoints are taken only where one closes.
     bool closes_block(std::int64_t l) const { return l % span_ == 0; }
+    // Channels of the concat that a_l (a tap of the current C2f block) joins: its last layer's
+    // input.
+    std::int64_t concat_width(std::int64_t l) const {
+        return edges_[sz((l + span_ - 1) / span_ * span_)].in_channels;
+    }
     // Config of a forward row, or of a backward row (rows repeat per head).
     std::int64_t config_of(std::int64_t row) const { return (row / batch_) % configs_; }
     std::int64_t out_index(std::int64_t c, std::int64_t k) const { return c * n_heads_ + k; }
@@ -353,8 +406,9 @@ private:
 
     // a_l from phi(N(h_l)) and, where layer l closes a residual block, the block's input.
     void update_activations(std::int64_t l, const T* phi, T* x_next, std::int64_t n) {
-        const T* skip_from = span_ > 1 ? block_input_.data() : x_.data();
-        const bool closes = closes_block(l);
+        const std::int64_t from = edges_[sz(l)].skip_from;
+        const T* skip_from = from == l - 1 ? x_.data() : block_input_.data();
+        const bool closes = from >= 0;
         blocks::residual_forward(
             forward_rows(), skip_from, phi, x_next, n,
             [this, closes](std::int64_t c) { return closes && cfg_[sz(c)].residual; }, alpha_of());
@@ -547,40 +601,72 @@ private:
 #pragma omp parallel for schedule(static) num_threads(threads_)
         for (std::int64_t r = r0; r < grad_rows_; ++r) {
             if (!cfg_[sz(config_of(r))].residual) continue;
-            const double s_prev = scale_[sz(r)], s_skip = skip_scale_[sz(r)];
-            const double top = std::max(s_prev, s_skip);
+            const engine::ScaledSum sum = engine::scaled_sum(scale_[sz(r)], skip_scale_[sz(r)]);
+            scale_[sz(r)] = sum.top;
+            if (!sum.combine) continue;
             const T* kept = skip_grad_.data() + r * n;
             T* out = prev + r * n;
-            if (std::isnan(s_prev) || std::isnan(s_skip)) {
-                scale_[sz(r)] = kNaN;  // reported as NaN, as the sum would be
-                continue;
-            }
-            if (top == -std::numeric_limits<double>::infinity()) continue;  // both are zero rows
-            if (std::isinf(top)) {  // an overflow stays one (10^(inf - inf) would make it NaN)
-                scale_[sz(r)] = top;
-                continue;
-            }
-            const T f_prev = T(std::pow(10.0, s_prev - top)),
-                    f_skip = T(std::pow(10.0, s_skip - top));
+            const T f_prev = T(sum.f_a), f_skip = T(sum.f_b);
             for (std::int64_t i = 0; i < n; ++i) out[i] = f_prev * out[i] + f_skip * kept[i];
-            scale_[sz(r)] = top;
         }
+    }
+
+    // At a C2f block's last layer: prev, dl/d(its concat input), is kept with its
+    // scales for the taps; prev becomes dl/da_{l-1}, the concat's last channels.
+    void keep_concat_gradient(T* prev, std::int64_t l, std::int64_t r0) {
+        const std::int64_t cat = edges_[sz(l)].in_channels, c = channels(l - 1);
+        std::copy(prev + r0 * cat * pixels_, prev + grad_rows_ * cat * pixels_,
+                  concat_grad_.begin() + r0 * cat * pixels_);
+        std::copy(scale_.begin() + r0, scale_.end(), concat_scale_.begin() + r0);
+        blocks::copy_channels(backward_rows(r0 / rows_), pixels_, c, concat_grad_.data(),
+                              {cat, cat - c}, prev, {c, 0});
+    }
+
+    // dl/da_j (prev) plus what the concat's channels of a_j received, for a tap a_j.
+    void add_concat_gradient(T* prev, std::int64_t j, std::int64_t r0) {
+        blocks::add_scaled_channels(backward_rows(r0 / rows_), pixels_, channels(j),
+                                    concat_grad_.data(), {concat_width(j), edges_[sz(j)].concat_at},
+                                    concat_scale_.data(), prev, {channels(j), 0}, scale_.data());
+    }
+
+    // dl/d(layer l's outputs) for a layer with side channels: [what the concat's
+    // side channels received | v = dl/da_l], brought to one scale per row, in wide_.
+    T* with_side_gradient(std::int64_t l, const T* v, std::int64_t r0) {
+        const engine::LayerEdges& e = edges_[sz(l)];
+        const std::int64_t side = e.side_channels, c = channels(l), out = e.out_channels;
+        const std::int64_t cat = concat_width(l), at = e.side_at;
+#pragma omp parallel for schedule(static) num_threads(threads_)
+        for (std::int64_t r = r0; r < grad_rows_; ++r) {
+            const engine::ScaledSum sum = engine::scaled_sum(scale_[sz(r)], concat_scale_[sz(r)]);
+            scale_[sz(r)] = sum.top;
+            const T f_v = T(sum.f_a), f_side = sum.combine ? T(sum.f_b) : T(0);
+            for (std::int64_t p = 0; p < pixels_; ++p) {
+                const T* kept = concat_grad_.data() + (r * pixels_ + p) * cat + at;
+                const T* vp = v + (r * pixels_ + p) * c;
+                T* w = wide_.data() + (r * pixels_ + p) * out;
+                for (std::int64_t i = 0; i < side; ++i) w[i] = f_side * kept[i];
+                for (std::int64_t i = 0; i < c; ++i) w[side + i] = f_v * vp[i];
+            }
+        }
+        return wide_.data();
     }
 
     // One layer back for the heads k >= k0: grad_ holds dl/da_l (unit rows,
     // log scale in scale_); afterwards it holds dl/da_{l-1}.
     void backward_layer(std::int64_t l, std::int64_t k0) {
-        const std::int64_t n_in = width(l - 1), n_out = width(l);
+        const engine::LayerEdges& e = edges_[sz(l)];
+        const std::int64_t n_in = width(l - 1), n_out = out_width(l);
         const std::int64_t r0 = k0 * rows_;
         T* v = grad_.data();
         T* g = g_work_.data();
         // N(h_l) into phi_ and the inverse standard deviations, for normalize_backward.
         if (with_norm_) normalize(l, store_.h_of(l), phi_.data(), n_out);
         const T* dphi = store_.dphi_of(l);
+        if (e.side_channels > 0) v = with_side_gradient(l, v, r0);
         // Before g is formed from v, so that v (the skip path) and g share one scale.
         align_batch_scales(v, n_out, k0 * configs_);
         const blocks::Rows rows = backward_rows(k0);
-        const bool closes = closes_block(l);
+        const bool closes = e.skip_from >= 0;
         blocks::activation_backward(rows, dphi, v, g, n_out, [this, closes](std::int64_t c) {
             return closes && cfg_[sz(c)].residual ? cfg_[sz(c)].alpha : 1.0;
         });
@@ -599,12 +685,14 @@ private:
             return cfg_[sz(c)].weight_scale[sz(l - 1)];
         };
         map_.backward(rows, l, g, z, weight_scale, prev);
-        if (span_ == 1) {
+        if (e.reads_concat) keep_concat_gradient(prev, l, r0);
+        // The skip that lands on a_l: added at once from a_{l-1}, or kept until its source.
+        if (e.skip_from == l - 1)
             blocks::residual_backward(rows, v, prev, n_in, skip_of());
-        } else {
-            if (closes) keep_skip_gradient(v, n_out, r0);
-            if (opens_block(l)) add_skip_gradient(prev, n_in, r0);
-        }
+        else if (closes)
+            keep_skip_gradient(v, width(l), r0);
+        if (edges_[sz(l - 1)].skip_source) add_skip_gradient(prev, n_in, r0);
+        if (edges_[sz(l - 1)].concat_at >= 0) add_concat_gradient(prev, l - 1, r0);
         renormalize(prev, n_in, r0, grad_rows_);
         std::swap(grad_, grad_prev_);
     }
@@ -635,7 +723,14 @@ private:
     detail::Buffer<T> z_scratch_;             // Z_l when it is not kept in the store
     Map map_;                                 // the layers' linear map
     std::vector<double> weight_gram_, ones_;  // see record_backward_stats
-    std::int64_t span_ = g_.skip_span;        // layers per residual block
+    std::int64_t span_ = g_.skip_span;        // layers per block (see closes_block)
+    std::vector<engine::LayerEdges> edges_ = engine::feedforward_edges(g_);
+    std::int64_t pixels_ = engine::pixels_of(g_);  // rows are pixels x channels (dense: 1 pixel)
+    // C2f: the concat a block's last layer reads, filled as its taps are computed; the
+    // compacted outputs of a layer with side channels; backward, the concat's gradient
+    // with its row scales, and a layer's gradient widened by its side channels.
+    std::vector<T> concat_, branch_, concat_grad_, wide_;
+    std::vector<double> concat_scale_;
     std::vector<T> block_input_, skip_grad_;  // a block's input; dl/d(its output) for the skip
     std::vector<double> skip_scale_;          // skip_grad_'s row scales
 };
@@ -651,7 +746,7 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
     if (g.batch < 1 || n_configs < 1 || value_bytes < 1)
         throw std::invalid_argument("batch, n_configs and value_bytes must be >= 1");
     const std::int64_t depth = std::int64_t(g.widths.size()) - 1;
-    const std::int64_t nmax = *std::max_element(g.widths.begin(), g.widths.end());
+    const std::int64_t nmax = widest_row(g);
     const std::int64_t heads = std::int64_t(heads_of(g).size());
     const std::int64_t rows = n_configs * g.batch;
     const std::int64_t row_block = rows * nmax * value_bytes;  // one activation matrix
@@ -674,9 +769,10 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
     std::int64_t patch = 0, channels = 0;  // the widest im2col row and the most channels
     if (conv.channels > 0) {
         const std::int64_t pixels = conv.height * conv.width;
+        const std::vector<engine::LayerEdges> edges = engine::feedforward_edges(g);
         for (std::size_t l = 1; l < g.widths.size(); ++l) {
             const std::int64_t k = conv.kernels.empty() ? conv.kernel : conv.kernels[l - 1];
-            patch = std::max(patch, k * k * (g.widths[l - 1] / pixels));
+            patch = std::max(patch, k * k * edges[l].in_channels);
         }
         channels = nmax / pixels;
     }
@@ -688,9 +784,13 @@ MemoryPlan plan_mlp_memory(const MlpGroup& g, std::int64_t n_configs, std::int64
                                                 : 0;
     // Residual blocks of several layers: the block's input, and the skip's gradient per head.
     const std::int64_t blocks = g.skip_span > 1 ? row_block + heads * (row_block + rows * 8) : 0;
+    // C2f: the concat and a layer's compacted outputs; per head, the concat's gradient with its
+    // row scales and a layer's gradient widened by its side channels.
+    const std::int64_t concat =
+        g.c2f_bottlenecks > 0 ? 2 * row_block + heads * (2 * row_block + rows * 8) : 0;
     const std::int64_t fixed = 5 * row_block + rows * nmax * 8 + 3 * heads * row_block + heads_out +
                                heads * rows * (g.batch + 2) * 8 + 3 * kernel_elements(g) * 8 +
-                               weights + nmax * value_bytes + cols + blocks;
+                               weights + nmax * value_bytes + cols + blocks + concat;
     // A checkpoint holds a layer's activations and their row scales.
     MemoryPlan plan = engine::plan_chain_memory(
         {depth, per_layer_activations, weights, row_block, row_block + rows * 8, fixed},

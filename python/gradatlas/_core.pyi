@@ -45,6 +45,9 @@ class MlpGroup:
         kernel: int = ...,
         circular: bool = ...,
         delta_orthogonal: bool = ...,
+        kernels: list[int] = ...,
+        skip_span: int = ...,
+        c2f_bottlenecks: int = ...,
     ) -> None: ...
     @property
     def seed(self) -> int: ...

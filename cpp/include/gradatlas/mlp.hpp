@@ -8,6 +8,13 @@
 // three convolutions) the residual configurations add the skip only at the
 // layers l that close a block (l a multiple of S), from the block's input:
 //   a_l = a_{l-S} + alpha * phi(N(h_l)), and a_l = phi(N(h_l)) inside it.
+// With c2f_bottlenecks = n > 0 each block of S = 2n + 2 layers is YOLOv8's C2f,
+// numbered 1..S inside the block (a_0 its input):
+//   layer 1 writes [y0 | y1] (equal halves); a_1 = y1 goes on, y0 only to layer S;
+//   layers 2k, 2k + 1 (k = 1..n) are a bottleneck: a_{2k+1} = a_{2k-1} + alpha
+//   phi(N(h_{2k+1})) (residual configurations; the branch alone otherwise);
+//   layer S reads the concatenation cat(y0, a_1, a_3, ..., a_{2n+1}) along channels.
+// Layer 1's reported quantities cover all its outputs, y0 included.
 //
 // N is the identity, batch norm (per unit over the batch) or layer norm (per
 // sample over units), without affine parameters. All configurations of a group
@@ -75,6 +82,8 @@ struct MlpGroup {
     Conv2dGeometry conv;  // dense layers unless conv.channels > 0
     // Layers per residual block (see the top of this file); 1: a skip around every layer.
     std::int64_t skip_span = 1;
+    // > 0: the blocks are C2f blocks of that many bottlenecks (skip_span = 2n + 2).
+    std::int64_t c2f_bottlenecks = 0;
 };
 
 // Caller-owned output buffers, row-major. Gradient arrays are (C x H x L), NaN

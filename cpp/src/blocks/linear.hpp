@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../buffer.hpp"
+#include "../engine/feedforward_graph.hpp"
 #include "../log_space.hpp"
 #include "conv2d.hpp"
 #include "dense.hpp"
@@ -41,26 +42,24 @@ struct DenseMap {
     }
 };
 
-// A 2-D convolution per layer (conv2d.hpp); rows hold pixels x channels.
+// A 2-D convolution per layer (conv2d.hpp); rows hold pixels x channels. A
+// layer reads and writes the channels of its edges (a concat's, side channels).
 template <typename T>
 struct Conv2dMap {
     const MlpGroup& g;
+    std::vector<engine::LayerEdges> edges = engine::feedforward_edges(g);
     detail::Buffer<T> cols;  // im2col of every (backward) row
     std::vector<T> orthogonal, transposed, per_sample;
     // The weight gradient sums over positions: the chain keeps a_{l-1} for weight_gradient_grams.
     static constexpr bool keeps_inputs = true;
 
-    // Layer l's convolution: C_{l-1} channels in, C_l out, its kernel side.
+    // Layer l's convolution: its channels in and out, its kernel side.
     Conv2dShape shape(std::int64_t l) const {
-        const std::int64_t pixels = g.conv.height * g.conv.width;
         const std::int64_t kernel =
             g.conv.kernels.empty() ? g.conv.kernel : g.conv.kernels[std::size_t(l - 1)];
-        return {g.widths[std::size_t(l - 1)] / pixels,
-                g.widths[std::size_t(l)] / pixels,
-                g.conv.height,
-                g.conv.width,
-                kernel,
-                g.conv.circular};
+        const engine::LayerEdges& e = edges[std::size_t(l)];
+        return {e.in_channels, e.out_channels, g.conv.height,
+                g.conv.width,  kernel,         g.conv.circular};
     }
     std::int64_t kernel_size(std::int64_t l) const {
         return shape(l).out_channels * shape(l).patch();

@@ -4,8 +4,10 @@
 // overflow. Internal.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "../log_space.hpp"
 
@@ -42,6 +44,24 @@ template <Rescale how = Rescale::by_inverse, typename T>
 void to_unit_rows(T* v, std::int64_t rows, std::int64_t n, double* scale, int threads) {
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (std::int64_t r = 0; r < rows; ++r) scale[r] += to_unit_norm<how>(v + r * n, n);
+}
+
+// Two rows held at log10 scales a and b, summed at the larger scale `top`:
+// f_a a + f_b b when `combine`. Otherwise the first row stays as it is, at
+// `top`: NaN where either scale is NaN (as the sum would be), -inf where both
+// rows are zero, and an overflow (inf) stays one (10^(inf - inf) would be NaN).
+struct ScaledSum {
+    double top;
+    double f_a, f_b;
+    bool combine;
+};
+
+inline ScaledSum scaled_sum(double a, double b) {
+    if (std::isnan(a) || std::isnan(b))
+        return {std::numeric_limits<double>::quiet_NaN(), 1.0, 0.0, false};
+    const double top = std::max(a, b);
+    if (std::isinf(top)) return {top, 1.0, 0.0, false};
+    return {top, std::pow(10.0, a - top), std::pow(10.0, b - top), true};
 }
 
 }  // namespace gradatlas::engine
