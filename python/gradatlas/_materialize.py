@@ -79,16 +79,16 @@ def convolutional(spec: Any, batch: int, seed: int, dtype: str) -> dict[str, Any
     ``weights`` (L arrays C_out x C_in x K x K, as ``torch.nn.Conv2d.weight``), ``biases`` (L arrays
     of C), ``inputs`` and ``projections`` (B x C x H x W)."""
     c, side = spec.channels, spec.image_size
-    channels, kernels = spec.layer_channels, spec.kernels
-    sizes = [channels[l + 1] * channels[l] * kernels[l] ** 2 for l in range(spec.depth)]
+    (c_ins, c_outs), kernels = spec.conv_channels, spec.kernels
+    sizes = [c_outs[l] * c_ins[l] * kernels[l] ** 2 for l in range(spec.depth)]
     values = batch * side * side * c
-    kept = sum(sizes) + sum(channels[1:]) + 2 * values
+    kept = sum(sizes) + sum(c_outs) + 2 * values
     check_fits(int(8 * kept + 16 * max(max(sizes), values)), f"materialize (depth {spec.depth}, {c} channels, "
                f"{side} x {side}, batch {batch})", "materialize fewer layers or a smaller batch")
     scales = spec.weight_scales()
     weights, biases = [], []
     for l in range(1, spec.depth + 1):
-        c_in, c_out, k = channels[l - 1], channels[l], kernels[l - 1]
+        c_in, c_out, k = c_ins[l - 1], c_outs[l - 1], kernels[l - 1]
         if spec.init == "delta_orthogonal":
             z = np.zeros((c_out, k, k, c_in))
             z[:, k // 2, k // 2, :] = _core.standard_weights(dtype, seed, WEIGHT_DISTS["orthogonal"], l, c_out, c_in)

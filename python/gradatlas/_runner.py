@@ -98,9 +98,10 @@ class Group:
     def _conv_arguments(self) -> dict[str, Any]:
         if self.conv is None:
             return {}
-        channels, height, width, kernel, circular, delta, kernels, span, _ = self.conv
+        channels, height, width, kernel, circular, delta, kernels, span, _, c2f = self.conv
         return {"channels": channels, "height": height, "width": width, "kernel": kernel, "circular": circular,
-                "delta_orthogonal": delta, "kernels": list(kernels)[:self.depth], "skip_span": span}
+                "delta_orthogonal": delta, "kernels": list(kernels)[:self.depth], "skip_span": span,
+                "c2f_bottlenecks": c2f}
 
     def result_bytes(self) -> int:
         """The group's share of the assembled Dataset (8 arrays of float64 per layer and depth)."""
@@ -220,21 +221,19 @@ def run_one(group: Group, loss: str, n_threads: int, hook: Callable[[int, int], 
 
 
 def _conv_layer_products(group: Group) -> np.ndarray:
-    """Multiply-adds of each convolution per sample: pixels x C_l x K_l^2 C_{l-1}."""
-    _, height, width, kernel, _, _, kernels, _, _ = group.conv  # type: ignore[misc]
-    pixels = height * width
-    c = np.asarray(group.widths, float) / pixels
-    k = np.asarray(kernels[:group.depth] if kernels else (kernel,) * group.depth, float)
-    return pixels * c[1:] * k**2 * c[:-1]
+    """Multiply-adds of each convolution per sample: pixels x C_out x K_l^2 C_in."""
+    spec = group.configs[0].replace_checked(depth=group.depth)
+    c_in, c_out = (np.asarray(c, float) for c in spec.conv_channels)
+    return spec.image_size**2 * c_out * np.asarray(spec.kernels, float) ** 2 * c_in
 
 
 def check_group_limits(group: Group) -> None:
     rows = group.batch * len(group.configs) * len(group.depths)
     n_max = max(group.widths)
     if group.conv is not None:  # the products are over im2col matrices (rows x pixels, K^2 C)
-        _, height, width, kernel, _, _, kernels, _, _ = group.conv
-        pixels = height * width
-        widest = max(k * k * (n // pixels) for k, n in zip(kernels or (kernel,) * group.depth, group.widths[:-1]))
+        spec = group.configs[0].replace_checked(depth=group.depth)
+        pixels = spec.image_size**2
+        widest = max(k * k * c for k, c in zip(spec.kernels, spec.conv_channels[0]))
         if rows * pixels * widest >= 2**31:
             raise ValueError(
                 f"batch x configurations x depths x pixels x kernel^2 x channels = "

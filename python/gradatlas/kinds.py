@@ -179,7 +179,7 @@ CONVOLUTIONAL = Kind(
     network="convolutional", spec_types=(ConvNet,), profile="layer", length_field="depth", first_position=1,
     settings=("depth", "channels", "kernel_size", "image_size", "block", "bottleneck_channels", "activation", "init",
               "norm", "residual", "alpha", "padding", "negative_slope", "q0", "batch", "dtype", "sigma_b", "sigma_w",
-              "parametrization", "base_width"),
+              "parametrization", "base_width", "bottlenecks"),
     per_position=_assemble.PER_LAYER, first_nonfinite="first_nonfinite_layer",
     make_groups=_runner.make_groups, gather=_assemble.gather, to_dataset=_assemble.to_dataset,
     materialize=_materialize.convolutional, trial_spec=_conv_trial, spec_builder=_conv_builder,

@@ -118,18 +118,34 @@ def _FeedForward(torch: Any, spec: Any, arrays: dict[str, Any], dtype: Any) -> A
                 return f.layer_norm(h, h.shape[1:], eps=NORM_EPS)
             return h
 
+        def _conv(self, l: int, a: Any) -> Any:
+            """phi(N(h_l)) of layer l (from 1), keeping h_l for its gradient."""
+            h = self.layers[l - 1](a)
+            if h.requires_grad:
+                h.retain_grad()
+            self.preactivations.append(h)
+            return phi(self._norm(h))
+
+        def _c2f(self, first: int, x: Any) -> Any:
+            """YOLOv8's C2f from layer `first`: split, bottlenecks, and a convolution over the concatenation."""
+            ys = list(self._conv(first, x).chunk(2, 1))
+            for k in range(spec.bottlenecks):
+                inner = self._conv(first + 2 + 2 * k, self._conv(first + 1 + 2 * k, ys[-1]))
+                ys.append(ys[-1] + spec.alpha * inner if spec.residual else inner)
+            return self._conv(first + span - 1, torch.cat(ys, 1))
+
         def forward(self, x: Any = None) -> Any:
             a = self.inputs if x is None else x
             self.preactivations = []
+            if conv and spec.block == "c2f":
+                for first in range(1, spec.depth + 1, span):
+                    a = self._c2f(first, a)
+                return a
             block_input = a
-            for l, layer in enumerate(self.layers, start=1):
+            for l in range(1, len(self.layers) + 1):
                 if (l - 1) % span == 0:  # a residual block (of one layer, or a bottleneck's three) opens
                     block_input = a
-                h = layer(a)
-                if h.requires_grad:
-                    h.retain_grad()
-                self.preactivations.append(h)
-                p = phi(self._norm(h))
+                p = self._conv(l, a)
                 a = block_input + spec.alpha * p if spec.residual and l % span == 0 else p
             return a
 

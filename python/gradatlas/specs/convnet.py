@@ -27,8 +27,9 @@ from .mlp import MAX_DEPTH, norm_choice
 
 CONV_INITS: tuple[str, ...] = (*INITS, "delta_orthogonal")
 PADDINGS = ("zeros", "circular")
-BLOCKS = ("plain", "bottleneck")
+BLOCKS = ("plain", "bottleneck", "c2f")
 BOTTLENECK_LAYERS = 3  # 1 x 1 reduce, K x K, 1 x 1 expand
+MAX_C2F_BOTTLENECKS = 64
 MAX_CHANNELS = 4096
 MAX_IMAGE = 1024
 
@@ -54,7 +55,18 @@ class ConvNet(SpecMethods):
     and (residual) the block's input added to the third's output with weight
     1 and alpha on the branch: ``a_l = a_{l-3} + alpha * phi(N(h_l))``.
     ``depth`` counts convolutions (a multiple of 3), and every measurement is
-    per convolution. N is batch norm
+    per convolution. With ``block="c2f"`` the blocks are YOLOv8's C2f with
+    ``bottlenecks`` = n inner bottlenecks and c = ``bottleneck_channels``
+    hidden channels (``channels // 2`` by default, YOLOv8's e = 0.5), 2n + 2
+    convolutions each: a 1 x 1 convolution to 2c channels, split into halves
+    y0 and y1; n bottlenecks of two K x K convolutions c -> c, each adding
+    its input (residual, YOLOv8's shortcut) with alpha on the branch, the
+    first reading y1 and each the previous one's output; a 1 x 1 convolution
+    from the concatenation of y0, y1 and every bottleneck's output
+    ((n + 2) c channels) back to ``channels``. Every convolution is followed
+    by N and phi (YOLO's Conv-BN-SiLU is ``norm="batch",
+    activation="silu"``); the first convolution's measurements cover all 2c
+    of its channels. N is batch norm
     (per channel over batch, height and width, as PyTorch's ``BatchNorm2d`` in
     training mode without affine), layer norm (over channels, height and
     width) or nothing. Inputs are N(0, q0) per pixel and channel. The numbers
@@ -98,10 +110,12 @@ class ConvNet(SpecMethods):
         Normalization of the pre-activations.
     padding : {"zeros", "circular"}
         How the convolution sees past the image's edges.
-    block : {"plain", "bottleneck"}
-        One convolution per layer, or bottleneck blocks of three (see above).
+    block : {"plain", "bottleneck", "c2f"}
+        One convolution per layer, bottleneck blocks of three, or C2f blocks
+        (see above).
     bottleneck_channels : int or None
-        Channels inside a bottleneck block; None: channels // 4 (at least 1).
+        Channels inside a bottleneck or C2f block; None: channels // 4 for a
+        bottleneck, channels // 2 for C2f (at least 1).
     q0 : float
         Variance of each input pixel and channel.
     parametrization : {"standard", "ntk", "mup"}
@@ -111,6 +125,9 @@ class ConvNet(SpecMethods):
     base_width : int, optional
         The channels where every parametrization is the standard one (default:
         ``channels``).
+    bottlenecks : int
+        Bottlenecks inside each C2f block (YOLOv8's n); only ``block="c2f"``
+        reads it.
     """
 
     depth: int = setting(check=integer_in(1, MAX_DEPTH))
@@ -131,12 +148,15 @@ class ConvNet(SpecMethods):
     bottleneck_channels: int | None = setting(None, check=optional(integer_in(1, MAX_CHANNELS)))
     parametrization: str = setting("standard", check=one_of(PARAMETRIZATIONS), added=True)
     base_width: int | None = setting(None, check=optional(integer_in(1, MAX_CHANNELS)), added=True)
+    bottlenecks: int = setting(1, check=integer_in(1, MAX_C2F_BOTTLENECKS), added=True)
 
     def __post_init__(self) -> None:
         check_fields(self)
-        if self.block == "bottleneck" and self.depth % BOTTLENECK_LAYERS:
-            raise ValueError(f"depth counts convolutions and a bottleneck block has {BOTTLENECK_LAYERS}: depth must "
-                             f"be a multiple of {BOTTLENECK_LAYERS} with block='bottleneck', got {self.depth}")
+        span = self.skip_span
+        if self.depth % span:
+            what = "2 * bottlenecks + 2" if self.block == "c2f" else str(span)
+            raise ValueError(f"depth counts convolutions and a {self.block} block has {what} = {span}: depth must "
+                             f"be a multiple of {span} with block={self.block!r}, got {self.depth}")
         init, sigma_w = v.init_and_sigma_w(self.init, self.sigma_w, CONV_INITS, INIT_ALIASES,
                                            "gradatlas.CONV_INITS")
         object.__setattr__(self, "init", init)
@@ -153,27 +173,47 @@ class ConvNet(SpecMethods):
 
     @property
     def inner_channels(self) -> int:
-        """Channels inside a bottleneck block."""
-        return self.bottleneck_channels or max(1, self.channels // 4)
+        """Channels inside a bottleneck or C2f block (C2f's hidden c)."""
+        return self.bottleneck_channels or max(1, self.channels // (2 if self.block == "c2f" else 4))
 
     @property
     def layer_channels(self) -> tuple[int, ...]:
-        """C_0 .. C_L."""
+        """C_0 .. C_L: the channels each layer passes on (a C2f's first layer passes on y1 only)."""
         if self.block == "plain":
             return (self.channels,) * (self.depth + 1)
-        per_block = (self.inner_channels, self.inner_channels, self.channels)
-        return (self.channels, *per_block * (self.depth // BOTTLENECK_LAYERS))
+        c = self.inner_channels
+        per_block = (c,) * (self.skip_span - 1) + (self.channels,)
+        return (self.channels, *per_block * (self.depth // self.skip_span))
+
+    @property
+    def conv_channels(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Each convolution's (input channels, output channels), as ``torch.nn.Conv2d``'s: a C2f's
+        first writes 2c and its last reads the (n + 2) c of the concatenation."""
+        c_in, c_out = list(self.layer_channels[:-1]), list(self.layer_channels[1:])
+        if self.block == "c2f":
+            c = self.inner_channels
+            for first in range(0, self.depth, self.skip_span):
+                c_out[first] = 2 * c
+                c_in[first + self.skip_span - 1] = (self.bottlenecks + 2) * c
+        return tuple(c_in), tuple(c_out)
 
     @property
     def kernels(self) -> tuple[int, ...]:
         """K_1 .. K_L."""
         if self.block == "plain":
             return (self.kernel_size,) * self.depth
-        return (1, self.kernel_size, 1) * (self.depth // BOTTLENECK_LAYERS)
+        inner = (self.kernel_size,) * (self.skip_span - 2)
+        return (1, *inner, 1) * (self.depth // self.skip_span)
 
     @property
     def skip_span(self) -> int:
-        return BOTTLENECK_LAYERS if self.block == "bottleneck" else 1
+        """Convolutions per block: 1, a bottleneck's 3, or a C2f's 2n + 2."""
+        return {"plain": 1, "bottleneck": BOTTLENECK_LAYERS, "c2f": 2 * self.bottlenecks + 2}[self.block]
+
+    @property
+    def c2f_bottlenecks(self) -> int:
+        """n of each C2f block; 0 for the other blocks."""
+        return self.bottlenecks if self.block == "c2f" else 0
 
     @property
     def layer_widths(self) -> tuple[int, ...]:
@@ -185,10 +225,11 @@ class ConvNet(SpecMethods):
         return self.kernel_size**2 * self.channels
 
     def fans(self) -> tuple[np.ndarray, np.ndarray]:
-        """(fan_in, fan_out) per layer, as PyTorch counts them for Conv2d: K_l^2 C_{l-1}, K_l^2 C_l."""
-        c = np.array(self.layer_channels, dtype=float)
+        """(fan_in, fan_out) per layer, as PyTorch counts them for Conv2d: K_l^2 times its input and
+        output channels."""
+        c_in, c_out = (np.array(c, dtype=float) for c in self.conv_channels)
         k2 = np.array(self.kernels, dtype=float) ** 2
-        return k2 * c[:-1], k2 * c[1:]
+        return k2 * c_in, k2 * c_out
 
     @property
     def weight_dist(self) -> str:
@@ -199,18 +240,19 @@ class ConvNet(SpecMethods):
 
     @property
     def conv_geometry(self) -> tuple[Any, ...]:
-        """(channels, height, width, kernel, circular, delta_orthogonal, kernels, skip_span, inner channels):
-        what groups must share."""
+        """(channels, height, width, kernel, circular, delta_orthogonal, kernels, skip_span, inner channels,
+        C2f bottlenecks): what groups must share."""
         plain = self.block == "plain"
         return (self.channels, self.image_size, self.image_size, self.kernel_size, self.padding == "circular",
                 self.init == "delta_orthogonal", () if plain else self.kernels, self.skip_span,
-                0 if plain else self.inner_channels)
+                0 if plain else self.inner_channels, self.c2f_bottlenecks)
 
     @property
     def mean_field_applies(self) -> bool:
-        """Whether the fully connected mean field describes it: no normalization, and no skip over a
-        bottleneck block (a skip over several layers has no layer-wise recursion)."""
-        return self.norm is None and not (self.block == "bottleneck" and self.residual)
+        """Whether the fully connected mean field describes it: no normalization, no skip over a
+        bottleneck block (a skip over several layers has no layer-wise recursion) and no C2f
+        (its last layer reads a concatenation of several depths)."""
+        return self.norm is None and self.block != "c2f" and not (self.block == "bottleneck" and self.residual)
 
     def sigma_w_per_layer(self) -> np.ndarray:
         """sigma_w of each layer with Var(W) = sigma_w^2 / fan_in, or the orthogonal gain: the
