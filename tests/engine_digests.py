@@ -7,7 +7,8 @@ past 256, cells without inputs, non-finite runs (a depth head short of the
 overflow too) and the training runs (each optimizer and clipping mode). The
 expected digests were recorded with the build before the block-engine work
 (commit 71beb0f); the convolutional cases (conv/*) with the build that added
-convolutions (conv/bottleneck* with the one that added bottlenecks), the
+convolutions (conv/bottleneck* with the one that added bottlenecks, conv/c2f* with
+the one that added C2f blocks), the
 transformer cases (transformer/*) with the one that added transformers. Any
 change to the engines must keep these digests unless an issue says otherwise;
 ``tests/test_engine_digests.py`` runs this script at each level the CPU has
@@ -146,6 +147,12 @@ def conv_cases() -> dict[str, dict[str, np.ndarray]]:
                                                     seed=18, dtype=dtype, n_threads=2)
         out[f"conv/bottleneck/circular/{dtype}"] = run_specs(variants[2:], batch=3, seed=18, dtype=dtype,
                                                              checkpoint_every=2)
+    c2f = ga.ConvNet(depth=12, channels=8, image_size=4, block="c2f", bottlenecks=2, norm="batch", activation="silu",
+                     residual=True, sigma_b=0.1)
+    variants = [c2f, c2f.replace(residual=False, norm="layer", activation="gelu"),
+                c2f.replace(norm=None, activation="leaky_relu", sigma_b=0.0)]
+    for dtype in ("float32", "float64"):
+        out[f"conv/c2f/{dtype}"] = run_specs(variants, batch=3, seed=19, dtype=dtype, n_threads=2, checkpoint_every=6)
     return out
 
 

@@ -135,14 +135,20 @@ def backward(spec, arrays, loss: str = "projection", eps: float = 1e-5, channels
         g_a = g_h @ arrays["weights"][l - 1]
         if spec.residual and (l - 1) % span == 0:
             g_a = g_skip + g_a
+    return _report(grads, fw["layers"], weight_grad)
+
+
+def _report(grads: list, layers: list, weight_grad: np.ndarray) -> dict:
+    """The reported statistics from each layer's dl/dh and its forward record."""
+    batch = grads[0].shape[0]
     norms = np.array([np.linalg.norm(g, axis=1) for g in grads])  # (L, B)
-    hs = [lay["h"] for lay in fw["layers"]]
+    hs = [lay["h"] for lay in layers]
     cos = []
     for h in hs:
         unit = h / np.linalg.norm(h, axis=1, keepdims=True)
         gram = unit @ unit.T
         cos.append(gram[np.triu_indices(batch, 1)].mean() if batch > 1 else np.nan)
-    dphi = [lay["dphi"] for lay in fw["layers"]]
+    dphi = [lay["dphi"] for lay in layers]
     return {
         "grads": grads,
         "log10_grad_norm": np.log10(norms).mean(axis=1),
@@ -153,3 +159,75 @@ def backward(spec, arrays, loss: str = "projection", eps: float = 1e-5, channels
         "saturated_fraction": np.array([np.mean(np.abs(d) < 1e-3) for d in dphi]),
         "dead_fraction": np.array([np.mean(d == 0) for d in dphi]),
     }
+
+
+# YOLOv8's C2f (Jocher et al. 2023), written from its definition: a first layer to 2c channels split
+# into halves y0, y1; n bottlenecks y_{k+1} = y_k + alpha f_b(f_a(y_k)) (residual) or f_b(f_a(y_k));
+# a last layer over cat(y0, y1, ..., y_{n+1}). Rows are pixels x channels, channel fastest.
+def _channel_slice(a: np.ndarray, pixels: int, at: int, count: int) -> np.ndarray:
+    return a.reshape(a.shape[0], pixels, -1)[:, :, at:at + count].reshape(a.shape[0], -1)
+
+
+def _channel_cat(parts: list, pixels: int) -> np.ndarray:
+    return np.concatenate([p.reshape(p.shape[0], pixels, -1) for p in parts], axis=2).reshape(parts[0].shape[0], -1)
+
+
+def c2f_forward(spec, arrays, pixels: int, channels: list, eps: float = 1e-5,
+                h_shift: tuple[int, int, int, float] | None = None) -> dict:
+    """Forward pass of a stack of C2f blocks (``channels``: each layer's output channels, for batch norm);
+    h_shift = (layer, sample, unit, delta) perturbs one pre-activation."""
+    layers: list[dict] = []
+
+    def layer(l: int, a: np.ndarray) -> np.ndarray:
+        h = a @ arrays["weights"][l - 1].T + arrays["biases"][l - 1]
+        if h_shift is not None and h_shift[0] == l:
+            h = h.copy()
+            h[h_shift[1], h_shift[2]] += h_shift[3]
+        ht, inv_std = _normalize(h, spec.norm, eps, channels[l - 1])
+        p, dp = activation(spec.activation, ht, spec.negative_slope)
+        layers.append({"a_prev": a, "h": h, "ht": ht, "inv_std": inv_std, "dphi": dp})
+        return p
+
+    a, n, span = arrays["inputs"], spec.bottlenecks, 2 * spec.bottlenecks + 2
+    for first in range(1, spec.depth + 1, span):
+        out = layer(first, a)
+        c = channels[first - 1] // 2
+        ys = [_channel_slice(out, pixels, 0, c), _channel_slice(out, pixels, c, c)]
+        for k in range(n):
+            inner = layer(first + 1 + 2 * k, ys[-1])
+            inner = layer(first + 2 + 2 * k, inner)
+            ys.append(ys[-1] + spec.alpha * inner if spec.residual else inner)
+        a = layer(first + span - 1, _channel_cat(ys, pixels))
+    return {"layers": layers, "output": a}
+
+
+def c2f_backward(spec, arrays, pixels: int, channels: list, loss: str = "projection", eps: float = 1e-5) -> dict:
+    """``backward``'s report for a stack of C2f blocks, by the chain rule through the split, the
+    bottlenecks and the concatenation; also returns the forward record (``layers``)."""
+    fw = c2f_forward(spec, arrays, pixels, channels, eps)
+    layers = fw["layers"]
+    g_a = arrays["projections"].copy() if loss == "projection" else fw["output"].copy()
+    batch = g_a.shape[0]
+    grads: list = [None] * spec.depth
+    weight_grad = np.empty(spec.depth)
+
+    def back(l: int, g_out: np.ndarray, branch: float = 1.0) -> np.ndarray:
+        """dl/d(layer l's input) from dl/d(its output); records dl/dh_l."""
+        lay = layers[l - 1]
+        g_h = _normalize_backward(lay["ht"], lay["inv_std"], branch * lay["dphi"] * g_out, spec.norm,
+                                  channels[l - 1])
+        grads[l - 1] = g_h
+        weight_grad[l - 1] = np.linalg.norm(g_h.T @ lay["a_prev"]) / batch
+        return g_h @ arrays["weights"][l - 1]
+
+    n, span = spec.bottlenecks, 2 * spec.bottlenecks + 2
+    for first in range(spec.depth - span + 1, 0, -span):
+        g_cat = back(first + span - 1, g_a)
+        c = channels[first - 1] // 2
+        g_ys = [_channel_slice(g_cat, pixels, j * c, c) for j in range(n + 2)]
+        g_y = g_ys[n + 1]
+        for k in range(n - 1, -1, -1):  # y_{k+2} from y_{k+1}
+            g_inner = back(first + 1 + 2 * k, back(first + 2 + 2 * k, g_y, spec.alpha if spec.residual else 1.0))
+            g_y = g_inner + (g_y if spec.residual else 0.0) + g_ys[k + 1]
+        g_a = back(first, _channel_cat([g_ys[0], g_y], pixels))
+    return {**_report(grads, layers, weight_grad), "layers": layers}

@@ -54,7 +54,7 @@ def shifted(a: np.ndarray, dy: int, dx: int, circular: bool) -> np.ndarray:
 def kernel_gradient_log10_norm(spec: ga.ConvNet, l: int, g: np.ndarray, a_prev: np.ndarray) -> float:
     """log10 |d(mean_b l_b)/dW_l|_F of layer l's kernel, from dl_b/dh (g) and its input (B x pixels*C)."""
     b, side, k = g.shape[0], spec.image_size, spec.kernels[l - 1]
-    c_in, c_out = spec.layer_channels[l - 1], spec.layer_channels[l]
+    c_in, c_out = spec.conv_channels[0][l - 1], spec.conv_channels[1][l - 1]
     grad_h, a = g.reshape(b, side, side, c_out), a_prev.reshape(b, side, side, c_in)
     kernel = np.empty((c_out, c_in, k, k))
     for dy, dx in itertools.product(range(k), range(k)):
@@ -69,9 +69,13 @@ def reference_of(spec: ga.ConvNet, batch: int, seed: int, loss: str = "projectio
     arrays = {"weights": [dense(k, side, spec.padding == "circular") for k in w["weights"]],
               "biases": [np.tile(b, side * side) for b in w["biases"]],
               "inputs": rows(w["inputs"]), "projections": rows(w["projections"])}
-    channels = list(spec.layer_channels[1:])
-    out = reference.backward(spec, arrays, loss=loss, channels=channels)
-    layers = reference.forward(spec, arrays, channels=channels)["layers"]
+    channels = list(spec.conv_channels[1])  # each layer's output channels, for batch norm
+    if spec.block == "c2f":
+        out = reference.c2f_backward(spec, arrays, side * side, channels, loss=loss)
+        layers = out["layers"]
+    else:
+        out = reference.backward(spec, arrays, loss=loss, channels=channels)
+        layers = reference.forward(spec, arrays, channels=channels)["layers"]
     out["log10_kernel_grad_norm"] = np.array([kernel_gradient_log10_norm(spec, l, g, lay["a_prev"])
                                               for l, (g, lay) in enumerate(zip(out["grads"], layers), start=1)])
     return out
@@ -279,3 +283,127 @@ def test_bottleneck_channels_sweep_and_independent_matrices():
                                       alone.log10_grad_norm.values)
     independent = ga.sweep(spec, depth=[3, 6], batch=2, common_random_numbers=False, progress=False)
     assert np.isfinite(independent.log10_grad_norm.sel(depth=6)).all()
+
+
+# YOLOv8's C2f: 1x1 to 2c split in halves, n bottlenecks of two KxK convolutions, 1x1 over the concatenation.
+C2F_CASES = [dict(norm="batch", activation="silu", residual=True, bottlenecks=1),
+             dict(norm=None, activation="tanh", residual=False, bottlenecks=1, padding="circular"),
+             dict(norm="layer", activation="gelu", residual=True, bottlenecks=2, alpha=0.6),
+             dict(norm=None, activation="relu", residual=True, bottlenecks=2, sigma_b=0.0)]  # homogeneous
+
+
+def _c2f(case: dict, blocks: int = 2, **changes) -> ga.ConvNet:
+    settings = {"channels": 8, "image_size": 4, "block": "c2f", "init": None, "sigma_w": 1.3, "sigma_b": 0.1,
+                **case, **changes}
+    return ga.ConvNet(depth=blocks * (2 * settings["bottlenecks"] + 2), **settings)
+
+
+@pytest.mark.parametrize("case", C2F_CASES, ids=lambda c: "-".join(map(str, c.values())))
+@pytest.mark.parametrize("loss", ["projection", "sum_squares"])
+def test_c2f_matches_the_dense_reference(case, loss):
+    spec = _c2f(case)
+    ds = ga.simulate(spec, batch=3, seed=5, dtype="float64", loss=loss)
+    ref = reference_of(spec, 3, 5, loss)
+    np.testing.assert_allclose(ds.log10_grad_norm.values, ref["log10_grad_norm"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ds.log10_grad_norm_rms.values, ref["log10_grad_norm_rms"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ds.q.values, ref["q"], rtol=1e-12)
+    np.testing.assert_allclose(ds.c.values, ref["c"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ds.log10_weight_grad_norm.values, ref["log10_kernel_grad_norm"], rtol=0, atol=1e-12)
+
+
+def test_the_c2f_reference_agrees_with_finite_differences():
+    # The reference's chain rule through the split, bottlenecks and concat, checked entry by entry:
+    # central differences of the summed loss in float64, step 1e-6, agree to ~1e-9 relative.
+    spec = _c2f(dict(norm="layer", activation="tanh", residual=True, bottlenecks=2, alpha=0.7), blocks=1)
+    w = ga.materialize(spec, batch=2, seed=3)
+    side = spec.image_size
+    arrays = {"weights": [dense(k, side, False) for k in w["weights"]],
+              "biases": [np.tile(b, side * side) for b in w["biases"]],
+              "inputs": rows(w["inputs"]), "projections": rows(w["projections"])}
+    channels = list(spec.conv_channels[1])
+    grads = reference.c2f_backward(spec, arrays, side * side, channels)["grads"]
+    rng = np.random.default_rng(0)
+    for l in range(1, spec.depth + 1):
+        for _ in range(3):
+            b, i = int(rng.integers(2)), int(rng.integers(grads[l - 1].shape[1]))
+            loss = [reference.losses(reference.c2f_forward(spec, arrays, side * side, channels,
+                                                           h_shift=(l, b, i, d))["output"], arrays,
+                                     "projection").sum() for d in (1e-6, -1e-6)]
+            np.testing.assert_allclose((loss[0] - loss[1]) / 2e-6, grads[l - 1][b, i], rtol=1e-6, atol=1e-9)
+
+
+def test_c2f_through_pytorch():
+    pytest.importorskip("torch")
+    spec = ga.ConvNet(depth=8, channels=8, image_size=4, block="c2f", norm="batch", activation="silu",
+                      residual=True, sigma_b=0.1)
+    net = ga.to_torch(spec, batch=3, seed=1)
+    net.loss(net()).backward()
+    got = [np.log10(h.grad.flatten(1).norm(dim=1).numpy()).mean() for h in net.preactivations]
+    kernels = [np.log10(layer.weight.grad.norm().item() / 3) for layer in net.layers]
+    ds = ga.simulate(spec, batch=3, seed=1, dtype="float64")
+    np.testing.assert_allclose(ds.log10_grad_norm.values, got, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(ds.log10_weight_grad_norm.values, kernels, rtol=0, atol=1e-10)
+    assert [tuple(layer.weight.shape) for layer in net.layers[:4]] == [(8, 8, 1, 1), (4, 4, 3, 3), (4, 4, 3, 3),
+                                                                      (8, 12, 1, 1)]
+
+
+def test_c2f_settings():
+    spec = ga.ConvNet(depth=12, channels=16, block="c2f", bottlenecks=2)
+    assert spec.skip_span == 6 and spec.inner_channels == 8 and spec.kernels == (1, 3, 3, 3, 3, 1) * 2
+    assert spec.layer_channels == (16, *(8, 8, 8, 8, 8, 16) * 2)
+    assert spec.conv_channels == ((16, 8, 8, 8, 8, 32) * 2, (16, 8, 8, 8, 8, 16) * 2)
+    with pytest.raises(ValueError, match="multiple of 6"):
+        ga.ConvNet(depth=8, block="c2f", bottlenecks=2)
+    with pytest.raises(ValueError, match="bottlenecks"):
+        ga.ConvNet(depth=4, block="c2f", bottlenecks=0)
+    ds = ga.simulate(ga.ConvNet(depth=4, channels=8, image_size=4, block="c2f"), batch=2)
+    assert np.isnan(ds.predicted_log10_grad_norm).all()  # the concat reads several depths: no mean field
+    # a bottleneck or plain spec ignores `bottlenecks`, and its JSON (and seeds) stay as they were
+    assert ga.ConvNet(depth=3, block="bottleneck").to_json() == ga.ConvNet(depth=3, block="bottleneck",
+                                                                           bottlenecks=1).to_json()
+    assert "bottlenecks" not in ga.ConvNet(depth=4, block="c2f").to_json()
+
+
+def test_c2f_groups_threads_and_checkpoints_change_no_bit():
+    from gradatlas.simulate import run_specs
+
+    base = _c2f(C2F_CASES[0], blocks=3, channels=12)
+    variants = [base, base.replace(residual=False, alpha=0.3), base.replace(norm=None, activation="tanh"),
+                base.replace(norm=None, activation="relu", sigma_b=0.0)]
+    for dtype in ("float32", "float64"):
+        group = run_specs(variants, batch=4, seed=3, dtype=dtype, n_threads=2)
+        for i, spec in enumerate(variants):
+            alone = run_specs([spec], batch=4, seed=3, dtype=dtype, n_threads=1)
+            for k in alone:
+                np.testing.assert_array_equal(group[k][i], alone[k][0], err_msg=f"{k} of {spec}")
+        for every in (1, 3, 5):  # moved to the blocks' edges
+            again = run_specs(variants, batch=4, seed=3, dtype=dtype, n_threads=2, checkpoint_every=every)
+            for k in group:
+                np.testing.assert_array_equal(group[k], again[k], err_msg=f"{k}, checkpoint_every={every}")
+
+
+def test_c2f_depth_and_bottleneck_sweeps():
+    spec = ga.ConvNet(depth=8, channels=8, image_size=4, block="c2f", norm="batch", activation="silu",
+                      residual=True)
+    grid = ga.sweep(spec, depth=[4, 8], batch=2, progress=False)  # one group: depth 4 is depth 8's first block
+    np.testing.assert_array_equal(grid.log10_grad_norm.sel(depth=4, seed=0).values[:4],
+                                  ga.simulate(spec.replace(depth=4), batch=2).log10_grad_norm.values)
+    grid = ga.sweep(spec.replace(depth=12), bottlenecks=[1, 2], batch=2, progress=False)
+    for n in (1, 2):
+        alone = ga.simulate(spec.replace(depth=12, bottlenecks=n), batch=2)
+        np.testing.assert_array_equal(grid.log10_grad_norm.sel(bottlenecks=n, seed=0).values,
+                                      alone.log10_grad_norm.values)
+
+
+def test_deep_homogeneous_c2f_stays_in_log_space():
+    # leaky relu without bias or norm, 400 convolutions: the gradient grows by 10^80 and q to 10^164,
+    # past float32's range; the log-space rows carry both. float32 agrees with float64 to rounding
+    # accumulated over depth (seen: 1e-5 decades), and reports where a plain float32 network overflows.
+    spec = ga.ConvNet(depth=400, channels=8, image_size=3, block="c2f", activation="leaky_relu", negative_slope=0.1,
+                      init=None, sigma_w=3.0, sigma_b=0.0, residual=True)
+    f64 = ga.simulate(spec, batch=2, seed=2, dtype="float64")
+    f32 = ga.simulate(spec, batch=2, seed=2, dtype="float32")
+    assert f64.log10_grad_norm.values[0] - f64.log10_grad_norm.values[-1] > 40
+    np.testing.assert_allclose(f32.log10_grad_norm.values, f64.log10_grad_norm.values, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(np.log10(f32.q.values), np.log10(f64.q.values), rtol=0, atol=1e-4)
+    assert int(f64.first_nonfinite_layer) == -1 and int(f32.first_nonfinite_layer) > 0

@@ -164,7 +164,8 @@ RECURRENT = Kind(
     widest=lambda s: s.width, unused=_recurrent_unused)
 
 def _conv_trial(name: str, value: Any) -> ConvNet:
-    return _trial(ConvNet, {"depth": 3, "channels": 1, "image_size": 1}, name, value)
+    # depth 12: whole blocks of every kind (a bottleneck's 3, a C2f's 4 with its default bottleneck)
+    return _trial(ConvNet, {"depth": 12, "channels": 1, "image_size": 1}, name, value)
 
 
 def _conv_builder(fixed: dict[str, Any]) -> Callable[[dict[str, Any]], ConvNet]:

@@ -154,8 +154,8 @@ class ConvNet(SpecMethods):
         check_fields(self)
         span = self.skip_span
         if self.depth % span:
-            what = "2 * bottlenecks + 2" if self.block == "c2f" else str(span)
-            raise ValueError(f"depth counts convolutions and a {self.block} block has {what} = {span}: depth must "
+            size = f"2 * bottlenecks + 2 = {span}" if self.block == "c2f" else str(span)
+            raise ValueError(f"depth counts convolutions and a {self.block} block has {size} of them: depth must "
                              f"be a multiple of {span} with block={self.block!r}, got {self.depth}")
         init, sigma_w = v.init_and_sigma_w(self.init, self.sigma_w, CONV_INITS, INIT_ALIASES,
                                            "gradatlas.CONV_INITS")
