@@ -222,16 +222,16 @@ def run_one(group: Group, loss: str, n_threads: int, hook: Callable[[int, int], 
 
 def _conv_layer_products(group: Group) -> np.ndarray:
     """Multiply-adds of each convolution per sample: pixels x C_out x K_l^2 C_in."""
-    spec = group.configs[0].replace_checked(depth=group.depth)
-    c_in, c_out = (np.asarray(c, float) for c in spec.conv_channels)
-    return spec.image_size**2 * c_out * np.asarray(spec.kernels, float) ** 2 * c_in
+    spec: Any = group.configs[0].replace_checked(depth=group.depth)  # a ConvNet
+    c_in, c_out = (np.asarray(c, dtype=np.float64) for c in spec.conv_channels)
+    return spec.image_size**2 * c_out * np.asarray(spec.kernels, dtype=np.float64) ** 2 * c_in
 
 
 def check_group_limits(group: Group) -> None:
     rows = group.batch * len(group.configs) * len(group.depths)
     n_max = max(group.widths)
     if group.conv is not None:  # the products are over im2col matrices (rows x pixels, K^2 C)
-        spec = group.configs[0].replace_checked(depth=group.depth)
+        spec: Any = group.configs[0].replace_checked(depth=group.depth)  # a ConvNet
         pixels = spec.image_size**2
         widest = max(k * k * c for k, c in zip(spec.kernels, spec.conv_channels[0]))
         if rows * pixels * widest >= 2**31:
