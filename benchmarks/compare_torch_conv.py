@@ -1,9 +1,11 @@
 """A deep CNN's per-layer gradient norms: gradatlas against PyTorch doing the same, in one run.
 
     python benchmarks/compare_torch_conv.py [--depth 1000] [--channels 64] [--image-size 16] [--batch 8]
+        [--block plain|bottleneck|c2f]
 
 PyTorch (CPU, float32) runs the same network (ga.to_torch's kernels: tanh,
-delta-orthogonal, zeros padding), keeps every pre-activation's gradient
+delta-orthogonal, zeros padding; with --block bottleneck or c2f, YOLO's
+Conv-BN-SiLU blocks with their shortcuts, He init), keeps every pre-activation's gradient
 (retain_grad) and takes their per-sample norms: what a user writes to get the
 same profile. PyTorch's time includes drawing nothing (the kernels are given),
 gradatlas's includes drawing every kernel. Ratios of the better of --repeats runs.
@@ -27,10 +29,18 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=16)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--block", choices=("plain", "bottleneck", "c2f"), default="plain")
     args = parser.parse_args()
     import torch
 
-    spec = ga.ConvNet(depth=args.depth, channels=args.channels, image_size=args.image_size, init="delta_orthogonal")
+    if args.block == "plain":
+        spec = ga.ConvNet(depth=args.depth, channels=args.channels, image_size=args.image_size,
+                          init="delta_orthogonal")
+    else:
+        span = {"bottleneck": 3, "c2f": 4}[args.block]  # convolutions per block (C2f with one bottleneck)
+        spec = ga.ConvNet(depth=max(span, args.depth // span * span), channels=args.channels,
+                          image_size=args.image_size, block=args.block, norm="batch", activation="silu",
+                          residual=True, init="he_normal")
     net = ga.to_torch(spec, batch=args.batch, seed=0, dtype="float32")
     torch.set_num_threads(ga.max_threads())
 
