@@ -407,3 +407,10 @@ def test_deep_homogeneous_c2f_stays_in_log_space():
     np.testing.assert_allclose(f32.log10_grad_norm.values, f64.log10_grad_norm.values, rtol=0, atol=1e-4)
     np.testing.assert_allclose(np.log10(f32.q.values), np.log10(f64.q.values), rtol=0, atol=1e-4)
     assert int(f64.first_nonfinite_layer) == -1 and int(f32.first_nonfinite_layer) > 0
+
+
+@pytest.mark.parametrize("block, depth", [("bottleneck", 12), ("c2f", 12), ("c2f", 4)])
+def test_the_time_estimate_probes_whole_blocks(block, depth):
+    # plan_sweep times a probe of up to 10 layers: it ends where a block does (depth 12 -> 9 or 8)
+    plan = ga.plan_sweep(ga.ConvNet(depth=depth, channels=8, image_size=4, block=block), batch=2)
+    assert plan.seconds > 0 and np.isfinite(plan.seconds)

@@ -377,10 +377,11 @@ def plan(groups: Sequence[Group], n_points: int, loss: str, n_threads: int, *, c
 
 
 def mlp_throughput(sample: Group, loss: str, n_threads: int) -> float:
-    """Useful FLOP/s of a short probe of one group (up to 10 layers and 16
+    """Useful FLOP/s of a short probe of one group (up to 10 layers, whole blocks, and 16
     configurations), for the time estimate: rough, and pessimistic for large
     groups, which use the machine better than the probe."""
-    depth = min(sample.depth, 10)
+    span = sample.configs[0].skip_span  # the probe ends where a block does
+    depth = min(sample.depth, max(span, 10 // span * span))
     probe = dataclasses.replace(sample, widths=sample.widths[: depth + 1],
                                 configs=[c.replace(depth=depth) if c.widths is None else
                                          c.replace(depth=depth, widths=c.widths[: depth + 1])
