@@ -49,6 +49,53 @@ void normalize_backward_strided(const T* xhat, T* g, std::int64_t m, std::int64_
     }
 }
 
+// Batch norm's channels side by side: normalize_strided for the `count`
+// (<= kChannelBlock) adjacent channels x + j, each with the same sums in the
+// same order, so the bits are those of one channel at a time; the loads are
+// contiguous and the channels' adds independent. inv_std[j] gets channel j's.
+constexpr std::int64_t kChannelBlock = 16;
+
+template <typename T>
+void normalize_channels(const T* x, T* xhat, std::int64_t m, std::int64_t stride,
+                        std::int64_t count, double eps, double* inv_std) {
+    double mean[kChannelBlock] = {}, var[kChannelBlock] = {};
+    for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < count; ++j) mean[j] += double(x[i * stride + j]);
+    for (std::int64_t j = 0; j < count; ++j) mean[j] /= double(m);
+    for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < count; ++j) {
+            const double d = double(x[i * stride + j]) - mean[j];
+            var[j] += d * d;
+        }
+    for (std::int64_t j = 0; j < count; ++j) inv_std[j] = 1.0 / std::sqrt(var[j] / double(m) + eps);
+    for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < count; ++j)
+            xhat[i * stride + j] =
+                static_cast<T>((double(x[i * stride + j]) - mean[j]) * inv_std[j]);
+}
+
+// normalize_backward_strided for `count` adjacent channels side by side (as above).
+template <typename T>
+void normalize_backward_channels(const T* xhat, T* g, std::int64_t m, std::int64_t stride,
+                                 std::int64_t count, const double* inv_std) {
+    double mean_g[kChannelBlock] = {}, mean_gx[kChannelBlock] = {};
+    for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < count; ++j) {
+            mean_g[j] += double(g[i * stride + j]);
+            mean_gx[j] += double(g[i * stride + j]) * double(xhat[i * stride + j]);
+        }
+    for (std::int64_t j = 0; j < count; ++j) {
+        mean_g[j] /= double(m);
+        mean_gx[j] /= double(m);
+    }
+    for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < count; ++j) {
+            const double v = inv_std[j] * (double(g[i * stride + j]) - mean_g[j] -
+                                           double(xhat[i * stride + j]) * mean_gx[j]);
+            g[i * stride + j] = static_cast<T>(v);
+        }
+}
+
 // RMS norm of m contiguous values; returns inv_rms.
 template <typename T>
 double rms_normalize(const T* x, T* xhat, std::int64_t m, double eps) {

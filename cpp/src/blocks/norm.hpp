@@ -44,9 +44,10 @@ void norm_forward(const Rows& rows, const T* h, T* ht, std::int64_t n, std::int6
         const T* hc = h + c * rows.batch * n;
         T* out = ht + c * rows.batch * n;
 #pragma omp parallel for schedule(static) num_threads(rows.threads)
-        for (std::int64_t i = 0; i < channels; ++i)
-            inv_std_units[c * channels + i] =
-                detail::normalize_strided(hc + i, out + i, values, channels, eps);
+        for (std::int64_t i = 0; i < channels; i += detail::kChannelBlock)
+            detail::normalize_channels(hc + i, out + i, values, channels,
+                                       std::min(detail::kChannelBlock, channels - i), eps,
+                                       inv_std_units + c * channels + i);
     }
 }
 
@@ -71,9 +72,10 @@ void norm_backward(const Rows& rows, const T* ht, T* g, std::int64_t n, std::int
         const T* htc = ht + c * rows.batch * n;
         T* gb = g + blk * rows.batch * n;
 #pragma omp parallel for schedule(static) num_threads(rows.threads)
-        for (std::int64_t i = 0; i < channels; ++i)
-            detail::normalize_backward_strided(htc + i, gb + i, values, channels,
-                                               inv_std_units[c * channels + i]);
+        for (std::int64_t i = 0; i < channels; i += detail::kChannelBlock)
+            detail::normalize_backward_channels(htc + i, gb + i, values, channels,
+                                                std::min(detail::kChannelBlock, channels - i),
+                                                inv_std_units + c * channels + i);
     }
 }
 
