@@ -9,6 +9,11 @@ Conv-BN-SiLU blocks with their shortcuts, He init), keeps every pre-activation's
 (retain_grad) and takes their per-sample norms: what a user writes to get the
 same profile. PyTorch's time includes drawing nothing (the kernels are given),
 gradatlas's includes drawing every kernel. Ratios of the better of --repeats runs.
+
+"Profiles agree" compares the two float32 runs. Deep Conv-BN-SiLU stacks with
+shortcuts are sensitive to rounding: at --block c2f --depth 200 the two differ
+by ~0.13 decades, as much as PyTorch's own float32 and float64 runs do, while
+gradatlas's and PyTorch's float64 runs agree to 3e-8 decades.
 """
 
 from __future__ import annotations
