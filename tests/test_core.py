@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -331,3 +332,27 @@ def test_python_tables_of_codes_are_the_cores():
     assert summary.NONFINITE_KINDS == ("", *names["nonfinite"][1:]) and names["nonfinite"][0] == "none"
     assert {dist for dist, _ in initializers.INITS.values()} <= set(names["weight_dist"])
     assert set(cells.GATES) == set(names["cell"])
+
+
+def _logistic(x: float) -> float:
+    """The core's logistic, written out with libm's exp (math.exp is the same C function)."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def test_silu_and_sigmoid_take_one_exponential_with_the_bits_of_two():
+    # logistic(x) and logistic(-x) both use e^{-|x|}; the core computes it once. The bits must be those
+    # of the two separate calls (the engines' digests depend on them), at zeros of both signs, infinities,
+    # NaN, subnormal and huge inputs.
+    xs = np.concatenate([np.linspace(-40, 40, 2001), [0.0, -0.0, 1e-310, -1e-310, 5e-324, 700.0, -745.0, -800.0,
+                                                        np.inf, -np.inf, np.nan]])
+    for name in ("silu", "sigmoid"):
+        phi, dphi = _core.apply_activation(ga.ACTIVATIONS[name], 0.0, xs)
+        for i, x in enumerate(xs.tolist()):  # Python floats: IEEE double arithmetic, no warnings
+            s, s_neg = _logistic(x), _logistic(-x)
+            want = (x * s, s * (1.0 + x * s_neg)) if name == "silu" else (s, s * s_neg)
+            for got, w in zip((phi[i], dphi[i]), want):
+                assert np.float64(got).tobytes() == np.float64(w).tobytes() or (np.isnan(got) and np.isnan(w)), \
+                    (name, x, got, w)

@@ -24,6 +24,16 @@ inline T logistic(T x) {
     return e / (T(1) + e);
 }
 
+// logistic(x) and logistic(-x) with their bits, from the one exponential that
+// both calls would take: e^{-|x|}.
+template <typename T>
+inline void logistic_both(T x, T& s, T& s_neg) {
+    const T e = std::exp(-std::fabs(x));
+    const T inv = T(1) / (T(1) + e), frac = e / (T(1) + e);
+    s = x >= T(0) ? inv : frac;
+    s_neg = x > T(0) ? frac : inv;  // -x >= 0 for x <= 0 (and -0)
+}
+
 // Applies f(x, phi&, dphi&) elementwise; the switch stays outside the loops.
 template <typename T, typename F>
 void elementwise(const T* h, T* phi, T* dphi, std::size_t n, F f) {
@@ -120,9 +130,10 @@ void apply_activation_generic(Activation act, double param, const T* h, T* phi, 
             });
         case Activation::silu:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
-                const T s = logistic(x);
+                T s, s_neg;
+                logistic_both(x, s, s_neg);
                 p = x * s;
-                d = s * (T(1) + x * logistic(-x));
+                d = s * (T(1) + x * s_neg);
             });
         case Activation::softplus:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
@@ -133,8 +144,9 @@ void apply_activation_generic(Activation act, double param, const T* h, T* phi, 
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
                 // sigma(x) sigma(-x): no cancellation in 1 - sigma for large x,
                 // which matters once gradients are kept in log space.
-                p = logistic(x);
-                d = p * logistic(-x);
+                T s_neg;
+                logistic_both(x, p, s_neg);
+                d = p * s_neg;
             });
         case Activation::tanh:
             return elementwise(h, phi, dphi, n, [](T x, T& p, T& d) {
