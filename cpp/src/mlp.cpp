@@ -234,6 +234,8 @@ public:
             branch_.assign(sz(work), T(0));
             concat_grad_.assign(sz(grad_work), T(0));
             concat_scale_.assign(sz(grad_rows_), 0.0);
+            slot_scale_.assign(sz((g_.c2f_bottlenecks + 2) * rows_), 0.0);
+            block_input_scale_.assign(sz(rows_), 0.0);
             wide_.assign(sz(grad_work), T(0));
         }
         forward_bad_.reset(configs_);
@@ -265,6 +267,8 @@ public:
             const std::int64_t c = channels(l - 1);
             blocks::copy_channels(forward_rows(), pixels_, c, x_.data(), {c, 0}, concat_.data(),
                                   {e.in_channels, e.in_channels - c});
+            keep_slot_scale(slot_of(e.in_channels - c));
+            align_concat(l);
             x_in = concat_.data();
         }
         if (pass.store) {
@@ -272,8 +276,11 @@ public:
             std::copy(fscale_.begin(), fscale_.end(), store_.fscale_of(l));
             if (Map::keeps_inputs) std::copy(x_in, x_in + rows_ * n_in, store_.a_of(l));
         }
-        if (edges_[sz(l - 1)].skip_source)
+        if (edges_[sz(l - 1)].skip_source) {
             std::copy(x_.begin(), x_.begin() + rows_ * width(l - 1), block_input_.begin());
+            if (g_.c2f_bottlenecks > 0)
+                std::copy(fscale_.begin(), fscale_.end(), block_input_scale_.begin());
+        }
         draw_weights(l, z);
         standard_biases(g_.seed, std::uint32_t(l), map_.outputs(l), bias_.data());
         affine(l, z, bias_.data(), x_in, h);
@@ -285,18 +292,24 @@ public:
             blocks::copy_channels(forward_rows(), pixels_, e.side_channels, phi_.data(),
                                   {e.out_channels, 0}, concat_.data(),
                                   {concat_width(l), e.side_at});
+            keep_slot_scale(slot_of(e.side_at));  // phi's rows have their input's scale
             blocks::copy_channels(forward_rows(), pixels_, channels(l), phi_.data(),
                                   {e.out_channels, e.side_channels}, branch_.data(),
                                   {channels(l), 0});
             branch = branch_.data();
         }
+        if (e.skip_from >= 0 && e.skip_from < l - 1 && g_.c2f_bottlenecks > 0)
+            align_block_input(width(e.skip_from));
         update_activations(l, branch, x_next_.data(), n_next);
         if (pass.record) record_activation_overflow(l, x_next_.data(), n_next);
         // Within a block the rows keep the block input's scale (the skip adds to it).
-        if (closes_block(l)) rescale_homogeneous(x_next_.data(), n_next);
-        if (e.concat_at >= 0)
+        // In C2f blocks at every layer: each part of the concat keeps its own scale.
+        if (closes_block(l) || g_.c2f_bottlenecks > 0) rescale_homogeneous(x_next_.data(), n_next);
+        if (e.concat_at >= 0) {
             blocks::copy_channels(forward_rows(), pixels_, channels(l), x_next_.data(),
                                   {channels(l), 0}, concat_.data(), {concat_width(l), e.concat_at});
+            keep_slot_scale(slot_of(e.concat_at));
+        }
         std::swap(x_, x_next_);
         if (pass.record) save_head_output(l);
     }
@@ -472,6 +485,55 @@ private:
         }
     }
 
+    // --- a C2f block's parts at their own scales (homogeneous rows) ---------------
+    // The state is rescaled at every layer of a C2f block (up to 130 layers); the parts
+    // the block reads later keep the scale they had: the concat's slots (side, taps and
+    // the last layer's direct input, c channels each) and a pending skip's source.
+
+    std::int64_t slot_of(std::int64_t at) const { return at / c2f_slot_; }
+
+    // The slot's row scales: fscale_ now.
+    void keep_slot_scale(std::int64_t slot) {
+        std::copy(fscale_.begin(), fscale_.end(), slot_scale_.begin() + slot * rows_);
+    }
+
+    // count values at each of `pixels` positions (stride apart) times 10^(from - to):
+    // the row held at scale `from`, read at scale `to`.
+    static void bring_to_scale(T* v, std::int64_t stride, std::int64_t count, std::int64_t pixels,
+                               double from, double to) {
+        if (from == to) return;
+        const double f = std::pow(10.0, from - to);
+        for (std::int64_t p = 0; p < pixels; ++p)
+            for (std::int64_t i = 0; i < count; ++i)
+                v[p * stride + i] = T(double(v[p * stride + i]) * f);
+    }
+
+    // The skip's source (n values a row), kept at its own scale, at the state's before the add.
+    void align_block_input(std::int64_t n) {
+#pragma omp parallel for schedule(static) num_threads(threads_)
+        for (std::int64_t r = 0; r < rows_; ++r)
+            if (homogeneous_[sz(config_of(r))])
+                bring_to_scale(block_input_.data() + r * n, n, n, 1, block_input_scale_[sz(r)],
+                               fscale_[sz(r)]);
+    }
+
+    // Every slot of layer l's concat brought to the largest slot scale, which becomes the
+    // input's (a part far smaller adds nothing the float sums could keep).
+    void align_concat(std::int64_t l) {
+        const std::int64_t cat = edges_[sz(l)].in_channels, slots = cat / c2f_slot_;
+#pragma omp parallel for schedule(static) num_threads(threads_)
+        for (std::int64_t r = 0; r < rows_; ++r) {
+            if (!homogeneous_[sz(config_of(r))]) continue;
+            double top = slot_scale_[sz(r)];
+            for (std::int64_t k = 1; k < slots; ++k)
+                top = std::max(top, slot_scale_[sz(k * rows_ + r)]);
+            for (std::int64_t k = 0; k < slots; ++k)
+                bring_to_scale(concat_.data() + r * pixels_ * cat + k * c2f_slot_, cat, c2f_slot_,
+                               pixels_, slot_scale_[sz(k * rows_ + r)], top);
+            fscale_[sz(r)] = top;
+        }
+    }
+
     // A residual sum a_{l-1} + alpha phi can overflow while h_l is finite.
     void record_activation_overflow(std::int64_t l, const T* x, std::int64_t n) {
         for (std::int64_t c = 0; c < configs_; ++c) {
@@ -626,7 +688,7 @@ private:
     void add_concat_gradient(T* prev, std::int64_t j, std::int64_t r0) {
         blocks::add_scaled_channels(backward_rows(r0 / rows_), pixels_, channels(j),
                                     concat_grad_.data(), {concat_width(j), edges_[sz(j)].concat_at},
-                                    concat_scale_.data(), prev, {channels(j), 0}, scale_.data());
+                                    concat_scale_.data(), prev, scale_.data());
     }
 
     // dl/d(layer l's outputs) for a layer with side channels: [what the concat's
@@ -731,6 +793,10 @@ private:
     // with its row scales, and a layer's gradient widened by its side channels.
     std::vector<T> concat_, branch_, concat_grad_, wide_;
     std::vector<double> concat_scale_;
+    // C2f, homogeneous rows: each concat slot's row scales and the skip source's; every
+    // slot of a C2f concat has the block's hidden channels c.
+    std::vector<double> slot_scale_, block_input_scale_;
+    std::int64_t c2f_slot_ = g_.c2f_bottlenecks > 0 ? edges_[1].side_channels : 1;
     std::vector<T> block_input_, skip_grad_;  // a block's input; dl/d(its output) for the skip
     std::vector<double> skip_scale_;          // skip_grad_'s row scales
 };
