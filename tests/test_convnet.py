@@ -385,9 +385,21 @@ def test_c2f_groups_threads_and_checkpoints_change_no_bit():
 def test_c2f_depth_and_bottleneck_sweeps():
     spec = ga.ConvNet(depth=8, channels=8, image_size=4, block="c2f", norm="batch", activation="silu",
                       residual=True)
-    grid = ga.sweep(spec, depth=[4, 8], batch=2, progress=False)  # one group: depth 4 is depth 8's first block
-    np.testing.assert_array_equal(grid.log10_grad_norm.sel(depth=4, seed=0).values[:4],
-                                  ga.simulate(spec.replace(depth=4), batch=2).log10_grad_norm.values)
+    assert ga.plan_sweep(spec, depth=[4, 8, 16], batch=2).groups == 1  # depths 4 and 8: heads of depth 16
+    grid = ga.sweep(spec, depth=[4, 8, 16], batch=2, progress=False)
+    for depth in (4, 8, 16):
+        alone = ga.simulate(spec.replace(depth=depth), batch=2)
+        for name in ("log10_grad_norm", "log10_weight_grad_norm", "q"):
+            np.testing.assert_array_equal(grid[name].sel(depth=depth, seed=0).values[:depth], alone[name].values)
+    from gradatlas import _runner  # the three heads under checkpointing, bit for bit
+
+    points = [_runner.Point(spec.replace(depth=d), 0, 2, "float64") for d in (4, 8, 16)]
+    (group,), _ = _runner.make_groups(points, common_random_numbers=True)
+    whole = group.run("projection", 2, None)
+    for every in (1, 5, 7):
+        again = group.run("projection", 2, None, checkpoint_every=every)
+        for k in whole:
+            np.testing.assert_array_equal(whole[k], again[k], err_msg=f"{k}, checkpoint_every={every}")
     grid = ga.sweep(spec.replace(depth=12), bottlenecks=[1, 2], batch=2, progress=False)
     for n in (1, 2):
         alone = ga.simulate(spec.replace(depth=12, bottlenecks=n), batch=2)

@@ -100,8 +100,8 @@ class Group:
             return {}
         channels, height, width, kernel, circular, delta, kernels, span, _, c2f = self.conv
         return {"channels": channels, "height": height, "width": width, "kernel": kernel, "circular": circular,
-                "delta_orthogonal": delta, "kernels": list(kernels)[:self.depth], "skip_span": span,
-                "c2f_bottlenecks": c2f}
+                "delta_orthogonal": delta, "kernels": list(kernels) * (self.depth // span) if kernels else [],
+                "skip_span": span, "c2f_bottlenecks": c2f}  # kernels: one block's, repeated
 
     def result_bytes(self) -> int:
         """The group's share of the assembled Dataset (8 arrays of float64 per layer and depth)."""

@@ -240,11 +240,12 @@ class ConvNet(SpecMethods):
 
     @property
     def conv_geometry(self) -> tuple[Any, ...]:
-        """(channels, height, width, kernel, circular, delta_orthogonal, kernels, skip_span, inner channels,
-        C2f bottlenecks): what groups must share."""
+        """(channels, height, width, kernel, circular, delta_orthogonal, one block's kernels, skip_span,
+        inner channels, C2f bottlenecks): what groups must share (not the depth: depths of one network
+        share a group, each a head of the deepest)."""
         plain = self.block == "plain"
         return (self.channels, self.image_size, self.image_size, self.kernel_size, self.padding == "circular",
-                self.init == "delta_orthogonal", () if plain else self.kernels, self.skip_span,
+                self.init == "delta_orthogonal", () if plain else self.kernels[:self.skip_span], self.skip_span,
                 0 if plain else self.inner_channels, self.c2f_bottlenecks)
 
     @property
