@@ -104,13 +104,9 @@ def _conv_variants(*, width: int, length: int) -> list[ga.ConvNet]:
 
 
 def _conv_reference(spec: Any, arrays: dict[str, Any], loss: str) -> np.ndarray:
-    from test_convnet import dense, rows
+    from test_convnet import dense_arrays
 
-    side = spec.image_size
-    dense_arrays = {"weights": [dense(k, side, spec.padding == "circular") for k in arrays["weights"]],
-                    "biases": [np.tile(b, side * side) for b in arrays["biases"]],
-                    "inputs": rows(arrays["inputs"]), "projections": rows(arrays["projections"])}
-    return reference.backward(spec, dense_arrays, loss=loss, channels=spec.channels)["log10_grad_norm"]
+    return reference.backward(spec, dense_arrays(spec, arrays), loss=loss, channels=spec.channels)["log10_grad_norm"]
 
 
 def _transformer(*, sigma_w: float, width: int, length: int) -> ga.Transformer:

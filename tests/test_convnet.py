@@ -63,12 +63,17 @@ def kernel_gradient_log10_norm(spec: ga.ConvNet, l: int, g: np.ndarray, a_prev: 
     return float(np.log10(np.linalg.norm(kernel) / b))
 
 
-def reference_of(spec: ga.ConvNet, batch: int, seed: int, loss: str = "projection") -> dict:
-    w = ga.materialize(spec, batch=batch, seed=seed)
+def dense_arrays(spec: ga.ConvNet, materialized: dict) -> dict:
+    """materialize's kernels, biases, inputs and projections as the dense reference's matrices and rows."""
     side = spec.image_size
-    arrays = {"weights": [dense(k, side, spec.padding == "circular") for k in w["weights"]],
-              "biases": [np.tile(b, side * side) for b in w["biases"]],
-              "inputs": rows(w["inputs"]), "projections": rows(w["projections"])}
+    return {"weights": [dense(k, side, spec.padding == "circular") for k in materialized["weights"]],
+            "biases": [np.tile(b, side * side) for b in materialized["biases"]],
+            "inputs": rows(materialized["inputs"]), "projections": rows(materialized["projections"])}
+
+
+def reference_of(spec: ga.ConvNet, batch: int, seed: int, loss: str = "projection") -> dict:
+    arrays = dense_arrays(spec, ga.materialize(spec, batch=batch, seed=seed))
+    side = spec.image_size
     channels = list(spec.conv_channels[1])  # each layer's output channels, for batch norm
     if spec.block == "c2f":
         out = reference.c2f_backward(spec, arrays, side * side, channels, loss=loss)
@@ -81,6 +86,15 @@ def reference_of(spec: ga.ConvNet, batch: int, seed: int, loss: str = "projectio
     return out
 
 
+def assert_matches_reference(ds, ref: dict) -> None:
+    """Every reported profile of a float64 run against reference_of's, to 1e-12 (see the top)."""
+    np.testing.assert_allclose(ds.log10_grad_norm.values, ref["log10_grad_norm"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ds.log10_grad_norm_rms.values, ref["log10_grad_norm_rms"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ds.q.values, ref["q"], rtol=1e-12)
+    np.testing.assert_allclose(ds.c.values, ref["c"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ds.log10_weight_grad_norm.values, ref["log10_kernel_grad_norm"], rtol=0, atol=1e-12)
+
+
 ARCHITECTURES = ((None, False, "tanh"), ("batch", False, "relu"), ("layer", True, "gelu"), (None, True, "silu"))
 CASES = [dict(padding=p, norm=n, residual=r, activation=a) for p in ("zeros", "circular") for n, r, a in ARCHITECTURES]
 
@@ -90,12 +104,7 @@ CASES = [dict(padding=p, norm=n, residual=r, activation=a) for p in ("zeros", "c
 def test_matches_the_convolution_as_dense_matrices(case, loss):
     spec = ga.ConvNet(depth=4, channels=3, image_size=5, init=None, sigma_w=1.4, sigma_b=0.2, alpha=0.6, **case)
     ds = ga.simulate(spec, batch=3, seed=7, dtype="float64", loss=loss)
-    ref = reference_of(spec, 3, 7, loss)
-    np.testing.assert_allclose(ds.log10_grad_norm.values, ref["log10_grad_norm"], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(ds.log10_grad_norm_rms.values, ref["log10_grad_norm_rms"], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(ds.q.values, ref["q"], rtol=1e-12)
-    np.testing.assert_allclose(ds.c.values, ref["c"], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ds.log10_weight_grad_norm.values, ref["log10_kernel_grad_norm"], rtol=0, atol=1e-12)
+    assert_matches_reference(ds, reference_of(spec, 3, 7, loss))
 
 
 def test_kernels_and_inits():
@@ -303,23 +312,15 @@ def _c2f(case: dict, blocks: int = 2, **changes) -> ga.ConvNet:
 def test_c2f_matches_the_dense_reference(case, loss):
     spec = _c2f(case)
     ds = ga.simulate(spec, batch=3, seed=5, dtype="float64", loss=loss)
-    ref = reference_of(spec, 3, 5, loss)
-    np.testing.assert_allclose(ds.log10_grad_norm.values, ref["log10_grad_norm"], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(ds.log10_grad_norm_rms.values, ref["log10_grad_norm_rms"], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(ds.q.values, ref["q"], rtol=1e-12)
-    np.testing.assert_allclose(ds.c.values, ref["c"], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ds.log10_weight_grad_norm.values, ref["log10_kernel_grad_norm"], rtol=0, atol=1e-12)
+    assert_matches_reference(ds, reference_of(spec, 3, 5, loss))
 
 
 def test_the_c2f_reference_agrees_with_finite_differences():
     # The reference's chain rule through the split, bottlenecks and concat, checked entry by entry:
     # central differences of the summed loss in float64, step 1e-6, agree to ~1e-9 relative.
     spec = _c2f(dict(norm="layer", activation="tanh", residual=True, bottlenecks=2, alpha=0.7), blocks=1)
-    w = ga.materialize(spec, batch=2, seed=3)
+    arrays = dense_arrays(spec, ga.materialize(spec, batch=2, seed=3))
     side = spec.image_size
-    arrays = {"weights": [dense(k, side, False) for k in w["weights"]],
-              "biases": [np.tile(b, side * side) for b in w["biases"]],
-              "inputs": rows(w["inputs"]), "projections": rows(w["projections"])}
     channels = list(spec.conv_channels[1])
     grads = reference.c2f_backward(spec, arrays, side * side, channels)["grads"]
     rng = np.random.default_rng(0)
